@@ -1,0 +1,30 @@
+# Quick start: `make demo`, then `make test`. Each target creates or refreshes .venv on its own.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.radtrust-installed
+
+.PHONY: demo test test-fast install clean
+
+install: $(STAMP)
+
+# The venv is rebuilt when pyproject.toml changes. torch is installed first, pinned, so that pip takes the
+# local CPU wheel instead of resolving a CUDA build through another package's looser requirement.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/radtrust demo --out demo_out
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

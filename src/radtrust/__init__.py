@@ -1,0 +1,3 @@
+"""radtrust: private, fair and label-honest radiology AI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,194 @@
+"""The ``radtrust`` command line. It parses options, calls one library function per command, and prints a
+short summary; it holds no logic. User mistakes (:class:`~radtrust.errors.RadtrustError`) become one line
+on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from radtrust.errors import RadtrustError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Private, fair and label-honest radiology AI.")
+synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic cohorts with hidden ground truth.")
+app.add_typer(synth_app, name="synth")
+
+ColumnMap = Annotated[Optional[list[str]], typer.Option("--column-map", help="radtrust_name=your_column (repeatable), e.g. case_id=accession")]
+EmptyReports = Annotated[str, typer.Option("--empty-reports", help="a report with no findings/impression text: error, drop or keep")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+
+def _echo(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+@synth_app.command("chest")
+def synth_chest_cmd(
+    out: Annotated[Path, typer.Option(help="cohort file (.parquet or .csv); truth goes to <stem>.truth.csv beside it")],
+    n: Annotated[int, typer.Option(help="number of reports")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    n_sites: Annotated[int, typer.Option(help="number of sites")] = 4,
+    label_noise: Annotated[float, typer.Option(help="per-report probability that the report disagrees with the truth")] = 0.0,
+    bias_finding: Annotated[Optional[str], typer.Option(help="finding under-reported in one group at one site")] = None,
+    bias_group: Annotated[Optional[str], typer.Option(help="group of the bias as column=value, e.g. sex=F")] = None,
+    bias_site: Annotated[Optional[str], typer.Option(help="site of the bias, e.g. site_B")] = None,
+    bias_rate: Annotated[float, typer.Option(help="share of the group's true positives left out or negated")] = 0.5,
+) -> None:
+    """Synthetic chest X-ray reports with hidden CheXpert-14 truth."""
+    from radtrust.data.synthetic import ChestSynthConfig, write_synth_chest
+    from radtrust.errors import ConfigError
+
+    group = None
+    if bias_group is not None:
+        if "=" not in bias_group:
+            raise ConfigError(f"--bias-group must look like column=value, got '{bias_group}'")
+        group = tuple(x.strip() for x in bias_group.split("=", 1))
+    cfg = ChestSynthConfig(n=n, seed=seed, n_sites=n_sites, label_noise=label_noise, bias_finding=bias_finding, bias_group=group, bias_site=bias_site, bias_rate=bias_rate)
+    cohort_path, truth_path = write_synth_chest(cfg, out)
+    _echo(f"wrote {n} reports to {cohort_path} and the hidden truth to {truth_path}")
+
+
+@app.command("label")
+def label_cmd(
+    input: Annotated[Path, typer.Argument(help="reports: .csv, .parquet, .jsonl, or Open-i .tgz / folder")],
+    out: Annotated[Path, typer.Option(help="label table to write (.csv or .parquet)")],
+    vocab: Annotated[str, typer.Option(help="chexpert14 or chestxray14")] = "chexpert14",
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+) -> None:
+    """Label reports with the rule-based labeler (negation and uncertainty aware)."""
+    from radtrust.labeling.api import label_file
+
+    table = label_file(input, vocab, out, column_map, empty_reports)
+    _echo(f"labelled {len(table)} reports ({len(table.findings)} findings, {table.source}) → {out}")
+
+
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
+    labels: Annotated[Path, typer.Option(help="label table for those reports")],
+    out: Annotated[Path, typer.Option(help="run folder to create")],
+    config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="target ε (inf = not private); default 8")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="δ; default 1/(10·N)")] = None,
+    accountant: Annotated[Optional[str], typer.Option(help="prv (default) or rdp")] = None,
+    max_grad_norm: Annotated[Optional[float], typer.Option(help="per-sample clipping bound")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) batch size")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
+    uncertain_policy: Annotated[Optional[str], typer.Option(help="uncertain (-1) labels: positive, negative or ignore")] = None,
+    encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
+    lora_top_layers: Annotated[Optional[int], typer.Option(help="LoRA in the top K encoder layers (default: all)")] = None,
+    findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to learn (default: all label columns)")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune the report classifier with DP-LoRA (or without privacy at --epsilon inf)."""
+    from radtrust.train.api import train_from_files
+    from radtrust.train.config import TrainConfig, parse_str_list
+
+    cfg = TrainConfig.load(
+        config,
+        epsilon=epsilon,
+        delta=delta,
+        accountant=accountant,
+        max_grad_norm=max_grad_norm,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        uncertain_policy=uncertain_policy,
+        encoder=encoder,
+        max_length=max_length,
+        lora_top_layers=lora_top_layers,
+        findings=parse_str_list(findings),
+        seed=seed,
+    )
+    clf = train_from_files(data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet)
+    p = clf.result.privacy
+    claim = "not private (ε = inf)" if p.delta is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}), {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
+    _echo(f"trained on {p.n_train_records} records in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
+
+
+@app.command("predict")
+def predict_cmd(
+    run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
+    data: Annotated[Path, typer.Option(help="reports to score")],
+    out: Annotated[Path, typer.Option(help="predictions file (.csv or .parquet)")],
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    quiet: Quiet = False,
+) -> None:
+    """Write a probability and a 0/1 decision per finding for every report."""
+    from radtrust.train.api import predict_to_file
+
+    predict_to_file(run, data, out, column_map, empty_reports, progress=not quiet)
+    _echo(f"wrote predictions → {out}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
+    data: Annotated[Path, typer.Option(help="reports to score")],
+    labels: Annotated[Path, typer.Option(help="gold-standard label table")],
+    out: Annotated[Path, typer.Option(help="metrics.json to write")],
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected, e.g. filename)")] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the intervals")] = 1000,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    quiet: Quiet = False,
+) -> None:
+    """Per-finding and averaged metrics with 95% intervals, plus the run's privacy record."""
+    from radtrust.evaluate.evaluate import evaluate_files
+
+    m = evaluate_files(run, data, labels, out, id_column, column_map, empty_reports, n_bootstrap, progress=not quiet)
+    ci = m.get("ci95", {}).get("weighted_f1")
+    ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    _echo(f"weighted F1 {m['weighted_f1']:.3f}{ci_txt}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_cases']} cases → {out}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="folder for the cohort, labels, runs, report.html and metrics.json")] = Path("demo_out"),
+    n: Annotated[int, typer.Option(help="number of synthetic reports")] = 1500,
+    seed: Annotated[int, typer.Option()] = 0,
+    encoder: Annotated[str, typer.Option(help="all-MiniLM-L6-v2 (bundled), or 'tiny' (random, for smoke tests)")] = "all-MiniLM-L6-v2",
+    quiet: Quiet = False,
+) -> None:
+    """Synthesize → label → train private (ε = 8) and non-private → evaluate → HTML report."""
+    from radtrust.demo import run_demo
+
+    res = run_demo(out, n=n, seed=seed, encoder=encoder, progress=not quiet)
+    for name, m in res.items():
+        typer.echo(f"{name:12s} weighted F1 {m['weighted_f1']:.3f}  ε = {m['privacy']['epsilon'] if isinstance(m['privacy']['epsilon'], str) else round(m['privacy']['epsilon'], 3)}")
+    typer.echo(f"report: {Path(out) / 'report.html'}")
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors and exit code 2 for user mistakes."""
+    import click
+
+    try:
+        rv = app(standalone_mode=False)
+    except RadtrustError as e:
+        msg = " ".join(str(e).split())
+        print(f"radtrust: error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        print("radtrust: aborted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""The two tables that flow through every radtrust stage: the Cohort and the Label table.
+
+Readers convert *into* these; nothing downstream knows which file format the data came from.
+
+* **Cohort**: one row per report (or per image later). Required: ``case_id`` (unique), ``patient_id``.
+  Optional with defaults: ``study_id`` (= case_id), ``site`` (= "unknown"). Report text lives in the
+  sections ``findings``, ``impression``, ``indication``, ``comparison`` or a single ``text`` column.
+  Demographics ``age``, ``sex``, ``race`` where known. Any other column is kept as an extra.
+* **LabelTable**: ``case_id`` plus one column per finding: 1 positive, 0 negative, -1 uncertain,
+  empty = not mentioned; and ``label_source`` naming where the labels came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from radtrust.errors import InputError
+
+TEXT_SECTIONS: tuple[str, ...] = ("findings", "impression", "indication", "comparison", "text")
+#: Sections that can make a finding positive. Indication/history/comparison describe why the study was
+#: ordered or what it is compared with, not what the image shows.
+LABELLED_SECTIONS: tuple[str, ...] = ("findings", "impression", "text")
+DEMOGRAPHICS: tuple[str, ...] = ("age", "sex", "race")
+CORE_COLUMNS: tuple[str, ...] = ("case_id", "patient_id", "study_id", "site")
+LABEL_SOURCE_COLUMN = "label_source"
+LABEL_VALUES = (1, 0, -1)
+
+#: Column names other tools use for the case id, tried in order when a label file has no ``case_id``.
+ID_COLUMN_ALIASES: tuple[str, ...] = ("case_id", "filename", "id", "report_id", "study_id", "uid")
+
+
+def _as_id(series: pd.Series) -> pd.Series:
+    return series.astype("string").str.strip()
+
+
+@dataclass
+class Cohort:
+    """A validated table of reports with their patient, study, site and demographics.
+
+    Build one with :func:`radtrust.data.readers.read_cohort` or :meth:`Cohort.from_frame`; the frame is
+    normalised (string ids, defaults filled) and validated on construction.
+    """
+
+    frame: pd.DataFrame
+    source: str = "<memory>"
+    #: What to do with a report that has no findings/impression/text: "error" (default: a one-line user
+    #: error naming the row), "drop" (remove it and count it in ``n_dropped_empty``) or "keep".
+    empty_reports: str = "error"
+    n_dropped_empty: int = 0
+
+    def __post_init__(self) -> None:
+        self.frame, dropped = _normalise_cohort(self.frame, self.source, self.empty_reports)
+        self.n_dropped_empty += dropped
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, source: str = "<memory>", empty_reports: str = "error") -> Cohort:
+        return cls(frame.copy(), source, empty_reports)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def case_ids(self) -> list[str]:
+        return self.frame["case_id"].tolist()
+
+    @property
+    def patient_ids(self) -> np.ndarray:
+        return self.frame["patient_id"].to_numpy(dtype=object)
+
+    @property
+    def sections(self) -> list[str]:
+        return [s for s in TEXT_SECTIONS if s in self.frame.columns]
+
+    def texts(self, sections: Sequence[str] = ("findings", "impression", "text")) -> list[str]:
+        """Concatenate the given sections per case, each prefixed by its upper-case header.
+
+        Headers are kept so that downstream tools (labeler, tokenizer) still see which section a sentence
+        came from.
+        """
+        present = [s for s in sections if s in self.frame.columns]
+        parts = []
+        for s in present:
+            col = self.frame[s].fillna("").astype(str)
+            header = "" if s == "text" else f"{s.upper()}: "
+            parts.append(col.map(lambda t, h=header: f"{h}{t.strip()}" if t.strip() else ""))
+        if not parts:
+            return [""] * len(self.frame)
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.str.cat(p, sep=" ").str.strip()
+        return out.tolist()
+
+    def subset(self, mask_or_index: np.ndarray | Sequence[int]) -> Cohort:
+        """Rows selected by a boolean mask or positional indices, as a new Cohort."""
+        idx = np.asarray(mask_or_index)
+        sub = self.frame.iloc[np.flatnonzero(idx)] if idx.dtype == bool else self.frame.iloc[idx]
+        return Cohort(sub.reset_index(drop=True), self.source, "keep")
+
+    def summary(self) -> dict:
+        """Counts a reviewer asks for first (no text, no identifiers)."""
+        f = self.frame
+        out = {
+            "n_cases": int(len(f)),
+            "n_patients": int(f["patient_id"].nunique()),
+            "n_sites": int(f["site"].nunique()),
+            "sites": {str(k): int(v) for k, v in f["site"].value_counts().sort_index().items()},
+            "sections": self.sections,
+        }
+        if "sex" in f:
+            out["sex"] = {str(k): int(v) for k, v in f["sex"].fillna("unknown").value_counts().items()}
+        if "age" in f and f["age"].notna().any():
+            out["age_median"] = float(f["age"].median())
+        return out
+
+
+def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> tuple[pd.DataFrame, int]:
+    if empty_reports not in ("error", "drop", "keep"):
+        raise InputError(f"empty_reports must be error, drop or keep, not '{empty_reports}'")
+    if len(frame) == 0:
+        raise InputError(f"{source}: the cohort is empty (no rows)")
+    for col in ("case_id", "patient_id"):
+        if col not in frame.columns:
+            raise InputError(
+                f"{source}: missing required column '{col}' (columns present: {', '.join(map(str, frame.columns[:12]))}); "
+                "map one with --column-map"
+            )
+    frame = frame.reset_index(drop=True)
+    for col in ("case_id", "patient_id"):
+        ids = _as_id(frame[col])
+        bad = ids.isna() | (ids == "")
+        if bad.any():
+            raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: empty '{col}'")
+        frame[col] = ids
+    dup = frame["case_id"].duplicated()
+    if dup.any():
+        raise InputError(
+            f"{source}: row {int(np.flatnonzero(dup.to_numpy())[0]) + 1}: duplicate case_id "
+            f"({int(dup.sum())} duplicates in all); case ids must be unique"
+        )
+    frame["study_id"] = _as_id(frame["study_id"]).fillna(frame["case_id"]) if "study_id" in frame else frame["case_id"]
+    frame["site"] = _as_id(frame["site"]).fillna("unknown") if "site" in frame else "unknown"
+    text_cols = [s for s in TEXT_SECTIONS if s in frame.columns]
+    if not any(s in frame.columns for s in LABELLED_SECTIONS):
+        raise InputError(
+            f"{source}: no report text column: need 'findings', 'impression' or 'text' "
+            f"(columns present: {', '.join(map(str, frame.columns[:12]))}); map one with --column-map"
+        )
+    for s in text_cols:
+        col = frame[s]
+        if not (pd.api.types.is_string_dtype(col) or col.dtype == object or col.isna().all()):
+            raise InputError(f"{source}: column '{s}' must hold text, found {col.dtype}")
+        frame[s] = col.astype("string")
+    labelled = [s for s in LABELLED_SECTIONS if s in frame.columns]
+    empty = np.ones(len(frame), dtype=bool)
+    for s in labelled:
+        empty &= frame[s].fillna("").str.strip().eq("").to_numpy()
+    dropped = 0
+    if empty.any() and empty_reports == "error":
+        raise InputError(
+            f"{source}: row {int(np.flatnonzero(empty)[0]) + 1}: empty report (no text in "
+            f"{'/'.join(labelled)}; {int(empty.sum())} such rows); pass --empty-reports drop or keep"
+        )
+    if empty.any() and empty_reports == "drop":
+        dropped = int(empty.sum())
+        frame = frame.loc[~empty].reset_index(drop=True)
+        if len(frame) == 0:
+            raise InputError(f"{source}: every report is empty")
+    if "age" in frame.columns:
+        age = pd.to_numeric(frame["age"], errors="coerce")
+        bad = frame["age"].notna() & age.isna()
+        if bad.any():
+            raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'age' is not a number")
+        frame["age"] = age.astype(float)
+    for col in ("sex", "race"):
+        if col in frame.columns:
+            frame[col] = _as_id(frame[col])
+    return frame, dropped
+
+
+@dataclass
+class LabelTable:
+    """Per-case finding labels: 1 positive, 0 negative, -1 uncertain, missing = not mentioned.
+
+    ``findings`` keeps the column order of the vocabulary; ``source`` says where the labels came from
+    (a labeler name and version, a gold standard, an expert).
+    """
+
+    frame: pd.DataFrame
+    findings: list[str] = field(default_factory=list)
+    source: str = "unknown"
+    origin: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if not self.findings:
+            self.findings = [c for c in self.frame.columns if c not in ("case_id", LABEL_SOURCE_COLUMN)]
+        self.frame = _normalise_labels(self.frame, self.findings, self.origin)
+        if LABEL_SOURCE_COLUMN in self.frame and self.source == "unknown":
+            vals = self.frame[LABEL_SOURCE_COLUMN].dropna().unique()
+            if len(vals):
+                self.source = str(vals[0])
+        self.frame[LABEL_SOURCE_COLUMN] = self.source
+
+    @classmethod
+    def from_matrix(cls, case_ids: Sequence[str], findings: Sequence[str], values: np.ndarray, source: str) -> LabelTable:
+        """Build from an (n_cases, n_findings) float array where NaN means not mentioned."""
+        frame = pd.DataFrame(np.asarray(values, dtype=float), columns=list(findings))
+        frame.insert(0, "case_id", list(case_ids))
+        return cls(frame, list(findings), source)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def case_ids(self) -> list[str]:
+        return self.frame["case_id"].tolist()
+
+    def values(self) -> np.ndarray:
+        """Float array (n_cases, n_findings): 1, 0, -1, NaN for not mentioned."""
+        return self.frame[self.findings].astype("float64").to_numpy()
+
+    def aligned_to(self, case_ids: Sequence[str]) -> LabelTable:
+        """Rows in the order of ``case_ids``; every case must have a row."""
+        idx = self.frame.set_index("case_id")
+        missing = pd.Index(case_ids).difference(idx.index)
+        if len(missing):
+            raise InputError(
+                f"{self.origin}: {len(missing)} of {len(case_ids)} cases have no labels "
+                "(case ids in the cohort and the label file do not match)"
+            )
+        sub = idx.loc[list(case_ids)].reset_index()
+        return LabelTable(sub, list(self.findings), self.source, self.origin)
+
+    def select(self, findings: Sequence[str]) -> LabelTable:
+        return LabelTable(self.frame[["case_id", *findings]].copy(), list(findings), self.source, self.origin)
+
+
+def _normalise_labels(frame: pd.DataFrame, findings: list[str], origin: str) -> pd.DataFrame:
+    if "case_id" not in frame.columns:
+        raise InputError(f"{origin}: missing id column 'case_id'")
+    if len(frame) == 0:
+        raise InputError(f"{origin}: the label table is empty (no rows)")
+    missing = [f for f in findings if f not in frame.columns]
+    if missing:
+        raise InputError(f"{origin}: missing finding column(s): {', '.join(missing)}")
+    if not findings:
+        raise InputError(f"{origin}: no finding columns besides the id column")
+    out = frame[["case_id", *findings] + ([LABEL_SOURCE_COLUMN] if LABEL_SOURCE_COLUMN in frame else [])].copy()
+    out = out.reset_index(drop=True)
+    out["case_id"] = _as_id(out["case_id"])
+    if out["case_id"].isna().any() or (out["case_id"] == "").any():
+        raise InputError(f"{origin}: row {int(np.flatnonzero((out['case_id'].isna() | (out['case_id'] == '')).to_numpy())[0]) + 1}: empty case id")
+    dup = out["case_id"].duplicated()
+    if dup.any():
+        raise InputError(f"{origin}: row {int(np.flatnonzero(dup.to_numpy())[0]) + 1}: duplicate case id")
+    for f in findings:
+        num = pd.to_numeric(out[f], errors="coerce")
+        bad = (out[f].notna() & num.isna()) | (num.notna() & ~num.isin(LABEL_VALUES))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError(f"{origin}: row {row}, column '{f}': label must be 1, 0, -1 or empty")
+        out[f] = num.astype("Int8")
+    return out

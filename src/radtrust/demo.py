@@ -1,0 +1,88 @@
+"""``radtrust demo``: the whole pipeline on the built-in synthetic cohort, in a few minutes on a laptop CPU.
+
+Synthesize reports with hidden truth → label them with the rule labeler → train a private (ε = 8) and a
+non-private report classifier on the labeler's labels → score both against the hidden truth on held-out
+patients → write ``report.html`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from radtrust.data.io import write_json, write_table
+from radtrust.data.splits import patient_split
+from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+from radtrust.evaluate.evaluate import score_against_gold
+from radtrust.evaluate.metrics import multilabel_metrics
+from radtrust.labeling.rules import RuleLabeler
+from radtrust.progress import console
+from radtrust.report.html import render_metrics_report, write_report
+from radtrust.train.api import fit_and_save
+from radtrust.train.config import TrainConfig
+
+#: Demo training settings: LoRA on the top two encoder layers and short reports keep both runs to about
+#: a minute each on 2 CPU cores; everything else is the library default.
+DEMO_TRAIN = dict(lora_top_layers=2, max_length=96, epochs=4, batch_size=64, learning_rate=3e-3)
+
+
+def run_demo(out: str | Path, n: int = 1500, seed: int = 0, epsilon: float = 8.0, encoder: str = "all-MiniLM-L6-v2", progress: bool = True) -> dict:
+    """Run the demo into ``out`` and return ``{"private": metrics, "non_private": metrics}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = console().log if progress else (lambda *a, **k: None)
+    t0 = time.perf_counter()
+
+    cohort, truth = synth_chest(ChestSynthConfig(n=n, seed=seed))
+    write_table(cohort.frame, out / "cohort.parquet")
+    write_table(truth.frame, out / "cohort.truth.csv")
+    log(f"synthesized {len(cohort)} reports from {cohort.frame['patient_id'].nunique()} patients at {cohort.frame['site'].nunique()} sites")
+
+    labels = RuleLabeler("chexpert14").label(cohort)
+    write_table(labels.frame, out / "labels.csv")
+    log("labelled reports with the rule labeler (CheXpert-14)")
+
+    train_idx, test_idx = patient_split(cohort, 0.2, seed)
+    train, test = cohort.subset(train_idx), cohort.subset(test_idx)
+    test_truth = truth.aligned_to(test.case_ids)
+
+    labeler_on_test = labels.aligned_to(test.case_ids).values()
+    labeler_metrics = multilabel_metrics(
+        test_truth.values(), None, (labeler_on_test == 1).astype(int), truth.findings, clusters=test.patient_ids, seed=seed
+    )
+
+    results: dict[str, dict] = {}
+    runs = {"private": epsilon, "non_private": float("inf")}
+    for name, eps in runs.items():
+        cfg = TrainConfig(encoder=encoder, epsilon=eps, seed=seed, **DEMO_TRAIN)
+        clf = fit_and_save(train, labels, cfg, out / "runs" / name, overwrite=True, progress=progress)
+        m = score_against_gold(clf, test, test_truth, seed=seed, progress=False)
+        m["privacy"] = clf.result.privacy.to_dict()
+        m["train_wall_seconds"] = round(clf.result.wall_seconds, 1)
+        results[name] = m
+        log(f"{name}: weighted F1 {m['weighted_f1']:.3f} against the hidden truth (ε = {m['privacy']['epsilon'] if eps == float('inf') else round(m['privacy']['epsilon'], 3)})")
+
+    write_json(results, out / "metrics.json")
+    summary = {
+        **{k: v for k, v in cohort.summary().items() if k != "sections"},
+        "training patients / reports": f"{len(np.unique(train.patient_ids))} / {len(train)}",
+        "test patients / reports": f"{len(np.unique(test.patient_ids))} / {len(test)}",
+        "training labels": labels.source,
+        "rule labeler vs hidden truth on test (weighted F1)": f"{labeler_metrics['weighted_f1']:.3f}",
+        "wall time (s)": f"{time.perf_counter() - t0:.0f}",
+    }
+    html = render_metrics_report(
+        title="radtrust demo: private report classifier on a synthetic chest X-ray cohort",
+        intro="Models were trained on labels extracted by the rule labeler and are scored against the cohort's "
+        "hidden ground truth on held-out patients.",
+        data_summary=summary,
+        models=results,
+        metrics_note="Averages over the 13 CheXpert findings (No Finding excluded); 95% intervals from a "
+        "patient-clustered bootstrap (1,000 resamples). Thresholds were chosen on a validation split of the "
+        "training patients.",
+    )
+    write_report(out / "report.html", html)
+    log(f"wrote {out / 'report.html'} and {out / 'metrics.json'} in {time.perf_counter() - t0:.0f} s")
+    return results

@@ -1,0 +1,26 @@
+"""The one exception family for user mistakes.
+
+Anything a user can cause by what they pass in (a missing file, a wrong column, an impossible ε) raises a
+subclass of :class:`RadtrustError`. The CLI catches exactly this family at its door and prints one line
+with exit code 2; every other exception is a bug and keeps its traceback.
+
+Messages must never contain report text or patient identifiers: they name files, rows, columns.
+"""
+
+from __future__ import annotations
+
+
+class RadtrustError(Exception):
+    """A problem with the user's input or settings (exit code 2 at the CLI)."""
+
+
+class InputError(RadtrustError):
+    """A file, table, column or value that cannot be used as given."""
+
+
+class ConfigError(RadtrustError):
+    """An option or config-file value that is out of range or inconsistent."""
+
+
+class PrivacyError(RadtrustError):
+    """A privacy setting that cannot be honoured (e.g. ε ≤ 0, budget exceeded)."""

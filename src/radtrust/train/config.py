@@ -1,0 +1,115 @@
+"""Training configuration: one pydantic model, loadable from YAML, overridable by CLI flags, and written
+back resolved into every run folder so a run can be repeated exactly."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from radtrust.errors import ConfigError
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides what a training run does.
+
+    ``epsilon = inf`` trains without clipping or noise through the same loop; any finite ε turns on DP-SGD
+    with the noise multiplier calibrated so that the run ends at that ε.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # model
+    encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled), 'tiny' (tests) or a local folder")
+    method: Literal["lora"] = "lora"
+    max_length: int = Field(128, ge=8, le=512, description="tokens kept per report (findings + impression)")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_targets: list[str] = Field(default_factory=lambda: ["query", "value"])
+    lora_top_layers: int | None = Field(
+        None, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record"
+    )
+    cache_features: bool = Field(True, description="compute the frozen layers' output once and reuse it every epoch")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    # labels
+    findings: list[str] | None = Field(None, description="findings to learn; None = every column of the label file")
+    uncertain_policy: Literal["positive", "negative", "ignore"] = Field(
+        "ignore", description="how uncertain (-1) labels enter the loss: as 1, as 0, or left out (masked)"
+    )
+
+    # optimisation
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(64, ge=1, description="expected batch size; batches are Poisson-sampled")
+    learning_rate: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+    # privacy
+    epsilon: float = Field(8.0, description="target ε for the whole run; inf = not private")
+    delta: float | None = Field(None, description="δ; default 1/(10·N)")
+    max_grad_norm: float = Field(1.0, gt=0, description="per-sample clipping bound C")
+    accountant: Literal["prv", "rdp"] = "prv"
+
+    # selection and evaluation
+    val_fraction: float = Field(0.15, gt=0, lt=1, description="share of training patients held out to pick thresholds")
+    threshold_policy: Literal["validation_f1", "fixed"] = "validation_f1"
+    fixed_threshold: float = Field(0.5, gt=0, lt=1)
+
+    # run
+    seed: int = 0
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores")
+    debug_checks: bool = Field(False, description="after every step, assert trainable weights changed and are finite")
+
+    @field_validator("epsilon")
+    @classmethod
+    def _epsilon_positive(cls, v: float) -> float:
+        if math.isnan(v) or v <= 0:
+            raise ValueError("epsilon must be > 0 (or inf for no privacy)")
+        return v
+
+    @property
+    def private(self) -> bool:
+        return math.isfinite(self.epsilon)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: object) -> TrainConfig:
+        """Read a YAML file (if given), then apply overrides whose value is not None."""
+        data: dict = {}
+        if path is not None:
+            p = Path(path)
+            if not p.exists():
+                raise ConfigError(f"{p}: no such config file")
+            try:
+                data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{p}: not valid YAML ({type(e).__name__})") from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"{p}: a config file must be a mapping of option: value")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.build(data, origin=str(path) if path else "options")
+
+    @classmethod
+    def build(cls, data: dict, origin: str = "options") -> TrainConfig:
+        try:
+            return cls(**data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"]) or "config"
+            raise ConfigError(f"{origin}: {loc}: {err['msg']}") from None
+
+    def to_yaml(self) -> str:
+        d = self.model_dump()
+        if not self.private:
+            d["epsilon"] = float("inf")
+        return yaml.safe_dump(d, sort_keys=False)
+
+
+def parse_str_list(value: str | None) -> list[str] | None:
+    """``"Edema, Pneumonia"`` → ``["Edema", "Pneumonia"]``; None stays None."""
+    if value is None:
+        return None
+    return [x.strip() for x in value.split(",") if x.strip()]

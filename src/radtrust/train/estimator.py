@@ -1,0 +1,236 @@
+"""``ReportClassifier``: the scikit-learn-style face of report training.
+
+``ReportClassifier(config).fit(cohort, labels)`` splits the cohort by patient into training and
+validation parts, trains (privately unless ε = inf), picks per-finding decision thresholds on the
+validation part only, and can then ``predict_proba`` / ``predict`` / ``save`` / ``load``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from radtrust import __version__
+from radtrust.data.io import atomic_path, write_json
+from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.splits import patient_split
+from radtrust.errors import ConfigError, InputError
+from radtrust.models.text import build_report_net, load_tokenizer, pad_batch, tokenize
+from radtrust.progress import progress_bar
+from radtrust.train.config import TrainConfig
+from radtrust.train.loop import TrainData, TrainResult, train_model
+
+RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
+
+
+def label_targets(labels: LabelTable, policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and loss mask from a label table.
+
+    Not mentioned (empty) counts as negative, the convention of report-derived chest X-ray labels
+    (Irvin et al., 2019). Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros) or
+    "ignore" (U-Ignore: masked out of the loss).
+    """
+    v = labels.values()
+    targets = np.where(v == 1, 1.0, 0.0)
+    mask = np.ones_like(targets)
+    unc = v == -1
+    if policy == "positive":
+        targets[unc] = 1.0
+    elif policy == "ignore":
+        mask[unc] = 0.0
+    elif policy != "negative":
+        raise ConfigError(f"unknown uncertain_policy '{policy}'")
+    return targets.astype(np.float32), mask.astype(np.float32)
+
+
+def data_fingerprint(cohort: Cohort, sections: tuple[str, ...] = ("findings", "impression", "text")) -> str:
+    """SHA-256 over case ids and report text: identifies a dataset by content, not by path."""
+    h = hashlib.sha256()
+    for cid, t in zip(cohort.case_ids, cohort.texts(sections)):
+        h.update(cid.encode("utf-8"))
+        h.update(b"\x1f")
+        h.update(t.encode("utf-8"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, findings: list[str], config: TrainConfig) -> dict[str, float]:
+    """Per-finding threshold maximising F1 on validation data (or the fixed threshold).
+
+    A finding with no positive validation case keeps the fixed threshold: there is nothing to tune on.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    out: dict[str, float] = {}
+    for j, f in enumerate(findings):
+        keep = mask[:, j] > 0
+        y, p = targets[keep, j], probs[keep, j]
+        if config.threshold_policy == "fixed" or y.sum() == 0 or y.sum() == len(y):
+            out[f] = config.fixed_threshold
+            continue
+        prec, rec, thr = precision_recall_curve(y, p)
+        f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)[:-1]
+        out[f] = float(thr[int(np.argmax(f1))])
+    return out
+
+
+class ReportClassifier:
+    """Multi-label report classifier (encoder + LoRA + head), trained privately unless ε = inf."""
+
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.findings: list[str] = []
+        self.thresholds: dict[str, float] = {}
+        self.net: torch.nn.Module | None = None
+        self.result: TrainResult | None = None
+        self.meta: dict = {}
+        self._tokenizer = None
+
+    # ---- helpers -------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.config.encoder)
+        return self._tokenizer
+
+    def _set_threads(self) -> None:
+        torch.set_num_threads(self.config.num_threads or os.cpu_count() or 1)
+
+    def _build(self, n_outputs: int) -> torch.nn.Module:
+        c = self.config
+        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed)
+
+    def _tokens(self, cohort: Cohort) -> list[list[int]]:
+        return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)
+
+    # ---- estimator API -------------------------------------------------------------------------
+    def fit(self, cohort: Cohort, labels: LabelTable, progress: bool = False) -> ReportClassifier:
+        c = self.config
+        self._set_threads()
+        findings = list(c.findings) if c.findings else list(labels.findings)
+        unknown = [f for f in findings if f not in labels.findings]
+        if unknown:
+            raise InputError(f"{labels.origin}: finding(s) not in the label file: {', '.join(unknown)}")
+        labels = labels.aligned_to(cohort.case_ids).select(findings)
+        targets, mask = label_targets(labels, c.uncertain_policy)
+        if mask.sum() == 0:
+            raise InputError(f"{labels.origin}: no usable labels after the uncertain policy '{c.uncertain_policy}'")
+
+        train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
+        ids = self._tokens(cohort)
+        torch.manual_seed(c.seed)
+        self.findings = findings
+        self.net = self._build(len(findings))
+        data = TrainData([ids[i] for i in train_idx], targets[train_idx], mask[train_idx], self.tokenizer.pad_token_id)
+        self.result = train_model(self.net, data, c, progress=progress)
+
+        val_probs = self._predict_ids([ids[i] for i in val_idx], progress=False)
+        self.thresholds = choose_thresholds(val_probs, targets[val_idx], mask[val_idx], findings, c)
+        self.meta = {
+            "radtrust_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "data_fingerprint": data_fingerprint(cohort),
+            "label_source": labels.source,
+            "n_records": len(cohort),
+            "n_train": int(len(train_idx)),
+            "n_validation": int(len(val_idx)),
+            "n_patients": int(len(np.unique(cohort.patient_ids))),
+            "train_wall_seconds": self.result.wall_seconds,
+            "intended_use": "research: multi-label finding classification of chest radiograph report text "
+            "(findings + impression sections); not for clinical decisions.",
+            "inputs": "report text: FINDINGS and IMPRESSION sections, English",
+            "outputs": "per finding: probability and 0/1 decision at the stored threshold",
+        }
+        return self
+
+    def _predict_ids(self, ids: list[list[int]], progress: bool = False, batch_size: int = 64) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("the classifier is not fitted")
+        self.net.eval()
+        # Sort by length so each batch pads to a similar length; results go back in input order.
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        out = np.zeros((len(ids), len(self.findings)), dtype=np.float32)
+        with torch.inference_mode(), progress_bar("predicting", len(ids), progress) as bar:
+            for s in range(0, len(ids), batch_size):
+                chunk = order[s : s + batch_size]
+                inp, att = pad_batch([ids[i] for i in chunk], self.tokenizer.pad_token_id)
+                out[chunk] = torch.sigmoid(self.net(inp, att)).numpy()
+                bar.advance(len(chunk))
+        return out
+
+    def predict_proba(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
+        """(n_cases, n_findings) probabilities, columns in ``self.findings`` order."""
+        self._set_threads()
+        return self._predict_ids(self._tokens(cohort), progress)
+
+    def predict(self, cohort: Cohort, probs: np.ndarray | None = None) -> np.ndarray:
+        """0/1 decisions at the thresholds chosen on validation data."""
+        probs = self.predict_proba(cohort) if probs is None else probs
+        thr = np.array([self.thresholds[f] for f in self.findings])
+        return (probs >= thr).astype(np.int8)
+
+    # ---- run folder ----------------------------------------------------------------------------
+    def save(self, run_dir: str | Path) -> Path:
+        """Write the self-describing run folder (safetensors + JSON/YAML only, never pickle)."""
+        from peft import get_peft_model_state_dict
+
+        if self.net is None or self.result is None:
+            raise RuntimeError("the classifier is not fitted")
+        run = Path(run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+        adapter = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(self.net.top, save_embedding_layers=False).items()}
+        head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
+        with atomic_path(run / "adapter.safetensors") as tmp:
+            save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
+        with atomic_path(run / "head.safetensors") as tmp:
+            save_file(head, str(tmp), metadata={"format": "pt"})
+        with atomic_path(run / "config.yaml") as tmp:
+            cfg = self.config.model_copy(update={"findings": self.findings})
+            tmp.write_text(cfg.to_yaml(), encoding="utf-8")
+        write_json({"findings": self.findings, "uncertain_policy": self.config.uncertain_policy, "not_mentioned": "negative", "label_source": self.meta.get("label_source")}, run / "labels.json")
+        write_json({"policy": self.config.threshold_policy, "chosen_on": "validation split of the training patients", "thresholds": self.thresholds}, run / "thresholds.json")
+        write_json(self.result.privacy.to_dict(), run / "privacy.json")
+        write_json(self.result.history, run / "history.json")
+        write_json(self.meta, run / "run.json")
+        return run
+
+    @staticmethod
+    def check_run_dir(run_dir: str | Path) -> Path:
+        """Fail early, with a one-line error, on a folder that is not a complete run."""
+        run = Path(run_dir)
+        if not run.is_dir():
+            raise InputError(f"{run}: no such run folder")
+        missing = [f for f in RUN_FILES if not (run / f).exists()]
+        if missing:
+            raise InputError(f"{run}: not a radtrust run folder (missing {', '.join(missing)})")
+        return run
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> ReportClassifier:
+        from peft import set_peft_model_state_dict
+
+        run = cls.check_run_dir(run_dir)
+        config = TrainConfig.build(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), origin=str(run / "config.yaml"))
+        self = cls(config)
+        self.findings = json.loads((run / "labels.json").read_text())["findings"]
+        self.thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
+        self.meta = json.loads((run / "run.json").read_text())
+        self.net = self._build(len(self.findings))
+        result = set_peft_model_state_dict(self.net.top, load_file(str(run / "adapter.safetensors")))
+        if getattr(result, "unexpected_keys", None):
+            raise InputError(f"{run}: adapter weights do not match the configured encoder")
+        self.net.head.load_state_dict(load_file(str(run / "head.safetensors")))
+        self.net.eval()
+        return self
+
+    @staticmethod
+    def privacy_of(run_dir: str | Path) -> dict:
+        return json.loads((Path(run_dir) / "privacy.json").read_text())

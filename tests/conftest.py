@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny synthetic cohorts built by the package itself (tests never read ../shared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+from radtrust.train.config import TrainConfig
+
+
+@pytest.fixture(scope="session")
+def chest_small() -> tuple[Cohort, LabelTable]:
+    """300 synthetic chest reports with hidden truth (CheXpert-14)."""
+    return synth_chest(ChestSynthConfig(n=300, seed=7))
+
+
+@pytest.fixture
+def toy_cohort() -> tuple[Cohort, LabelTable]:
+    """A trivially learnable 3-finding cohort: each finding is stated or negated in plain words."""
+    rng = np.random.default_rng(0)
+    n = 240
+    y = (rng.random((n, 3)) < 0.35).astype(float)
+    words = [("There is a pleural effusion.", "No effusion."), ("Pulmonary edema.", "No edema."), ("Right pneumothorax.", "Lungs are clear.")]
+    texts = [" ".join(words[j][0] if y[i, j] else words[j][1] for j in range(3)) for i in range(n)]
+    frame = pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "patient_id": [f"p{i // 2}" for i in range(n)], "findings": texts})
+    cohort = Cohort(frame)
+    labels = LabelTable.from_matrix(cohort.case_ids, ["Effusion", "Edema", "Pneumothorax"], y, "toy")
+    return cohort, labels
+
+
+@pytest.fixture
+def tiny_config() -> TrainConfig:
+    """Randomly initialised two-layer BERT: seconds per run, for tests of the machinery, not of accuracy."""
+    return TrainConfig(encoder="tiny", epochs=2, batch_size=32, learning_rate=5e-3, max_length=32, num_threads=2, debug_checks=True)

@@ -106,3 +106,20 @@ def test_demo_smoke_with_tiny_encoder(tmp_path):
     assert m["private"]["privacy"]["epsilon"] <= 8.0 and m["non_private"]["privacy"]["epsilon"] == "inf"
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "data:image/png;base64" in html and "PRV" in html
+
+
+def test_label_routes_mammo_combine_and_teacher_refusal(workdir):
+    d = workdir
+    r = radtrust("synth", "mammo-reports", "--n", 60, "--out", "m.csv", cwd=d)
+    assert r.returncode == 0, r.stderr
+    r = radtrust("label", "m.csv", "--vocab", "mammo", "--out", "m_labels.csv", cwd=d)
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(d / "m_labels.csv")
+    assert {"birads", "density", "laterality", "left_mass", "right_calcification"} <= set(m.columns) and len(m) == 60
+    r = radtrust("label", "labels.csv", "labels.csv", "--combine", "--out", "combined.csv", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert (d / "combined.agreement.csv").exists() and (d / "combined.confidence.csv").exists()
+    r = radtrust("label", "c.parquet", "--teacher", "openai", "--base-url", "http://192.0.2.7:8000/v1", "--model", "m", "--out", "t.csv", cwd=d)
+    assert r.returncode == 2 and "--allow-remote" in r.stderr and not (d / "t.csv").exists()
+    r = radtrust("label", "c.parquet", "labels.csv", "--out", "x.csv", cwd=d)
+    assert r.returncode == 2 and "--combine" in r.stderr

@@ -51,19 +51,47 @@ def synth_chest_cmd(
     _echo(f"wrote {n} reports to {cohort_path} and the hidden truth to {truth_path}")
 
 
+@synth_app.command("mammo-reports")
+def synth_mammo_cmd(
+    out: Annotated[Path, typer.Option(help="cohort file (.parquet or .csv); truth goes to <stem>.truth.csv beside it")],
+    n: Annotated[int, typer.Option(help="number of reports")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    n_sites: Annotated[int, typer.Option(help="number of sites")] = 4,
+    label_noise: Annotated[float, typer.Option(help="per-report probability that the report disagrees with the truth")] = 0.0,
+) -> None:
+    """Synthetic mammography reports with hidden BI-RADS, density, laterality and per-breast findings."""
+    from radtrust.data.synthetic_mammo import MammoReportSynthConfig, write_synth_mammo_reports
+
+    cohort_path, truth_path = write_synth_mammo_reports(MammoReportSynthConfig(n=n, seed=seed, n_sites=n_sites, label_noise=label_noise), out)
+    _echo(f"wrote {n} mammography reports to {cohort_path} and the hidden truth to {truth_path}")
+
+
 @app.command("label")
 def label_cmd(
-    input: Annotated[Path, typer.Argument(help="reports: .csv, .parquet, .jsonl, or Open-i .tgz / folder")],
+    inputs: Annotated[list[Path], typer.Argument(help="reports (.csv, .parquet, .jsonl, Open-i .tgz/folder); with --combine: label tables")],
     out: Annotated[Path, typer.Option(help="label table to write (.csv or .parquet)")],
-    vocab: Annotated[str, typer.Option(help="chexpert14 or chestxray14")] = "chexpert14",
+    vocab: Annotated[str, typer.Option(help="chexpert14, chestxray14 or mammo")] = "chexpert14",
+    teacher: Annotated[Optional[str], typer.Option(help="label with a teacher LLM instead of rules: 'openai' (any OpenAI-compatible endpoint)")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="teacher endpoint, e.g. http://127.0.0.1:11434/v1")] = None,
+    model: Annotated[Optional[str], typer.Option(help="teacher model name")] = None,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="let report text leave this machine (non-loopback --base-url)")] = False,
+    max_concurrency: Annotated[int, typer.Option(help="teacher requests in flight at once")] = 4,
+    combine: Annotated[bool, typer.Option("--combine", help="combine several label tables (the inputs) into one, with confidence and agreement")] = False,
+    method: Annotated[str, typer.Option(help="with --combine: dawid_skene or weighted_vote")] = "dawid_skene",
+    workers: Annotated[Optional[int], typer.Option(help="rule labeler worker processes for large table files (default: all cores)")] = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
+    quiet: Quiet = False,
 ) -> None:
-    """Label reports with the rule-based labeler (negation and uncertainty aware)."""
-    from radtrust.labeling.api import label_file
+    """Label reports: rule-based (negation and uncertainty aware), a teacher LLM, or a combination of label tables."""
+    from radtrust.labeling.api import label_any
 
-    table = label_file(input, vocab, out, column_map, empty_reports)
-    _echo(f"labelled {len(table)} reports ({len(table.findings)} findings, {table.source}) → {out}")
+    summary = label_any(
+        inputs, out, vocab=vocab, teacher=teacher, base_url=base_url, model=model, allow_remote=allow_remote,
+        max_concurrency=max_concurrency, combine=combine, method=method, workers=workers,
+        column_map=column_map, empty_reports=empty_reports, progress=not quiet,
+    )  # fmt: skip
+    _echo(summary)
 
 
 @app.command("train")

@@ -39,7 +39,7 @@ def progress_bar(description: str, total: float | None, enabled: bool = True) ->
     if not enabled:
         yield _NullBar()
         return
-    with Progress(
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -48,9 +48,19 @@ def progress_bar(description: str, total: float | None, enabled: bool = True) ->
         TimeRemainingColumn(),
         console=_console,
         transient=False,
-    ) as p:
-        task = p.add_task(description, total=total, status="")
-        yield _Bar(p, task)
+    )
+    try:
+        with bar as p:
+            task = p.add_task(description, total=total, status="")
+            try:
+                yield _Bar(p, task)
+            except BaseException:
+                # A failed step leaves no bar behind, so a user error stays the one line the CLI prints.
+                p.live.transient = True
+                _console.quiet = True
+                raise
+    finally:
+        _console.quiet = False
 
 
 def console() -> Console:

@@ -42,7 +42,7 @@ def same(a: float, b: float) -> bool:
 def test_shape_and_columns(cx14, chexpert):
     assert cx14.label_texts(["a", "b", "c"]).shape == (3, len(CHESTXRAY14))
     assert chexpert.label_texts(["a"]).shape == (1, len(CHEXPERT14))
-    assert chexpert.label_source == "radtrust-rules/chexpert14@0.1"
+    assert chexpert.label_source == "radtrust-rules/chexpert14@0.2"
 
 
 def test_unknown_vocab_and_bad_option():
@@ -65,7 +65,7 @@ def test_label_returns_label_table():
     table = RuleLabeler("chestxray14").label(Cohort(frame))
     assert isinstance(table, LabelTable)
     assert table.case_ids == ["a", "b"]
-    assert table.source == "radtrust-rules/chestxray14@0.1"
+    assert table.source == "radtrust-rules/chestxray14@0.2"
     v = table.values()
     cols = list(CHESTXRAY14)
     assert v[0, cols.index("Effusion")] == 1
@@ -307,3 +307,173 @@ def test_never_crashes_and_values_allowed(text):
 def test_indication_only_never_positive(text):
     v = RuleLabeler("chestxray14").label_texts(["INDICATION: " + text.replace(":", " ")])[0]
     assert not (v[:-1] == 1).any()
+
+
+# ------------------------------------------------------------------ bad input: defined outcomes
+
+
+def test_reports_with_nothing_to_read_are_all_empty(cx14, chexpert):
+    # Empty, masks only, punctuation/numbers only, headers only, indication only: the report says nothing
+    # about the image, so even the summary column (normal / No Finding) stays empty.
+    texts = ["", "XXXX XXXX.", "XXXX-XXXX XXXX", "1. 2. ... ;", "FINDINGS: IMPRESSION:", "INDICATION: cough."]
+    for lab in (cx14, chexpert):
+        assert np.isnan(lab.label_texts(texts)).all()
+
+
+def test_one_megabyte_report_completes_and_scans_bounded_windows(cx14, monkeypatch):
+    # No timing assert: check instead that each cue search looks at a bounded window, so the work is
+    # linear in report length even for a megabyte without a full stop.
+    from radtrust.labeling import rules
+
+    seen: list[int] = []
+    pre = rules.RuleLabeler._pre_cue
+    post = rules.RuleLabeler._post_cue
+
+    def spy_pre(self, prefix, c):
+        seen.append(len(prefix))
+        return pre(self, prefix, c)
+
+    def spy_post(self, suffix, c):
+        seen.append(len(suffix))
+        return post(self, suffix, c)
+
+    monkeypatch.setattr(rules.RuleLabeler, "_pre_cue", spy_pre)
+    monkeypatch.setattr(rules.RuleLabeler, "_post_cue", spy_post)
+    unit = "small left pleural effusion and no pneumothorax with possible atelectasis "
+    text = unit * (1_000_000 // len(unit))
+    assert len(text) > 990_000
+    v = RuleLabeler("chestxray14", cache_size=0).label_texts([text])[0]
+    names = list(CHESTXRAY14)
+    assert v[names.index("Effusion")] == 1 and v[names.index("Atelectasis")] == -1
+    assert len(seen) > 10_000  # every mention was looked at
+    assert max(seen) <= max(rules._PRE_WINDOW, rules._POST_WINDOW)
+
+
+def test_megabyte_without_spaces_or_mentions(cx14):
+    v = cx14.label_texts(["a" * 1_000_000, "." * 1_000_000, "xxxx " * 200_000])
+    assert v.shape == (3, len(CHESTXRAY14))
+    assert v[0, -1] == 1  # a (very long) word and nothing abnormal: normal
+    assert np.isnan(v[1:]).all()  # punctuation only, masks only: nothing to read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Der Befund ist unauffällig. Keine Auffälligkeiten im Thorax.",
+        "心脏大小正常。双肺清晰，未见明显异常。",
+        "Сердце не расширено. Лёгкие без очаговых изменений.",
+        "القلب طبيعي الحجم. الرئتان صافيتان.",
+        "Il paziente sta bene, nessuna novità rilevante.",
+    ],
+)
+def test_foreign_text_makes_no_positive(cx14, chexpert, text):
+    for lab in (cx14, chexpert):
+        v = lab.label_texts([text])[0]
+        summary = lab.findings.index("normal" if lab is cx14 else "No Finding")
+        others = np.delete(v, summary)
+        assert not (others == 1).any() and not (others == -1).any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(whitelist_categories=("Lo", "Zs", "Po")), max_size=300))
+def test_random_non_latin_text_never_positive(text):
+    for name in ("chestxray14", "chexpert14"):
+        v = RuleLabeler(name).label_texts([text])[0]
+        assert not np.isin(v[:-1] if name == "chestxray14" else v[1:], [1.0, -1.0]).any()
+
+
+def test_duplicate_case_ids_are_a_user_error():
+    frame = pd.DataFrame({"case_id": ["a", "a"], "patient_id": ["p", "q"], "findings": ["No effusion.", "Effusion."]})
+    with pytest.raises(InputError, match="row 2: duplicate case_id"):
+        RuleLabeler("chexpert14").label(Cohort(frame))
+
+
+def test_cache_does_not_change_results(chexpert):
+    texts = ["No effusion. Small effusion.", "Possible pneumonia.", "No effusion. Small effusion."] * 3
+    cached = chexpert.label_texts(texts)
+    uncached = RuleLabeler("chexpert14", cache_size=0).label_texts(texts)
+    assert np.array_equal(np.nan_to_num(cached, nan=9), np.nan_to_num(uncached, nan=9))
+    with pytest.raises(ConfigError):
+        RuleLabeler("chexpert14", cache_size=-1)
+
+
+# ------------------------------------------------------------------ CheXpert conventions and language rules
+
+
+def test_chexpert_likely_is_uncertain_consistent_with_is_positive(chexpert, cx14):
+    assert value(chexpert, "Left basilar opacity, likely atelectasis.", "Atelectasis") == -1
+    assert value(cx14, "Left basilar opacity, likely atelectasis.", "Atelectasis") == 1
+    assert value(chexpert, "Opacity consistent with pneumonia.", "Pneumonia") == 1
+    assert value(chexpert, "Findings compatible with pulmonary edema.", "Edema") == 1
+    assert value(chexpert, "Opacity may be consistent with pneumonia.", "Pneumonia") == -1
+    assert value(chexpert, "No opacity consistent with pneumonia.", "Pneumonia") == 0
+    assert value(chexpert, "Borderline cardiomegaly.", "Cardiomegaly") == -1
+
+
+def test_chexpert_no_finding_ignores_support_devices(chexpert):
+    assert value(chexpert, "Endotracheal tube in place. No effusion.", "No Finding") == 1
+    assert math.isnan(value(chexpert, "Endotracheal tube in place. Possible effusion.", "No Finding"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Normal mediastinal contours.", 0),
+        ("The mediastinum is not widened.", 0),
+        ("Mediastinal contours are within normal limits.", 0),
+        ("No mediastinal widening.", 0),
+        ("Widening of the superior mediastinum.", 1),
+        ("Enlarged cardiomediastinal silhouette.", 1),
+        ("The cardiomediastinal silhouette is within normal limits.", 0),
+        ("Questionable mediastinal widening.", -1),
+    ],
+)
+def test_enlarged_cardiomediastinum(chexpert, text, expected):
+    assert value(chexpert, text, "Enlarged Cardiomediastinum") == expected
+
+
+def test_cardiomediastinal_silhouette_is_not_cardiomegaly_in_chexpert(chexpert, cx14):
+    # CheXpert files the silhouette under Enlarged Cardiomediastinum; Open-i's indexers under Cardiomegaly.
+    assert math.isnan(value(chexpert, "Enlarged cardiomediastinal silhouette.", "Cardiomegaly"))
+    assert value(cx14, "Enlarged cardiomediastinal silhouette.", "Cardiomegaly") == 1
+    assert value(cx14, "Normal cardiomediastinal silhouette.", "Cardiomegaly") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("LINES/TUBES: None.", 0),
+        ("No support devices.", 0),
+        ("Interval removal of support devices.", 0),
+        ("The PICC line has been removed.", 0),
+        ("ETT tip 4 cm above the carina.", 1),
+        ("R IJ line tip in the SVC.", 1),
+        ("LINES/TUBES: Right PICC with tip in the SVC.", 1),
+    ],
+)
+def test_support_devices(chexpert, text, expected):
+    assert value(chexpert, text, "Support Devices") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "finding", "expected"),
+    [
+        ("No evidence of PNA.", "Pneumonia", 0),
+        ("RML PNA.", "Pneumonia", 1),
+        ("Atelectasis versus PNA at the right base.", "Pneumonia", -1),
+        ("Pneumonia at the left lung base cannot be excluded.", "Pneumonia", -1),
+        ("Nodule in the left upper lobe is not excluded.", "Lung Lesion", -1),
+        ("RLL airspace disease, possibly pneumonia.", "Lung Opacity", 1),
+        ("RLL airspace disease, possibly pneumonia.", "Pneumonia", -1),
+        ("Small effusion, possibly.", "Pleural Effusion", -1),
+        ("Bibasilar collapse.", "Atelectasis", 1),
+        ("Nodular density in the right upper lobe.", "Lung Lesion", 1),
+        ("Minimal fibrosis in the right apex, may be due to radiation.", "Lung Opacity", float("nan")),
+    ],
+)
+def test_language_rules(chexpert, text, finding, expected):
+    assert same(value(chexpert, text, finding), expected)
+
+
+def test_cause_hedge_does_not_hedge_the_finding(cx14):
+    assert value(cx14, "Minimal fibrosis in the right apex, may be due to radiation.", "Fibrosis") == 1

@@ -47,6 +47,19 @@ def _check_exists(path: Path) -> None:
         raise InputError(f"{path}: no such file or folder")
 
 
+def _read_utf8(path: Path) -> str:
+    """The whole file as text; a one-line error naming the line of the first byte that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: text is not valid UTF-8 (byte offset {e.start})") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    return text
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet/JSONL file as strings-or-numbers, with one-line errors."""
     path = Path(path)
@@ -58,25 +71,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: unknown file type '{path.suffix}' (expected .csv, .tsv, .parquet, .jsonl, or Open-i .tgz/folder)")
     try:
         if kind in ("csv", "tsv"):
-            raw = path.read_bytes()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                line = raw[: e.start].count(b"\n") + 1
-                raise InputError(f"{path}: line {line}: text is not valid UTF-8 (byte offset {e.start})") from None
-            if not text.strip():
-                raise InputError(f"{path}: the file is empty")
+            text = _read_utf8(path)
             return pd.read_csv(io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype={"case_id": str, "patient_id": str, "study_id": str, "filename": str}, keep_default_na=True)
         if kind == "parquet":
             return pd.read_parquet(path)
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            line = raw[: e.start].count(b"\n") + 1
-            raise InputError(f"{path}: line {line}: text is not valid UTF-8 (byte offset {e.start})") from None
-        if not text.strip():
-            raise InputError(f"{path}: the file is empty")
+        text = _read_utf8(path)
         return pd.read_json(io.StringIO(text), lines=True, dtype=False)
     except InputError:
         raise

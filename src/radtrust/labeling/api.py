@@ -1,21 +1,71 @@
-"""File-level labeling entry point (what ``radtrust label`` calls)."""
+"""File-level labeling entry points (what ``radtrust label`` calls).
+
+Rule labels of table files stream in chunks through worker processes (:mod:`radtrust.labeling.stream`),
+so one code path serves a 100-report CSV and a 1,000,000-report archive.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from radtrust.data.io import write_table
-from radtrust.data.readers import read_cohort
-from radtrust.data.schema import LabelTable
-from radtrust.labeling.vocab import get_vocabulary
+from radtrust.errors import ConfigError
 
 
-def label_file(input_path: str | Path, vocab: str, out: str | Path, column_map=None, empty_reports: str = "error") -> LabelTable:
+def label_file(input_path: str | Path, vocab: str, out: str | Path, column_map=None, empty_reports: str = "error", workers: int | None = None, progress: bool = False):
     """Label every report of ``input_path`` with the rule labeler and write the label table atomically."""
-    from radtrust.labeling.rules import RuleLabeler
+    from radtrust.labeling.stream import label_stream
+    from radtrust.progress import progress_bar
 
-    get_vocabulary(vocab)  # an unknown vocabulary fails before any file is read
-    cohort = read_cohort(input_path, column_map, empty_reports)
-    table = RuleLabeler(vocab).label(cohort)
-    write_table(table.frame, out)
-    return table
+    with progress_bar("labelling reports", None, progress) as bar:
+        return label_stream(input_path, out, vocab, workers=workers, column_map=column_map, empty_reports=empty_reports, progress=lambda n: bar.update(completed=n))
+
+
+def label_any(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    vocab: str = "chexpert14",
+    teacher: str | None = None,
+    base_url: str | None = None,
+    model: str | None = None,
+    allow_remote: bool = False,
+    max_concurrency: int = 4,
+    combine: bool = False,
+    method: str = "dawid_skene",
+    workers: int | None = None,
+    column_map=None,
+    empty_reports: str = "error",
+    progress: bool = False,
+) -> str:
+    """Dispatch ``radtrust label``: combine label tables, ask a teacher LLM, label mammography reports, or
+    run the chest rule labeler. Returns a one-line summary (counts only) for the CLI to print."""
+    inputs = [Path(p) for p in inputs]
+    if combine:
+        from radtrust.labeling.combine import combine_files
+
+        if len(inputs) < 2:
+            raise ConfigError("--combine needs at least two label tables")
+        table, _, agreement = combine_files(inputs, out, method)
+        return f"combined {len(inputs)} label tables ({method}) into {len(table)} cases → {out} (+ confidence and agreement tables)"
+    if len(inputs) != 1:
+        raise ConfigError(f"label one report file at a time ({len(inputs)} given); to merge label tables use --combine")
+    src = inputs[0]
+    if teacher is not None:
+        from radtrust.labeling.teacher import teacher_label_file
+
+        if teacher != "openai":
+            raise ConfigError(f"unknown teacher '{teacher}': the supported route is 'openai' (any OpenAI-compatible endpoint)")
+        if not base_url or not model:
+            raise ConfigError("--teacher openai needs --base-url and --model")
+        table, stats = teacher_label_file(
+            src, vocab, out, base_url, model, allow_remote, column_map=column_map, empty_reports=empty_reports,
+            max_concurrency=max_concurrency, progress=progress,
+        )  # fmt: skip
+        return f"teacher {model}: labelled {stats.n_ok} reports ({stats.n_cached} from cache), {stats.n_missing} left missing after retries → {out}"
+    if vocab.strip().lower() in ("mammo", "mammography"):
+        from radtrust.labeling.mammo import mammo_label_file
+
+        frame = mammo_label_file(src, out, column_map, empty_reports)
+        return f"labelled {len(frame)} mammography reports (BI-RADS, density, laterality, per-breast findings) → {out}"
+    res = label_file(src, vocab, out, column_map, empty_reports, workers, progress)
+    return f"labelled {res.n_reports} reports ({len(res.findings)} findings, {res.label_source}) in {res.seconds:.1f} s → {out}"

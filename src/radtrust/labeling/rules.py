@@ -23,10 +23,15 @@ from radtrust.labeling.vocab import get_vocabulary
 
 __all__ = ["RuleLabeler", "Mention", "VERSION"]
 
-VERSION = "0.1"
+VERSION = "0.2"  # 0.2: CheXpert conventions (likely = uncertain), cardiomediastinum, devices, windows
 
 POS, UNC, NEG = 1, -1, 0
 _CACHE_SIZE = 200_000  # sentences; reports repeat sentences a lot, and a sentence decides its mentions
+#: Characters before a mention searched for its pre-cue, and after it for its post-cue. Cues must lie
+#: within ``max_cue_distance`` words anyway; the windows keep a sentence with thousands of mentions (a
+#: megabyte without a full stop) linear instead of quadratic.
+_PRE_WINDOW = 400
+_POST_WINDOW = 200
 #: Aggregation priority (higher wins): positive > uncertain > negative.
 _RANK = {POS: 3, UNC: 2, NEG: 1}
 
@@ -137,6 +142,7 @@ class _Compiled:
                     "(?P<pseudo>" + "|".join(P.PSEUDO_NEGATION) + ")",
                     "(?P<unc>" + "|".join(P.UNCERTAINTY_PRE) + ")",
                     "(?P<likely>" + "|".join(P.LIKELY_PRE) + ")",
+                    "(?P<assert>" + "|".join(P.ASSERTION_PRE) + ")",
                     "(?P<ignore>" + "|".join(P.IGNORE_PRE) + ")",
                     "(?P<neg>" + "|".join(P.NEGATION_PRE) + ")",
                 ]
@@ -144,6 +150,7 @@ class _Compiled:
         )
         self.post_neg = re.compile("|".join(f"(?:{p})" for p in P.NEGATION_POST))
         self.post_unc = re.compile("|".join(f"(?:{p})" for p in P.UNCERTAINTY_POST))
+        self.post_loc = re.compile(P.POST_LOCATIVE)
         # "X versus Y": the first-named diagnosis is the favoured one.
         self.post_likely = re.compile(
             r"^[\s,]*(?:(?:is|are|was|were|most)\s+)?(?:likely|probable|favou?red|versus|vs\b|or\s+less\s+likely)"
@@ -151,7 +158,9 @@ class _Compiled:
         self.scope_break = re.compile("|".join(f"(?:{p})" for p in P.SCOPE_BREAK))
         self.verb_break = re.compile(P.VERB_BREAK)
         self.coord = re.compile(P.COORDINATION_GAP)
-        self.sentence = re.compile(r"\.(?!\d)(?<!\bvs\.)(?<!\bdr\.)(?<!\be\.g\.)(?<!\bi\.e\.)|[;!\n]|:(?!\d)")
+        self.sentence = re.compile(
+            r"\.(?!\d)(?<!\bvs\.)(?<!\bdr\.)(?<!\be\.g\.)(?<!\bi\.e\.)|[;!\n]|:(?!\d)(?!" + P.COLON_ANSWER + ")"
+        )
         self.word = re.compile(r"\w+")
         self.or_word = re.compile(r"\bor\b")
         self.s3: set[str] = set()
@@ -179,6 +188,8 @@ class _Compiled:
             r"\b(?:no|not|without|negative\s+for)\b(?:(?!\b(?:but|however)\b)[^,])*?\b(?:to\s+suggest|suggest\w*|to\s+indicate|indicat\w*|(?:suspicious|concerning|worrisome|diagnostic|typical)\s+(?:for|of)|(?:consistent|compatible)\s+with|evidence\s+(?:of|for))\s*$"
         )
         self.words = re.compile(r"[a-z0-9?]+")
+        # A report "says something" when a word other than the de-identification mask is left.
+        self.content = re.compile(r"\b(?!xxxx\b)[^\W\d_]")
 
 
 @lru_cache(maxsize=1)
@@ -227,35 +238,51 @@ class RuleLabeler:
         ``"chexpert14"`` (CheXpert's 14 observations incl. ``No Finding``) or ``"chestxray14"``
         (ChestX-ray14's 14 findings plus ``normal``).
     likely_as:
-        How strong hedges ("likely", "probable", "suggestive of", "consistent with") are labelled:
-        ``"uncertain"`` (-1, the CheXpert convention) or ``"positive"`` (1).
+        How strong hedges ("likely", "probable", "presumably", "borderline") are labelled: ``"uncertain"``
+        (-1, the CheXpert convention) or ``"positive"`` (1, how Open-i's MeSH indexers read them). Default:
+        uncertain for ``chexpert14``, positive for ``chestxray14``. "Consistent with" / "compatible with"
+        assert a finding (1) in both, as in the CheXpert labeler.
     or_is_uncertain:
         Whether "X or Y" / "X versus Y" between two findings (a differential) makes both uncertain.
     max_cue_distance:
         Most words allowed between a pre-mention cue and the (first) mention it governs.
+    cache_size:
+        Sentences whose mentions are remembered per instance (reports repeat sentences a lot); 0 turns
+        the cache off. Results never depend on it.
 
-    Labels: 1 positive, 0 negative, -1 uncertain, NaN not mentioned. Nothing is compiled until the
-    first call; compiled patterns are shared by all instances.
+    Labels: 1 positive, 0 negative, -1 uncertain, NaN not mentioned. The summary column (``No Finding``
+    / ``normal``) follows CheXpert: 1 when no pathology is positive or uncertain (Support Devices aside
+    for ``No Finding``), else empty for ``No Finding`` and 0 for ``normal``. A report with nothing to
+    read in its findings/impression (empty, only de-identification masks, only an indication) gets
+    every column empty, the summary column included: it says nothing about the image. Time is linear in
+    report length. Nothing is compiled until the first call; compiled patterns are shared by all
+    instances.
     """
 
     def __init__(
         self,
         vocab: str = "chexpert14",
         *,
-        likely_as: str = "positive",
+        likely_as: str | None = None,
         or_is_uncertain: bool = False,
         max_cue_distance: int = 6,
+        cache_size: int = _CACHE_SIZE,
     ) -> None:
         self.vocab = vocab
+        self.findings: tuple[str, ...] = get_vocabulary(vocab)
+        key = vocab.strip().lower().replace("-", "").replace("_", "")
+        if likely_as is None:
+            likely_as = "uncertain" if key == "chexpert14" else "positive"
         self.likely_as = likely_as
         self.or_is_uncertain = or_is_uncertain
         self.max_cue_distance = max_cue_distance
-        self.findings: tuple[str, ...] = get_vocabulary(vocab)
+        self.cache_size = cache_size
+        if cache_size < 0:
+            raise ConfigError("cache_size must be >= 0")
         if likely_as not in ("uncertain", "positive"):
             raise ConfigError(f"likely_as must be 'uncertain' or 'positive', not '{likely_as}'")
         if max_cue_distance < 0:
             raise ConfigError("max_cue_distance must be >= 0")
-        key = vocab.strip().lower().replace("-", "").replace("_", "")
         self._key = key
         self._map = P.CHEXPERT14_MAP if key == "chexpert14" else P.CHESTXRAY14_MAP
         self._summary = "No Finding" if key == "chexpert14" else "normal"
@@ -285,23 +312,31 @@ class RuleLabeler:
         c = _compiled()
         out = np.full((len(texts), len(self.findings)), np.nan)
         for i, text in enumerate(texts):
-            if text is None or (isinstance(text, float) and text != text):
-                text = ""
-            out[i] = self._row(self.concept_values(str(text), c), bool(str(text).strip()))
+            if not isinstance(text, str):
+                text = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+            t = _labelled_part(_normalise(text, c), c)
+            if c.content.search(t) is None:
+                continue  # nothing to read: every column stays empty
+            out[i] = self._row(self._concepts(t, c), True)
         return out
 
     def concept_values(self, text: str, c: _Compiled | None = None) -> dict[str, int]:
         """Aggregated value per concept named in ``text`` (finer than the vocabulary's columns)."""
         c = c or _compiled()
+        return self._concepts(_labelled_part(_normalise(text, c), c), c)
+
+    def _concepts(self, t: str, c: _Compiled) -> dict[str, int]:
         cache = self._cache
+        size = self.cache_size
         best: dict[str, int] = {}
-        for sent in self._sentences(_labelled_part(_normalise(text, c), c), c):
-            found = cache.get(sent)
+        for sent in self._sentences(t, c):
+            found = cache.get(sent) if size else None
             if found is None:
                 found = tuple((m.concepts, m.value) for m in self._sentence_mentions(sent, 0, c))
-                if len(cache) >= _CACHE_SIZE:
-                    cache.clear()
-                cache[sent] = found
+                if size:
+                    if len(cache) >= size:
+                        cache.clear()
+                    cache[sent] = found
             for concepts, value in found:
                 for k in concepts:
                     old = best.get(k)
@@ -353,8 +388,14 @@ class RuleLabeler:
                     break
                 j += 1
             group = found[i : j + 1]
-            pre_kind = self._pre_cue(t[: group[0].start()], c)
-            post_kind = self._post_cue(t[group[-1].end() :], c)
+            s0, e1 = group[0].start(), group[-1].end()
+            if s0 > _PRE_WINDOW:
+                before = t[s0 - _PRE_WINDOW : s0]
+                before = before[before.find(" ") + 1 :]  # no partial first word
+            else:
+                before = t[:s0]
+            pre_kind = self._pre_cue(before, c)
+            post_kind = self._post_cue(t[e1 : e1 + _POST_WINDOW], c)
             differential = False
             if self.or_is_uncertain and len(group) > 1:
                 differential = any(c.or_word.search(t[a.end() : b.start()]) for a, b in zip(group, group[1:]))
@@ -400,23 +441,31 @@ class RuleLabeler:
                 continue
             if len(c.words.findall(prefix[m.end() :])) > self.max_cue_distance:
                 continue
-            if kind in ("unc", "likely") and c.neg_then_hedge.search(prefix[: m.end()]):
+            if kind in ("unc", "likely", "assert") and c.neg_then_hedge.search(prefix[: m.end()]):
                 kind = "neg"  # "no opacity to suggest pneumonia": the hedge sits inside the negation
             kinds.append(kind)
         if not kinds:
             return None
         last = kinds[-1]
-        if last == "likely" and "unc" in kinds:
+        if last in ("likely", "assert") and "unc" in kinds:
             return "unc"  # "may be compatible with": the weaker hedge governs
+        if last == "assert" and "likely" in kinds:
+            return "likely"  # "likely consistent with"
         return last
 
     def _post_cue(self, suffix: str, c: _Compiled) -> str | None:
-        if c.post_unc.match(suffix):
-            return "unc"
-        if c.post_neg.match(suffix):
-            return "neg"
-        if c.post_likely.match(suffix):
-            return "likely"
+        for _ in range(2):
+            if c.post_unc.match(suffix):
+                return "unc"
+            if c.post_neg.match(suffix):
+                return "neg"
+            if c.post_likely.match(suffix):
+                return "likely"
+            # "pneumonia at the left lung base cannot be excluded": look past a location once.
+            loc = c.post_loc.match(suffix)
+            if loc is None:
+                return None
+            suffix = suffix[loc.end() :]
         return None
 
     def _decide(
@@ -449,6 +498,8 @@ class RuleLabeler:
             return UNC, "unc"
         if kind == "likely":
             return (UNC if self.likely_as == "uncertain" else POS), "likely"
+        if kind == "assert":
+            return POS, "assert"
         return None, "ignore"  # history / risk: not a statement about this image
 
     def _row(self, concepts: dict[str, int], nonempty: bool) -> list[float]:

@@ -34,7 +34,7 @@ def per_label_f1_plot(models: dict[str, dict], title: str = "F1 per finding") ->
     ax.set_xlim(0, 1)
     ax.set_xlabel("F1 against the reference labels")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 

@@ -31,7 +31,7 @@ class TrainConfig(BaseModel):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "value"])
     lora_top_layers: int | None = Field(
-        None, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record"
+        2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record"
     )
     cache_features: bool = Field(True, description="compute the frozen layers' output once and reuse it every epoch")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -43,9 +43,9 @@ class TrainConfig(BaseModel):
     )
 
     # optimisation
-    epochs: int = Field(4, ge=1)
-    batch_size: int = Field(64, ge=1, description="expected batch size; batches are Poisson-sampled")
-    learning_rate: float = Field(2e-3, gt=0)
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(128, ge=1, description="expected batch size; batches are Poisson-sampled")
+    learning_rate: float = Field(2e-2, gt=0, description="AdamW; DP-SGD wants a large rate with large batches")
     weight_decay: float = Field(0.0, ge=0)
 
     # privacy

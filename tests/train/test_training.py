@@ -162,3 +162,20 @@ def test_fit_rejects_unknown_findings_and_missing_labels(toy_cohort, tiny_config
     short = LabelTable(labels.frame.iloc[:10].copy(), labels.findings, "t")
     with pytest.raises(InputError, match="have no labels"):
         ReportClassifier(tiny_config).fit(cohort, short)
+
+
+@pytest.mark.parametrize("pooling,width", [("mean", 32), ("max", 32), ("mean_max", 64)])
+def test_pooling_options_ignore_padding(pooling, width):
+    tok = load_tokenizer("tiny")
+    net = build_report_net("tiny", 2, 4, 8, 0.0, ["query", "value"], None, 0.0, seed=0, pooling=pooling).eval()
+    assert net.head.in_features == width
+    ids, att = pad_batch(tok(["no effusion", "a much longer report about a small left pleural effusion"])["input_ids"], 0)
+    with torch.no_grad():
+        batched = net(ids, att)[0]
+        alone = net(ids[:1, : int(att[0].sum())], att[:1, : int(att[0].sum())])[0]
+    assert torch.allclose(batched, alone, atol=1e-5)  # padding never changes a report's output
+
+
+def test_unknown_pooling_rejected():
+    with pytest.raises(ConfigError):
+        build_report_net("tiny", 2, 4, 8, 0.0, ["query", "value"], None, 0.0, seed=0, pooling="cls")

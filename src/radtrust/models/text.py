@@ -116,19 +116,27 @@ def split_encoder(full: nn.Module, first_trainable: int) -> tuple[nn.Module, nn.
     return full, top
 
 
-class ReportNet(nn.Module):
-    """Frozen trunk → trainable top (LoRA) → masked mean pooling → dropout → linear head.
+POOLINGS = ("mean", "max", "mean_max")
 
-    ``features`` (the trunk's output) can be cached by the caller; ``forward`` runs the whole network.
+
+class ReportNet(nn.Module):
+    """Frozen trunk → trainable top (LoRA) → pooling over tokens → dropout → linear head.
+
+    Pooling ``mean`` (default, as all-MiniLM-L6-v2 was trained) or ``mean_max`` (masked mean and max
+    concatenated, for findings stated in one short phrase of a long report). ``features`` (the trunk's
+    output) can be cached by the caller.
     """
 
-    def __init__(self, trunk: nn.Module, top: nn.Module, n_outputs: int, dropout: float = 0.1) -> None:
+    def __init__(self, trunk: nn.Module, top: nn.Module, n_outputs: int, dropout: float = 0.1, pooling: str = "mean") -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'")
         self.trunk = trunk
         self.top = top
+        self.pooling = pooling
         hidden = top.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, n_outputs)
+        self.head = nn.Linear(hidden * (2 if pooling == "mean_max" else 1), n_outputs)
 
     def train(self, mode: bool = True) -> ReportNet:
         super().train(mode)
@@ -142,8 +150,12 @@ class ReportNet(nn.Module):
     def forward_features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.top(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(out.dtype)
-        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
+        parts = []
+        if self.pooling in ("mean", "mean_max"):
+            parts.append((out * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+        if self.pooling in ("max", "mean_max"):
+            parts.append(out.masked_fill(mask == 0, torch.finfo(out.dtype).min).amax(1))
+        return self.head(self.dropout(torch.cat(parts, -1)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.forward_features(self.features(input_ids, attention_mask), attention_mask)
@@ -187,6 +199,7 @@ def build_report_net(
     lora_top_layers: int | None,
     dropout: float,
     seed: int,
+    pooling: str = "mean",
 ) -> ReportNet:
     """The network for ``method="lora"``: frozen trunk, LoRA in the top ``lora_top_layers`` layers (all
     layers when None), trainable head."""
@@ -199,7 +212,7 @@ def build_report_net(
         k = first_trainable_layer(full.config.num_hidden_layers, lora_top_layers)
         trunk, top = split_encoder(full, k)
         top = add_lora(top, lora_r, lora_alpha, lora_dropout, lora_targets)
-        return ReportNet(trunk, top, n_outputs, dropout)
+        return ReportNet(trunk, top, n_outputs, dropout, pooling)
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:

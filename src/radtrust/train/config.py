@@ -35,6 +35,7 @@ class TrainConfig(BaseModel):
     )
     cache_features: bool = Field(True, description="compute the frozen layers' output once and reuse it every epoch")
     dropout: float = Field(0.1, ge=0, lt=1)
+    pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
 
     # labels
     findings: list[str] | None = Field(None, description="findings to learn; None = every column of the label file")

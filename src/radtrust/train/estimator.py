@@ -106,7 +106,7 @@ class ReportClassifier:
 
     def _build(self, n_outputs: int) -> torch.nn.Module:
         c = self.config
-        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed)
+        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed, c.pooling)
 
     def _tokens(self, cohort: Cohort) -> list[list[int]]:
         return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)

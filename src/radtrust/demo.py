@@ -65,8 +65,12 @@ def run_demo(out: str | Path, n: int = 1500, seed: int = 0, epsilon: float = 8.0
         log(f"{name}: weighted F1 {m['weighted_f1']:.3f} against the hidden truth (ε = {m['privacy']['epsilon'] if eps == float('inf') else round(m['privacy']['epsilon'], 3)})")
 
     write_json(results, out / "metrics.json")
+    cs = cohort.summary()
     summary = {
-        **{k: v for k, v in cohort.summary().items() if k != "sections"},
+        "reports / patients / sites": f"{cs['n_cases']} / {cs['n_patients']} / {cs['n_sites']}",
+        "reports per site": ", ".join(f"{k} {v}" for k, v in cs["sites"].items()),
+        "sex": ", ".join(f"{k} {v}" for k, v in cs.get("sex", {}).items()),
+        "median age": cs.get("age_median", "–"),
         "training patients / reports": f"{len(np.unique(train.patient_ids))} / {len(train)}",
         "test patients / reports": f"{len(np.unique(test.patient_ids))} / {len(test)}",
         "training labels": labels.source,

@@ -179,3 +179,17 @@ def test_pooling_options_ignore_padding(pooling, width):
 def test_unknown_pooling_rejected():
     with pytest.raises(ConfigError):
         build_report_net("tiny", 2, 4, 8, 0.0, ["query", "value"], None, 0.0, seed=0, pooling="cls")
+
+
+def test_thresholds_tuned_only_with_enough_validation_positives():
+    from radtrust.train.estimator import choose_thresholds
+
+    rng = np.random.default_rng(0)
+    y = np.zeros((200, 2), dtype=np.float32)
+    y[:40, 0] = 1  # plenty of positives
+    y[:2, 1] = 1  # two positives: not enough to tune on
+    p = np.clip(y * 0.3 + rng.random((200, 2)) * 0.5, 0, 1)
+    cfg = TrainConfig(min_validation_positives=5)
+    thr = choose_thresholds(p, y, np.ones_like(y), ["common", "rare"], cfg)
+    assert thr["rare"] == cfg.fixed_threshold and thr["common"] != cfg.fixed_threshold
+    assert choose_thresholds(p, y, np.ones_like(y), ["common", "rare"], cfg.model_copy(update={"threshold_policy": "fixed"}))["common"] == 0.5

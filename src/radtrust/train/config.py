@@ -59,6 +59,9 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(0.15, gt=0, lt=1, description="share of training patients held out to pick thresholds")
     threshold_policy: Literal["validation_f1", "fixed"] = "validation_f1"
     fixed_threshold: float = Field(0.5, gt=0, lt=1)
+    min_validation_positives: int = Field(
+        5, ge=1, description="a finding with fewer validation positives keeps fixed_threshold: too few to tune on"
+    )
 
     # run
     seed: int = 0

@@ -65,7 +65,9 @@ def data_fingerprint(cohort: Cohort, sections: tuple[str, ...] = ("findings", "i
 def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, findings: list[str], config: TrainConfig) -> dict[str, float]:
     """Per-finding threshold maximising F1 on validation data (or the fixed threshold).
 
-    A finding with no positive validation case keeps the fixed threshold: there is nothing to tune on.
+    A finding with fewer than ``min_validation_positives`` positive validation cases keeps the fixed
+    threshold: an F1-optimal threshold fitted to two or three positives is noise, and for a rare finding it
+    tends to sit near zero and flood the predictions with false positives.
     """
     from sklearn.metrics import precision_recall_curve
 
@@ -73,7 +75,7 @@ def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, 
     for j, f in enumerate(findings):
         keep = mask[:, j] > 0
         y, p = targets[keep, j], probs[keep, j]
-        if config.threshold_policy == "fixed" or y.sum() == 0 or y.sum() == len(y):
+        if config.threshold_policy == "fixed" or y.sum() < config.min_validation_positives or y.sum() == len(y):
             out[f] = config.fixed_threshold
             continue
         prec, rec, thr = precision_recall_curve(y, p)

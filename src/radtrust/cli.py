@@ -110,7 +110,7 @@ def train_cmd(
     uncertain_policy: Annotated[Optional[str], typer.Option(help="uncertain (-1) labels: positive, negative or ignore")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
-    lora_top_layers: Annotated[Optional[int], typer.Option(help="LoRA in the top K encoder layers (default: all)")] = None,
+    lora_top_layers: Annotated[Optional[int], typer.Option(help="LoRA in the top K encoder layers (default 2; the frozen layers below run once per report)")] = None,
     findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to learn (default: all label columns)")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,

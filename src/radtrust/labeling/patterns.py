@@ -83,7 +83,7 @@ PHRASES: tuple[Phrase, ...] = (
     *_size_phrases(_CMS, "cm_silhouette"),
     Phrase(r"(?:widen\w*|enlarge\w*|prominen\w*)\s+(?:of\s+)?(?:the\s+)?(?:superior\s+)?mediastin\w*|mediastin\w*\s+(?:silhouette\s+|contours?\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+)?(?:not\s+)?(?:\w+ly\s+)?(?:widen\w*|enlarge\w*)", ("enlarged_cm",)),
     # "Normal mediastinal contours", "the mediastinum is unremarkable": a statement that it is not enlarged.
-    Phrase(rf"(?:normal|unremarkable)\s+(?:superior\s+)?mediastin\w*(?:\s+(?:contours?|silhouette|width|structures))?|mediastin\w*\s+(?:(?:contours?|silhouette|width|structures)\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+){{0,2}}(?:normal|within\s+normal\s+limits|unremarkable|stable)\b", ("enlarged_cm",), fixed=0),
+    Phrase(r"(?:normal|unremarkable)\s+(?:superior\s+)?mediastin\w*(?:\s+(?:contours?|silhouette|width|structures))?|mediastin\w*\s+(?:(?:contours?|silhouette|width|structures)\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+){0,2}(?:normal|within\s+normal\s+limits|unremarkable|stable)\b", ("enlarged_cm",), fixed=0),
     # -- single findings --
     Phrase(r"atel[aeiou]?[ckt]\w*|atelectasis|(?:subsegmental|bibasilar|basilar|bibasal|basal|lingular|rml|rll|lll|rul|lul)\s+collapse|(?:lob(?:e|ar)|lung|segmental)\s+collapse|collapsed?\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,4}(?:lobes?|lungs?)\b", ("atelectasis",)),
     Phrase(r"(?:pleural\s+)?(?:effusi\w*|effuson\w*|effusoin\w*|efusion\w*|effsuion\w*|efffusion\w*)|pleural\s+fluid|fluid\s+(?:with)?in\s+the\s+(?:\w+\s+){0,2}pleural\s+spaces?|hydrothora\w*", ("effusion",)),

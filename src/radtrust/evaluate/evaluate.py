@@ -36,11 +36,8 @@ def score_against_gold(
     keep = np.array([c in gold_ids for c in cohort.case_ids])
     if not keep.any():
         raise InputError(f"{gold.origin}: none of the cohort's case ids has a gold label")
-    if probs is None:
-        probs = clf.predict_proba(cohort.subset(keep), progress=progress)
-    else:
-        probs = probs[keep]
     sub = cohort.subset(keep)
+    probs = clf.predict_proba(sub, progress=progress) if probs is None else probs[keep]
     preds = clf.predict(sub, probs=probs)
     cols = [clf.findings.index(f) for f in shared]
     y_true = gold.aligned_to(sub.case_ids).select(shared).values()

@@ -11,6 +11,20 @@ from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.train.config import TrainConfig
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_ledger(tmp_path_factory):
+    """No test, and no subprocess a test starts, ever writes the project's own privacy ledger."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RADTRUST_LEDGER", str(tmp_path_factory.mktemp("ledger") / "privacy_ledger.sqlite"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_ledger(monkeypatch, tmp_path_factory):
+    """A fresh privacy ledger per test, so budgets set by one test never refuse another's runs."""
+    monkeypatch.setenv("RADTRUST_LEDGER", str(tmp_path_factory.mktemp("ledger") / "privacy_ledger.sqlite"))
+
+
 @pytest.fixture(scope="session")
 def chest_small() -> tuple[Cohort, LabelTable]:
     """300 synthetic chest reports with hidden truth (CheXpert-14)."""

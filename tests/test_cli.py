@@ -103,6 +103,7 @@ def test_demo_smoke_with_tiny_encoder(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(m) == {"private", "non_private"}
+    assert (tmp_path / "demo" / "privacy_ledger.sqlite").exists() and not (tmp_path / ".radtrust").exists()
     assert m["private"]["privacy"]["epsilon"] <= 8.0 and m["non_private"]["privacy"]["epsilon"] == "inf"
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "data:image/png;base64" in html and "PRV" in html

@@ -15,10 +15,15 @@ from radtrust.errors import RadtrustError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Private, fair and label-honest radiology AI.")
 synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic cohorts with hidden ground truth.")
 app.add_typer(synth_app, name="synth")
+budget_app = typer.Typer(no_args_is_help=True, help="Privacy budgets per dataset (identified by content): set one, show what runs spent.")
+app.add_typer(budget_app, name="budget")
 
 ColumnMap = Annotated[Optional[list[str]], typer.Option("--column-map", help="radtrust_name=your_column (repeatable), e.g. case_id=accession")]
 EmptyReports = Annotated[str, typer.Option("--empty-reports", help="a report with no findings/impression text: error, drop or keep")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+Ledger = Annotated[
+    Optional[Path], typer.Option("--ledger", help="privacy ledger file (default: $RADTRUST_LEDGER, else ./.radtrust/privacy_ledger.sqlite)")
+]
 
 
 def _echo(msg: str) -> None:
@@ -110,16 +115,22 @@ def train_cmd(
     uncertain_policy: Annotated[Optional[str], typer.Option(help="uncertain (-1) labels: positive, negative or ignore")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
+    method: Annotated[Optional[str], typer.Option(help="lora (default), head (linear head on frozen features) or full (every layer)")] = None,
     lora_top_layers: Annotated[Optional[int], typer.Option(help="LoRA in the top K encoder layers (default 2; the frozen layers below run once per report)")] = None,
+    physical_batch_size: Annotated[Optional[int], typer.Option(help="reports per forward/backward pass (memory); the Poisson batch is accumulated into one step")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adamw (default) or sgd")] = None,
     findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to learn (default: all label columns)")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted run from <out>.checkpoint (same data and options; not charged twice)")] = False,
+    ledger: Ledger = None,
     quiet: Quiet = False,
 ) -> None:
-    """Fine-tune the report classifier with DP-LoRA (or without privacy at --epsilon inf)."""
+    """Fine-tune the report classifier privately: DP-LoRA, DP linear head or DP full fine-tuning
+    (or without privacy at --epsilon inf)."""
     from radtrust.train.api import train_from_files
     from radtrust.train.config import TrainConfig, parse_str_list
 
@@ -135,11 +146,14 @@ def train_cmd(
         uncertain_policy=uncertain_policy,
         encoder=encoder,
         max_length=max_length,
+        method=method,
         lora_top_layers=lora_top_layers,
+        physical_batch_size=physical_batch_size,
+        optimizer=optimizer,
         findings=parse_str_list(findings),
         seed=seed,
     )
-    clf = train_from_files(data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet)
+    clf = train_from_files(data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet, ledger=ledger or True, resume=resume)
     p = clf.result.privacy
     claim = "not private (ε = inf)" if p.delta is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}), {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
     _echo(f"trained on {p.n_train_records} records in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
@@ -180,6 +194,155 @@ def evaluate_cmd(
     ci = m.get("ci95", {}).get("weighted_f1")
     ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
     _echo(f"weighted F1 {m['weighted_f1']:.3f}{ci_txt}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_cases']} cases → {out}")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
+    labels: Annotated[Path, typer.Option(help="label table to train on")],
+    out: Annotated[Path, typer.Option(help="folder for sweep.csv, sweep.json, sweep.png and runs/")],
+    epsilons: Annotated[str, typer.Option(help="comma-separated target ε values; inf = not private")] = "0.5,1,2,4,8,inf",
+    methods: Annotated[str, typer.Option(help="comma-separated training methods: lora, head, full")] = "lora,head",
+    gold: Annotated[Optional[Path], typer.Option(help="label table to score the held-out patients against (default: --labels)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="δ; default 1/(10·N)")] = None,
+    accountant: Annotated[Optional[str], typer.Option(help="prv (default) or rdp")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) batch size")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
+    encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed of training and of the patient split")] = None,
+    test_fraction: Annotated[float, typer.Option(help="share of patients held out for scoring")] = 0.3,
+    n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the intervals")] = 1000,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    gold_id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected)")] = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    ledger: Ledger = None,
+    quiet: Quiet = False,
+) -> None:
+    """Privacy–utility sweep: train and score one run per (method, ε) on the same patient split; write a table and a plot."""
+    from radtrust.train.config import TrainConfig
+    from radtrust.train.sweep import sweep_from_files
+
+    cfg = TrainConfig.load(
+        config, delta=delta, accountant=accountant, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        encoder=encoder, max_length=max_length, seed=seed,
+    )  # fmt: skip
+    table = sweep_from_files(
+        data, labels, out, cfg, epsilons=epsilons, methods=methods, gold=gold, test_fraction=test_fraction,
+        n_bootstrap=n_bootstrap, column_map=column_map, id_column=id_column, gold_id_column=gold_id_column,
+        empty_reports=empty_reports, ledger=ledger or True, progress=not quiet,
+    )  # fmt: skip
+    _print_sweep(table)
+    _echo(f"wrote {len(table)} runs → {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep.png'}")
+
+
+def _print_sweep(table) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    def num(x, fmt=".3f"):
+        return "–" if x is None or x != x else "inf" if x == float("inf") else format(x, fmt)
+
+    out = Console(highlight=False)
+    if not out.is_terminal:  # piped: no terminal width to fit, keep whole rows
+        out = Console(highlight=False, width=140)
+    private = table[table["delta"].notna()]
+    deltas = sorted(set(private["delta"]))
+    caption = "every column in sweep.csv"
+    if len(private):
+        accountants = "/".join(sorted(set(private["accountant"].str.upper())))
+        caption = (f"δ = {num(deltas[0], '.2g')}, " if len(deltas) == 1 else "") + f"{accountants} accountant; {caption}"
+    t = Table(
+        title="privacy–utility sweep: held-out patients", title_justify="left", caption=caption,
+        caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    )  # fmt: skip
+    for col in ("method", "ε", "spent", "σ", "weighted F1 [95% CI]", "macro F1", "AUROC", "fit s"):
+        t.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    for r in table.to_dict("records"):
+        wf1 = f"{num(r['weighted_f1'])} [{num(r['weighted_f1_ci_low'])}, {num(r['weighted_f1_ci_high'])}]"
+        t.add_row(
+            r["method"], num(r["epsilon_target"], "g"), num(r["epsilon_spent"]), num(r["noise_multiplier"], ".2f"), wf1,
+            num(r["macro_f1"]), num(r["macro_auroc"]), num(r["fit_wall_seconds"], ".0f"),
+        )  # fmt: skip
+    out.print(t)
+
+
+@budget_app.command("set")
+def budget_set_cmd(
+    data: Annotated[Path, typer.Argument(help="reports (cohort file or Open-i archive); copies in any format share the budget")],
+    epsilon: Annotated[float, typer.Option(help="total ε for every run on these reports together")],
+    delta: Annotated[Optional[float], typer.Option(help="total δ; default 1/N for the N reports")] = None,
+    label: Annotated[Optional[str], typer.Option(help="a name for the dataset in the ledger (never report text)")] = None,
+    ledger: Ledger = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+) -> None:
+    """Set a dataset's total privacy budget; runs compose by basic composition (ε and δ add up)."""
+    from radtrust.privacy.ledger import as_ledger, set_file_budget
+
+    target = as_ledger(ledger)
+    b = set_file_budget(data, epsilon, delta, label=label, column_map=column_map, empty_reports=empty_reports, ledger=target)
+    _echo(f"budget of dataset {b.fingerprint[:12]}: ε = {b.epsilon:g}, δ = {b.delta:.3g} → {target.path}")
+
+
+@budget_app.command("show")
+def budget_show_cmd(
+    data: Annotated[Path, typer.Argument(help="reports (cohort file or Open-i archive)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    ledger: Ledger = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+) -> None:
+    """Every charge on a dataset (run, time, ε, δ, accountant, method, config, status) and the totals."""
+    import json
+
+    from radtrust.privacy.ledger import file_budget_status
+
+    st = file_budget_status(data, column_map=column_map, empty_reports=empty_reports, ledger=ledger)
+    if as_json:
+        typer.echo(json.dumps(st.to_dict(), indent=2))
+    else:
+        _print_budget(st)
+
+
+def _print_budget(st) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    def num(x):
+        return "–" if x is None else "inf" if x == float("inf") else f"{x:.4g}"
+
+    out = Console(highlight=False)
+    if not out.is_terminal:  # piped: no terminal width to fit, keep whole rows
+        out = Console(highlight=False, width=140)
+    title = f"dataset {st.fingerprint[:12]} in {escape(st.ledger)}"
+    if st.charges:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("run", "started (UTC)", "ε", "δ", "accountant", "method", "config", "status", "spent ε"):
+            numeric = col in ("ε", "δ", "spent ε")
+            table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric or col == "status", overflow="fold")
+        for c in st.charges:
+            started = c.started_at.replace("T", " ").rstrip("Z")
+            table.add_row(
+                c.run_id[:12], started, num(c.epsilon), num(c.delta), c.accountant or "–", c.method or "–",
+                (c.config_hash or "–")[:8], c.status, num(c.spent_epsilon),
+            )  # fmt: skip
+        out.print(table)
+    else:
+        out.print(f"{title}: no runs charged")
+    eps, delta = st.spent
+    out.print(f"spent (basic composition): ε = {num(eps)}, δ = {num(delta)} over {len(st.charges)} run(s)")
+    if st.budget is None:
+        out.print("budget: none set (radtrust budget set DATA --epsilon E)")
+    else:
+        rem = st.remaining
+        out.print(f"budget: ε = {num(st.budget.epsilon)}, δ = {num(st.budget.delta)}; remaining: ε = {num(rem[0])}, δ = {num(rem[1])}")
 
 
 @app.command("demo")

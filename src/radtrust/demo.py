@@ -18,6 +18,7 @@ from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.evaluate.evaluate import score_against_gold
 from radtrust.evaluate.metrics import multilabel_metrics
 from radtrust.labeling.rules import RuleLabeler
+from radtrust.privacy.ledger import PrivacyLedger
 from radtrust.progress import console
 from radtrust.report.html import render_metrics_report, write_report
 from radtrust.train.api import fit_and_save
@@ -55,9 +56,11 @@ def run_demo(out: str | Path, n: int = 1500, seed: int = 0, epsilon: float = 8.0
 
     results: dict[str, dict] = {}
     runs = {"private": epsilon, "non_private": float("inf")}
+    # the demo's own ledger, so a demo neither litters the project's ledger nor counts against its budgets
+    ledger = PrivacyLedger(out / "privacy_ledger.sqlite")
     for name, eps in runs.items():
         cfg = TrainConfig(encoder=encoder, epsilon=eps, seed=seed, **DEMO_TRAIN)
-        clf = fit_and_save(train, labels, cfg, out / "runs" / name, overwrite=True, progress=progress)
+        clf = fit_and_save(train, labels, cfg, out / "runs" / name, overwrite=True, progress=progress, ledger=ledger)
         m = score_against_gold(clf, test, test_truth, seed=seed, progress=False)
         m["privacy"] = clf.result.privacy.to_dict()
         m["train_wall_seconds"] = round(clf.result.wall_seconds, 1)

@@ -120,49 +120,82 @@ POOLINGS = ("mean", "max", "mean_max")
 
 
 class ReportNet(nn.Module):
-    """Frozen trunk → trainable top (LoRA) → pooling over tokens → dropout → linear head.
+    """Frozen trunk → trainable top → pooling over tokens → dropout → linear head.
+
+    What is trainable depends on the method: LoRA adapters in the top layers (``lora``), every weight of
+    the top layers (``full``), or only the head, with the whole encoder in the frozen trunk (``head``:
+    ``top`` is None and the trunk's output is pooled once per report).
 
     Pooling ``mean`` (default, as all-MiniLM-L6-v2 was trained) or ``mean_max`` (masked mean and max
     concatenated, for findings stated in one short phrase of a long report). ``features`` (the trunk's
     output) can be cached by the caller.
     """
 
-    def __init__(self, trunk: nn.Module, top: nn.Module, n_outputs: int, dropout: float = 0.1, pooling: str = "mean") -> None:
+    def __init__(self, trunk: nn.Module, top: nn.Module | None, n_outputs: int, dropout: float = 0.1, pooling: str = "mean", pooled_norm: float | None = 10.0) -> None:
         super().__init__()
+        self.pooled_norm = pooled_norm
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'")
         self.trunk = trunk
         self.top = top
         self.pooling = pooling
-        hidden = top.config.hidden_size
+        hidden = trunk.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden * (2 if pooling == "mean_max" else 1), n_outputs)
+
+    @property
+    def pools_in_trunk(self) -> bool:
+        """True for the linear-head method: the frozen part ends with pooling, one vector per report."""
+        return self.top is None
 
     def train(self, mode: bool = True) -> ReportNet:
         super().train(mode)
         self.trunk.eval()  # frozen: no dropout, so cached features equal recomputed ones
         return self
 
-    @torch.no_grad()
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    def forward_features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.top(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
+    def _pool(self, out: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         mask = attention_mask.unsqueeze(-1).to(out.dtype)
         parts = []
         if self.pooling in ("mean", "mean_max"):
             parts.append((out * mask).sum(1) / mask.sum(1).clamp(min=1.0))
         if self.pooling in ("max", "mean_max"):
             parts.append(out.masked_fill(mask == 0, torch.finfo(out.dtype).min).amax(1))
-        return self.head(self.dropout(torch.cat(parts, -1)))
+        pooled = torch.cat(parts, -1)
+        if self.pooled_norm is not None:
+            # Every report vector gets the same length: per-record gradients of the head then have a known
+            # scale, so clipping at C removes direction noise rather than signal, and a fixed learning rate
+            # suits every dataset. A per-record transform of public form: no privacy cost.
+            pooled = pooled * (self.pooled_norm / pooled.norm(dim=-1, keepdim=True).clamp(min=1e-6))
+        return pooled
+
+    @torch.no_grad()
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The frozen part's output: token states (B, T, H), or for ``head`` the pooled vector (B, 1, P)."""
+        hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.top is None:
+            return self._pool(hidden, attention_mask).unsqueeze(1)
+        return hidden
+
+    def feature_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The attention mask that goes with :meth:`features` (one position per report for ``head``)."""
+        if self.top is None:
+            return torch.ones((attention_mask.shape[0], 1), dtype=attention_mask.dtype)
+        return attention_mask
+
+    def forward_features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.top is None:
+            pooled = hidden[:, 0]
+        else:
+            out = self.top(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
+            pooled = self._pool(out, attention_mask)
+        return self.head(self.dropout(pooled))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(self.features(input_ids, attention_mask), attention_mask)
+        return self.forward_features(self.features(input_ids, attention_mask), self.feature_mask(attention_mask))
 
 
 class FeatureHead(nn.Module):
-    """What DP-SGD wraps when trunk features are cached: the top and head only, fed hidden states."""
+    """What DP-SGD wraps: the trainable top and head only, fed the frozen part's (cached) output."""
 
     def __init__(self, net: ReportNet) -> None:
         super().__init__()
@@ -189,6 +222,9 @@ def first_trainable_layer(n_layers: int, lora_top_layers: int | None) -> int:
     return n_layers - lora_top_layers
 
 
+METHODS = ("lora", "head", "full")
+
+
 def build_report_net(
     encoder: str,
     n_outputs: int,
@@ -200,19 +236,68 @@ def build_report_net(
     dropout: float,
     seed: int,
     pooling: str = "mean",
+    method: str = "lora",
+    pooled_norm: float | None = 10.0,
 ) -> ReportNet:
-    """The network for ``method="lora"``: frozen trunk, LoRA in the top ``lora_top_layers`` layers (all
-    layers when None), trainable head."""
+    """The network for a training method.
+
+    - ``lora``: frozen trunk, LoRA in the top ``lora_top_layers`` layers (all layers when None).
+    - ``full``: every encoder layer trainable; only the embedding layer is frozen (its per-record
+      gradient would be a 30,522 × 384 table per report, and it is the trunk whose output is cached).
+    - ``head``: the whole encoder frozen; a linear head on the pooled report vector.
+    """
     from radtrust._warnings import quiet_known_warnings
 
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
     quiet_known_warnings()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         full = load_encoder(encoder, seed)
-        k = first_trainable_layer(full.config.num_hidden_layers, lora_top_layers)
+        n_layers = full.config.num_hidden_layers
+        if method == "head":
+            for p in full.parameters():
+                p.requires_grad_(False)
+            full.eval()
+            return ReportNet(full, None, n_outputs, dropout, pooling, pooled_norm)
+        if method == "full":
+            trunk, top = split_encoder(full, 0)
+            for p in top.encoder.parameters():
+                p.requires_grad_(True)
+            return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
+        k = first_trainable_layer(n_layers, lora_top_layers)
         trunk, top = split_encoder(full, k)
         top = add_lora(top, lora_r, lora_alpha, lora_dropout, lora_targets)
-        return ReportNet(trunk, top, n_outputs, dropout, pooling)
+        return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
+
+
+def trainable_encoder_state(net: ReportNet, method: str) -> dict[str, torch.Tensor]:
+    """The encoder weights a run changed: LoRA adapters, the top layers (full), or nothing (head)."""
+    if net.top is None:
+        return {}
+    if method == "lora":
+        from peft import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(net.top, save_embedding_layers=False)
+    else:
+        state = {k: v for k, v in net.top.encoder.state_dict().items()}
+    return {k: v.detach().contiguous() for k, v in state.items()}
+
+
+def load_trainable_encoder_state(net: ReportNet, method: str, state: dict[str, torch.Tensor]) -> bool:
+    """Inverse of :func:`trainable_encoder_state`; False when the weights do not fit this network."""
+    if net.top is None:
+        return not state
+    if method == "lora":
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(net.top, state)
+        return not getattr(result, "unexpected_keys", None)
+    try:
+        net.top.encoder.load_state_dict(state)
+    except RuntimeError:
+        return False
+    return True
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:

@@ -6,6 +6,7 @@ Mironov, 2017) so that every privacy claim radtrust writes names ε, δ and the 
 
 from __future__ import annotations
 
+import functools
 import math
 
 from opacus.accountants import create_accountant
@@ -40,9 +41,13 @@ def check_privacy_target(epsilon: float, delta: float | None, n_records: int, ac
     return delta
 
 
+@functools.lru_cache(maxsize=256)
 def calibrate_noise(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str = "prv") -> float:
     """Smallest noise multiplier σ whose composed (ε, δ) after ``steps`` Poisson-sampled steps is at most
-    ``epsilon`` (and within :data:`EPSILON_TOLERANCE` of it)."""
+    ``epsilon`` (and within :data:`EPSILON_TOLERANCE` of it).
+
+    Cached: the search takes seconds and its answer depends only on these five numbers (a sweep trains
+    several methods at the same ε)."""
     try:
         return float(
             get_noise_multiplier(

@@ -39,5 +39,62 @@ def per_label_f1_plot(models: dict[str, dict], title: str = "F1 per finding") ->
     return _png(fig)
 
 
+def privacy_utility_plot(rows, path=None, metric: str = "weighted_f1") -> bytes:
+    """Utility against privacy: ``metric`` (with its 95% interval as error bars, from ``<metric>_ci_low`` /
+    ``_ci_high``) against target ε on a log axis, one line per method; ε = inf sits at its own tick to the
+    right, joined by a dotted segment because the axis is broken there. ``rows``: dicts or a DataFrame as
+    written by :func:`radtrust.train.sweep.run_sweep`. Writes ``path`` atomically when given; returns the PNG.
+    """
+    import math
+
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        raise ValueError("privacy_utility_plot: no rows")
+    eps = frame["epsilon_target"].astype(float)
+    finite = sorted(eps[np.isfinite(eps)].unique())
+    # ∞ two octaves right of the largest finite ε (or at 1 when every run is non-private)
+    x_inf = finite[-1] * 4 if finite else 1.0
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (method, g) in enumerate(frame.groupby("method", sort=False)):
+        g = g.assign(_x=[x_inf if math.isinf(e) else e for e in g["epsilon_target"].astype(float)]).sort_values("_x")
+        y = g[metric].astype(float).to_numpy()
+        lo = g.get(f"{metric}_ci_low", pd.Series(np.nan, index=g.index)).astype(float).to_numpy()
+        hi = g.get(f"{metric}_ci_high", pd.Series(np.nan, index=g.index)).astype(float).to_numpy()
+        yerr = np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)]).clip(min=0)
+        color = f"C{i}"
+        is_inf = np.isinf(g["epsilon_target"].astype(float).to_numpy())
+        ax.errorbar(g["_x"], y, yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.8)
+        if (~is_inf).any():
+            ax.plot(g["_x"][~is_inf], y[~is_inf], "o-", color=color, label=method)
+        if is_inf.any():
+            ax.plot(g["_x"][is_inf], y[is_inf], "s", color=color, label=None if (~is_inf).any() else method)
+            if (~is_inf).any():
+                last = np.flatnonzero(~is_inf)[-1]
+                ax.plot([g["_x"].iloc[last], x_inf], [y[last], y[is_inf][0]], ":", color=color)
+    ax.set_xscale("log")
+    ticks = [*finite] + ([x_inf] if eps.map(math.isinf).any() else [])
+    labels = [f"{e:g}" for e in finite] + (["∞ (non-private)"] if len(ticks) > len(finite) else [])
+    ax.set_xticks(ticks, labels)
+    ax.minorticks_off()
+    ax.set_xlabel("target ε (log scale)")
+    ax.set_ylabel(metric.replace("_", " ").replace("f1", "F1") + " (95% CI)")
+    deltas = sorted({float(d) for d in frame.get("delta", pd.Series(dtype=float)).dropna()})
+    accountants = sorted({str(a).upper() for a in frame.get("accountant", pd.Series(dtype=object)).dropna()})
+    delta_txt = f"δ = {deltas[0]:.2g}" if len(deltas) == 1 else "δ varies by run" if deltas else "no private runs"
+    acc_txt = f", {'/'.join(accountants)} accountant" if accountants else ""
+    ax.set_title(f"Privacy–utility trade-off ({delta_txt}{acc_txt})", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(title="method", fontsize=8)
+    png = _png(fig)
+    if path is not None:
+        from radtrust.data.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(png)
+    return png
+
+
 def as_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

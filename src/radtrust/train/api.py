@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -9,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radtrust.data.io import write_table
+from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
+from radtrust.data.io import write_json, write_table
 from radtrust.data.readers import read_cohort, read_labels
 from radtrust.data.schema import Cohort
 from radtrust.errors import InputError
+from radtrust.privacy.ledger import Charge, PrivacyLedger, as_ledger, new_run_id, planned_charge
+from radtrust.train.checkpoint import IDENTITY_FILE, Checkpointer
 from radtrust.train.config import TrainConfig
 from radtrust.train.estimator import ReportClassifier
 
@@ -32,15 +37,98 @@ def publish_run_dir(tmp: Path, out: Path) -> None:
     tmp.rename(out)
 
 
-def fit_and_save(cohort: Cohort, labels, config: TrainConfig, out: str | Path, overwrite: bool = False, progress: bool = False) -> ReportClassifier:
-    """Train and write the run folder atomically: a run that fails leaves no folder behind."""
+def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: TrainConfig, fingerprint: str | None = None, run_id: str | None = None) -> Charge:
+    """Charge the run's planned (ε, δ) to the dataset in ``ledger`` before training; refuses a run over
+    budget with :class:`~radtrust.errors.PrivacyError`. ``fingerprint`` defaults to the cohort's content."""
+    epsilon, delta = planned_charge(config.epsilon, config.delta, len(cohort))
+    return ledger.charge(
+        fingerprint or data_fingerprint(cohort),
+        run_id or new_run_id(),
+        epsilon,
+        delta,
+        accountant=config.accountant if config.private else None,
+        method=config.method,
+        config_hash=_config_hash(config),
+    )
+
+
+def checkpoint_dir_for(out: str | Path) -> Path:
+    """Where a run's epoch checkpoints live while it trains: ``<out>.checkpoint`` beside the run folder."""
+    out = Path(out)
+    return out.with_name(out.name + ".checkpoint")
+
+
+def _config_hash(config: TrainConfig) -> str:
+    return hashlib.sha256(config.to_yaml().encode("utf-8")).hexdigest()
+
+
+def _resume_identity(ck_dir: Path, resume: bool | None, identity: dict[str, str]) -> str | None:
+    """The stored run id when an interrupted run is to be continued; None for a fresh start."""
+    ident_file = ck_dir / IDENTITY_FILE
+    if not ident_file.exists():
+        if resume is True:
+            raise InputError(f"{ck_dir}: no checkpoint of an interrupted run to resume")
+        return None
+    if resume is False:
+        raise InputError(
+            f"{ck_dir}: an interrupted run left a checkpoint here; pass --resume to continue it "
+            "(same data and options) or delete that folder to start over"
+        )
+    stored = json.loads(ident_file.read_text(encoding="utf-8"))
+    diff = [k for k in identity if stored.get(k) != identity[k]]
+    if diff:
+        raise InputError(f"{ck_dir}: the checkpoint was made with a different {', '.join(diff)}; resume with the original data and options")
+    return stored["run_id"]
+
+
+def fit_and_save(
+    cohort: Cohort,
+    labels,
+    config: TrainConfig,
+    out: str | Path,
+    overwrite: bool = False,
+    progress: bool = False,
+    *,
+    ledger: PrivacyLedger | None = None,
+    fingerprint: str | None = None,
+    run_id: str | None = None,
+    resume: bool | None = False,
+    checkpoint: bool = True,
+) -> ReportClassifier:
+    """Train and write the run folder atomically: a run that fails leaves no folder behind.
+
+    With a ``ledger`` the run is charged before it starts (see :func:`charge_training`) and marked
+    finished, with the ε it spent, once training succeeds. A run that fails keeps its charge: it may have
+    touched the data.
+
+    With ``checkpoint`` the state after every epoch is kept in ``<out>.checkpoint`` until the run folder is
+    written. ``resume=True`` continues such an interrupted run (refused if the data or options differ)
+    under its original ledger run id, so it is not charged twice; ``None`` resumes when a checkpoint
+    exists and starts fresh otherwise; ``False`` refuses to start over an existing checkpoint.
+    """
     out = prepare_run_dir(out, overwrite)
+    ck_dir = checkpoint_dir_for(out)
+    identity = {"config_hash": _config_hash(config), "data_fingerprint": data_fingerprint(cohort)}
+    stored_run_id = _resume_identity(ck_dir, resume, identity) if checkpoint or resume else None
+    run_id = stored_run_id or run_id or new_run_id()
+    charge = charge_training(ledger, cohort, config, fingerprint, run_id) if ledger is not None else None
+    checkpointer = None
+    if checkpoint:
+        # The run id is on disk before the first step, so a run killed in its first epoch resumes under
+        # the charge it already made.
+        write_json(identity | {"run_id": run_id}, ck_dir / IDENTITY_FILE)
+        checkpointer = Checkpointer(ck_dir, identity | {"run_id": run_id})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        clf = ReportClassifier(config).fit(cohort, labels, progress=progress)
+        clf = ReportClassifier(config).fit(cohort, labels, progress=progress, checkpoint=checkpointer)
+        if charge is not None:
+            ledger.finish(charge.run_id, clf.result.privacy.epsilon)
+            clf.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)
         clf.save(tmp)
         publish_run_dir(tmp, out)
+        if checkpoint:
+            shutil.rmtree(ck_dir, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -57,8 +145,18 @@ def train_from_files(
     empty_reports: str = "error",
     overwrite: bool = False,
     progress: bool = False,
+    ledger: str | Path | PrivacyLedger | bool | None = True,
+    run_id: str | None = None,
+    resume: bool | None = False,
 ) -> ReportClassifier:
-    """Read a cohort and its label table, train, and write the run folder."""
+    """Read a cohort and its label table, train, and write the run folder (``resume``: see
+    :func:`fit_and_save`).
+
+    ``ledger``: True (default) charges the run to the default privacy ledger
+    (:func:`~radtrust.privacy.ledger.default_ledger_path`), a path or :class:`PrivacyLedger` to that ledger,
+    False or None to none. The dataset is the whole file, identified by content (every row, whatever
+    ``empty_reports`` drops), so copies in any format share one budget.
+    """
     prepare_run_dir(out, overwrite)
     cohort = read_cohort(data, column_map, empty_reports)
     table = read_labels(labels, id_column=id_column)
@@ -66,9 +164,11 @@ def train_from_files(
     keep = np.array([c in ids for c in cohort.case_ids])
     if not keep.any():
         raise InputError(f"{labels}: none of the cohort's case ids has labels")
+    privacy_ledger = None if ledger is None or ledger is False else as_ledger(None if ledger is True else ledger)
+    fingerprint = file_fingerprint(data, column_map, read=cohort) if privacy_ledger is not None else None
     if not keep.all():
         cohort = cohort.subset(keep)
-    return fit_and_save(cohort, table, config, out, overwrite, progress)
+    return fit_and_save(cohort, table, config, out, overwrite, progress, ledger=privacy_ledger, fingerprint=fingerprint, run_id=run_id, resume=resume)
 
 
 def predictions_frame(clf: ReportClassifier, cohort: Cohort, progress: bool = False) -> pd.DataFrame:

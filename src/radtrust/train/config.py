@@ -24,7 +24,11 @@ class TrainConfig(BaseModel):
 
     # model
     encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled), 'tiny' (tests) or a local folder")
-    method: Literal["lora"] = "lora"
+    method: Literal["lora", "head", "full"] = Field(
+        "lora",
+        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; "
+        "full: every encoder layer trainable (embeddings frozen)",
+    )
     max_length: int = Field(128, ge=8, le=512, description="tokens kept per report (findings + impression)")
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
@@ -35,6 +39,9 @@ class TrainConfig(BaseModel):
     )
     cache_features: bool = Field(True, description="compute the frozen layers' output once and reuse it every epoch")
     dropout: float = Field(0.1, ge=0, lt=1)
+    pooled_norm: float | None = Field(
+        10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)"
+    )
     pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
 
     # labels
@@ -46,7 +53,15 @@ class TrainConfig(BaseModel):
     # optimisation
     epochs: int = Field(8, ge=1)
     batch_size: int = Field(128, ge=1, description="expected batch size; batches are Poisson-sampled")
-    learning_rate: float = Field(2e-2, gt=0, description="AdamW; DP-SGD wants a large rate with large batches")
+    physical_batch_size: int = Field(
+        32, ge=1, description="reports per forward/backward pass; a Poisson batch is split into length-sorted micro-batches of this size and accumulated into one step"
+    )
+    learning_rate: float = Field(5e-2, gt=0, description="for the linear head; DP-SGD wants a large rate with large batches")
+    encoder_learning_rate: float | None = Field(
+        2e-3, gt=0, description="for the trainable encoder weights (LoRA or full); None = learning_rate. Adam moves every "
+        "coordinate by about the rate whatever the noise, so adapters need a far smaller rate than the head",
+    )
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw, or sgd with momentum 0.9; under DP both see the clipped, noised gradient")
     weight_decay: float = Field(0.0, ge=0)
 
     # privacy

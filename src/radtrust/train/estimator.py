@@ -7,7 +7,6 @@ validation part only, and can then ``predict_proba`` / ``predict`` / ``save`` / 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -19,13 +18,15 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from radtrust import __version__
+from radtrust.data.fingerprint import data_fingerprint
 from radtrust.data.io import atomic_path, write_json
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.data.splits import patient_split
 from radtrust.errors import ConfigError, InputError
-from radtrust.models.text import build_report_net, load_tokenizer, pad_batch, tokenize
+from radtrust.models.text import build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
 from radtrust.progress import progress_bar
 from radtrust.train.config import TrainConfig
+from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.loop import TrainData, TrainResult, train_model
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
@@ -49,17 +50,6 @@ def label_targets(labels: LabelTable, policy: str) -> tuple[np.ndarray, np.ndarr
     elif policy != "negative":
         raise ConfigError(f"unknown uncertain_policy '{policy}'")
     return targets.astype(np.float32), mask.astype(np.float32)
-
-
-def data_fingerprint(cohort: Cohort, sections: tuple[str, ...] = ("findings", "impression", "text")) -> str:
-    """SHA-256 over case ids and report text: identifies a dataset by content, not by path."""
-    h = hashlib.sha256()
-    for cid, t in zip(cohort.case_ids, cohort.texts(sections)):
-        h.update(cid.encode("utf-8"))
-        h.update(b"\x1f")
-        h.update(t.encode("utf-8"))
-        h.update(b"\x1e")
-    return h.hexdigest()
 
 
 def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, findings: list[str], config: TrainConfig) -> dict[str, float]:
@@ -108,13 +98,18 @@ class ReportClassifier:
 
     def _build(self, n_outputs: int) -> torch.nn.Module:
         c = self.config
-        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed, c.pooling)
+        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed, c.pooling, c.method, c.pooled_norm)
 
     def _tokens(self, cohort: Cohort) -> list[list[int]]:
         return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)
 
     # ---- estimator API -------------------------------------------------------------------------
-    def fit(self, cohort: Cohort, labels: LabelTable, progress: bool = False) -> ReportClassifier:
+    def fit(self, cohort: Cohort, labels: LabelTable, progress: bool = False, checkpoint: Checkpointer | None = None) -> ReportClassifier:
+        """Train on ``cohort``; with ``checkpoint``, save after every epoch and resume a saved state.
+
+        δ defaults to 1/(10·N) with N = ``len(cohort)`` (training and validation records together), which
+        is what the privacy ledger charges before the run starts.
+        """
         c = self.config
         self._set_threads()
         findings = list(c.findings) if c.findings else list(labels.findings)
@@ -132,7 +127,7 @@ class ReportClassifier:
         self.findings = findings
         self.net = self._build(len(findings))
         data = TrainData([ids[i] for i in train_idx], targets[train_idx], mask[train_idx], self.tokenizer.pad_token_id)
-        self.result = train_model(self.net, data, c, progress=progress)
+        self.result = train_model(self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=len(cohort))
 
         val_probs = self._predict_ids([ids[i] for i in val_idx], progress=False)
         self.thresholds = choose_thresholds(val_probs, targets[val_idx], mask[val_idx], findings, c)
@@ -182,13 +177,11 @@ class ReportClassifier:
     # ---- run folder ----------------------------------------------------------------------------
     def save(self, run_dir: str | Path) -> Path:
         """Write the self-describing run folder (safetensors + JSON/YAML only, never pickle)."""
-        from peft import get_peft_model_state_dict
-
         if self.net is None or self.result is None:
             raise RuntimeError("the classifier is not fitted")
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
-        adapter = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(self.net.top, save_embedding_layers=False).items()}
+        adapter = trainable_encoder_state(self.net, self.config.method)
         head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
         with atomic_path(run / "adapter.safetensors") as tmp:
             save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
@@ -217,8 +210,6 @@ class ReportClassifier:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> ReportClassifier:
-        from peft import set_peft_model_state_dict
-
         run = cls.check_run_dir(run_dir)
         config = TrainConfig.build(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), origin=str(run / "config.yaml"))
         self = cls(config)
@@ -226,8 +217,7 @@ class ReportClassifier:
         self.thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
         self.meta = json.loads((run / "run.json").read_text())
         self.net = self._build(len(self.findings))
-        result = set_peft_model_state_dict(self.net.top, load_file(str(run / "adapter.safetensors")))
-        if getattr(result, "unexpected_keys", None):
+        if not load_trainable_encoder_state(self.net, config.method, load_file(str(run / "adapter.safetensors"))):
             raise InputError(f"{run}: adapter weights do not match the configured encoder")
         self.net.head.load_state_dict(load_file(str(run / "head.safetensors")))
         self.net.eval()

@@ -21,6 +21,7 @@ from radtrust.models.text import FeatureHead, ReportNet, pad_batch, pad_features
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
 from radtrust.progress import progress_bar
+from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import TrainConfig
 
 
@@ -47,7 +48,8 @@ class TrainData:
                 ids, att = pad_batch([self.token_ids[i] for i in chunk], self.pad_id)
                 hidden = net.features(ids, att)
                 for row, i in enumerate(chunk):
-                    feats[i] = hidden[row, : len(self.token_ids[i])].clone()
+                    keep = 1 if net.pools_in_trunk else len(self.token_ids[i])
+                    feats[i] = hidden[row, :keep].clone()
                 bar.advance(len(chunk))
         self.features = feats  # type: ignore[assignment]
 
@@ -56,7 +58,7 @@ class TrainData:
             hidden, att = pad_features([self.features[i] for i in idx])
         else:
             ids, att = pad_batch([self.token_ids[i] for i in idx], self.pad_id)
-            hidden = net.features(ids, att)
+            hidden, att = net.features(ids, att), net.feature_mask(att)
         return hidden, att, torch.from_numpy(self.targets[idx]).float(), torch.from_numpy(self.loss_mask[idx]).float()
 
 
@@ -65,6 +67,15 @@ class TrainResult:
     privacy: PrivacyReport
     history: list[dict] = field(default_factory=list)
     wall_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # encode_frozen_s, calibrate_noise_s, steps_s
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training records processed per second of encoding + optimiser steps (noise calibration, a
+        fixed accountant computation independent of the data, excluded)."""
+        seen = sum(h.get("records_seen", 0) for h in self.history)
+        busy = self.timings.get("encode_frozen_s", 0.0) + self.timings.get("steps_s", 0.0)
+        return seen / busy if busy > 0 else float("nan")
 
 
 def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -77,12 +88,49 @@ def _trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def train_model(model: ReportNet, data: TrainData, config: TrainConfig, progress: bool = False) -> TrainResult:
+def micro_batches(idx: np.ndarray, lengths: np.ndarray, physical_batch_size: int) -> list[np.ndarray]:
+    """Split one logical (Poisson) batch into length-sorted physical micro-batches.
+
+    The logical batch is what the sampler drew and what DP-SGD accounts for; micro-batches only bound
+    memory and padding: each is padded to its own longest report, so a batch of mostly short reports
+    with one long one no longer pays the long one's length for every row.
+    """
+    order = idx[np.argsort(lengths[idx], kind="stable")]
+    return [order[s : s + physical_batch_size] for s in range(0, len(order), physical_batch_size)]
+
+
+@dataclass
+class _State:
+    """What a checkpoint must restore for a resumed run to continue bit for bit."""
+
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train_model(
+    model: ReportNet,
+    data: TrainData,
+    config: TrainConfig,
+    progress: bool = False,
+    checkpoint: Checkpointer | None = None,
+    n_records: int | None = None,
+) -> TrainResult:
     """Train ``model`` in place on ``data`` for ``config.epochs`` epochs of Poisson-sampled steps.
 
-    DP-SGD wraps only the trainable part (top layers + head, fed the frozen trunk's output): per-sample
-    gradients exist only there, and the trunk is a fixed per-record function, so the guarantee is the
-    same as for the whole network.
+    DP-SGD wraps only the trainable part (top layers + head, fed the frozen part's output): per-sample
+    gradients exist only there, and the frozen part is a fixed per-record function of public weights,
+    so the guarantee is the same as for the whole network.
+
+    Each logical step draws a Poisson batch (sampling rate q = batch_size / N), splits it into
+    length-sorted micro-batches of at most ``physical_batch_size`` reports, accumulates their clipped
+    per-sample gradients, and takes ONE noisy optimiser step: gradient accumulation that leaves q, and so
+    the accounting, exactly as if the whole batch had been processed at once.
+
+    With ``checkpoint``, the state after every epoch (weights, optimiser, accountant history, both random
+    generators) is saved, and a saved state is resumed from: the final weights and ε equal those of an
+    uninterrupted run. ``n_records`` (default ``len(data)``) sets the default δ = 1/(10·N).
     """
     quiet_known_warnings()
     n = len(data)
@@ -91,28 +139,51 @@ def train_model(model: ReportNet, data: TrainData, config: TrainConfig, progress
     total_steps = steps_per_epoch * config.epochs
     generator = torch.Generator().manual_seed(config.seed)
     sampler = UniformWithReplacementSampler(num_samples=n, sample_rate=sample_rate, generator=generator, steps=steps_per_epoch)
+    lengths = np.array([len(x) for x in data.token_ids], dtype=np.int64)
 
     start = time.perf_counter()
-    if config.cache_features:
+    timings = {"encode_frozen_s": 0.0, "calibrate_noise_s": 0.0, "steps_s": 0.0}
+    if data.features is None and (config.cache_features or model.pools_in_trunk):
         data.cache_features(model, progress=progress)
+    timings["encode_frozen_s"] = time.perf_counter() - start
+    physical = n if model.pools_in_trunk else config.physical_batch_size
     trainable = FeatureHead(model)
     params = _trainable(trainable)
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    head_params = [p for p in model.head.parameters() if p.requires_grad]
+    head_ids = {id(p) for p in head_params}
+    groups = [{"params": head_params, "lr": config.learning_rate}]
+    encoder_params = [p for p in params if id(p) not in head_ids]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": config.encoder_learning_rate or config.learning_rate})
+    if config.optimizer == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=config.learning_rate, momentum=0.9, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     engine: PrivateTraining | None = None
     delta: float | None = None
     sigma = 0.0
     if config.private:
-        delta = check_privacy_target(config.epsilon, config.delta, n, config.accountant)
+        delta = check_privacy_target(config.epsilon, config.delta, n_records or n, config.accountant)
+        t_cal = time.perf_counter()
         sigma = calibrate_noise(config.epsilon, delta, sample_rate, total_steps, config.accountant)
+        timings["calibrate_noise_s"] = time.perf_counter() - t_cal
         engine = PrivateTraining(trainable, optimizer, sigma, config.max_grad_norm, round(n * sample_rate), sample_rate, config.accountant)
         net, opt = engine.module, engine.optimizer
     else:
         net, opt = trainable, optimizer
 
-    history: list[dict] = []
+    state = _State()
+    if checkpoint is not None and checkpoint.exists():
+        saved = checkpoint.load(trainable, optimizer, generator, engine)
+        state = _State(epoch=saved["epoch"], history=saved["history"], wall_seconds=saved["wall_seconds"], timings={"steps_s": saved.get("steps_seconds", 0.0)})
+        start -= state.wall_seconds
+
     model.train()
-    with progress_bar("training" + (f" (DP, ε={config.epsilon:g})" if config.private else " (non-private)"), total_steps, progress) as bar:
-        for epoch in range(config.epochs):
+    t_steps = time.perf_counter()
+    label = "training" + (f" (DP, ε={config.epsilon:g})" if config.private else " (non-private)")
+    with progress_bar(label, total_steps, progress) as bar:
+        bar.advance(state.epoch * steps_per_epoch)
+        for epoch in range(state.epoch, config.epochs):
             losses, seen = [], 0
             for batch in sampler:
                 idx = np.asarray(batch, dtype=np.int64)
@@ -121,22 +192,39 @@ def train_model(model: ReportNet, data: TrainData, config: TrainConfig, progress
                         engine.empty_step()
                     bar.advance()
                     continue
-                hidden, att, y, m = data.batch(idx, model)
                 before = [p.detach().clone() for p in params] if config.debug_checks else None
-                loss = masked_bce(net(hidden, att), y, m).mean()
-                loss.backward()
+                chunks = micro_batches(idx, lengths, physical)
+                total = 0.0
+                for c, chunk in enumerate(chunks):
+                    hidden, att, y, m = data.batch(chunk, model)
+                    per_record = masked_bce(net(hidden, att), y, m)
+                    if engine is not None:
+                        # Opacus undoes the mean per sample; clipping is per record, noise once per step.
+                        per_record.mean().backward()
+                        if c < len(chunks) - 1:
+                            opt.signal_skip_step(do_skip=True)
+                            opt.step()
+                            opt.zero_grad(set_to_none=True)
+                    else:
+                        (per_record.sum() / len(idx)).backward()
+                    total += float(per_record.detach().sum())
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 if before is not None:
                     check_step(params, before)
-                losses.append(float(loss.detach()))
+                losses.append(total / len(idx))
                 seen += len(idx)
                 bar.advance()
                 bar.update(status=f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses[-20:]):.4f}")
             entry = {"epoch": epoch + 1, "mean_loss": float(np.mean(losses)) if losses else float("nan"), "records_seen": seen}
             if engine is not None:
                 entry["epsilon"] = engine.epsilon(delta)
-            history.append(entry)
+            state.history.append(entry)
+            state.epoch = epoch + 1
+            if checkpoint is not None and state.epoch < config.epochs:
+                checkpoint.save(state.epoch, state.history, time.perf_counter() - start, trainable, optimizer, generator, engine, steps_seconds=time.perf_counter() - t_steps + state.timings.get("steps_s", 0.0))
+    history = state.history
+    timings["steps_s"] = time.perf_counter() - t_steps + state.timings.get("steps_s", 0.0)
     wall = time.perf_counter() - start
     model.eval()
     data.features = None  # free the cache
@@ -176,7 +264,7 @@ def train_model(model: ReportNet, data: TrainData, config: TrainConfig, progress
             expected_batch_size=n * sample_rate,
             note="not private: trained without clipping or noise (epsilon = inf)",
         )
-    return TrainResult(privacy=report, history=history, wall_seconds=wall)
+    return TrainResult(privacy=report, history=history, wall_seconds=wall, timings=timings)
 
 
 def check_step(params: list[torch.nn.Parameter], before: list[torch.Tensor]) -> None:

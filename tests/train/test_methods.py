@@ -89,3 +89,19 @@ def test_gradient_accumulation_equals_one_big_batch(epsilon, toy_cohort, tiny_co
         torch.testing.assert_close(weights[0][name], weights[1][name], atol=5e-4, rtol=1e-3)
     assert reports[0].steps == reports[1].steps and reports[0].sample_rate == reports[1].sample_rate
     assert reports[0].epsilon == reports[1].epsilon
+
+
+def test_debug_check_catches_frozen_or_corrupted_adapters():
+    from radtrust.train.loop import check_step
+
+    p = torch.nn.Parameter(torch.ones(3))
+    before = [p.detach().clone()]
+    with pytest.raises(RuntimeError, match="no trainable weight changed"):
+        check_step([p], before)
+    with torch.no_grad():
+        p[0] = float("nan")
+    with pytest.raises(FloatingPointError):
+        check_step([p], before)
+    with torch.no_grad():
+        p.copy_(torch.tensor([1.0, 2.0, 1.0]))
+    check_step([p], before)  # changed and finite: passes

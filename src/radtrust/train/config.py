@@ -51,14 +51,14 @@ class TrainConfig(BaseModel):
     )
 
     # optimisation
-    epochs: int = Field(8, ge=1)
-    batch_size: int = Field(128, ge=1, description="expected batch size; batches are Poisson-sampled")
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(256, ge=1, description="expected batch size; batches are Poisson-sampled")
     physical_batch_size: int = Field(
         32, ge=1, description="reports per forward/backward pass; a Poisson batch is split into length-sorted micro-batches of this size and accumulated into one step"
     )
     learning_rate: float = Field(5e-2, gt=0, description="for the linear head; DP-SGD wants a large rate with large batches")
     encoder_learning_rate: float | None = Field(
-        2e-3, gt=0, description="for the trainable encoder weights (LoRA or full); None = learning_rate. Adam moves every "
+        5e-4, gt=0, description="for the trainable encoder weights (LoRA or full); None = learning_rate. Adam moves every "
         "coordinate by about the rate whatever the noise, so adapters need a far smaller rate than the head",
     )
     optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw, or sgd with momentum 0.9; under DP both see the clipped, noised gradient")

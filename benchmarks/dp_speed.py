@@ -90,133 +90,75 @@ def load_data(args):
     return cohort.subset(train_idx), labels, cohort.subset(test_idx), gold, desc
 
 
-class PlainOpacusClassifier:
-    """The plain recipe, kept deliberately standard: what a user gets from Opacus + peft out of the box."""
-
-    def __init__(self, config) -> None:
-        self.config = config
-        self.findings: list[str] = []
-        self.thresholds: dict[str, float] = {}
-
-    def fit(self, cohort, labels, timing: dict) -> PlainOpacusClassifier:
-        import numpy as np
-        import torch
-        from opacus import PrivacyEngine
-        from torch.utils.data import DataLoader, Dataset
-
-        from radtrust.data.splits import patient_split
-        from radtrust.models.text import add_lora, load_encoder, load_tokenizer, pad_batch, tokenize
-        from radtrust.privacy.accountant import check_privacy_target
-        from radtrust.train.estimator import choose_thresholds, label_targets
-        from radtrust.train.loop import masked_bce
-
-        c = self.config
-        torch.set_num_threads(c.num_threads or os.cpu_count() or 1)
-        self.tokenizer = load_tokenizer(c.encoder)
-        self.findings = list(c.findings) if c.findings else list(labels.findings)
-        table = labels.aligned_to(cohort.case_ids).select(self.findings)
-        targets, mask = label_targets(table, c.uncertain_policy)
-        train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
-        ids = tokenize(self.tokenizer, cohort.texts(), c.max_length)
-        pad = self.tokenizer.pad_token_id
-
-        torch.manual_seed(c.seed)
-        encoder = add_lora(load_encoder(c.encoder), c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets))
-        self.net = _PlainNet(encoder, len(self.findings), c.dropout)
-
-        class _Records(Dataset):
-            def __len__(self):
-                return len(train_idx)
-
-            def __getitem__(self, k):
-                i = train_idx[k]
-                return torch.tensor(ids[i]), torch.from_numpy(targets[i]), torch.from_numpy(mask[i])
-
-        def collate(rows):
-            x, att = pad_batch([r[0].tolist() for r in rows], pad)
-            return x, att, torch.stack([r[1] for r in rows]), torch.stack([r[2] for r in rows])
-
-        loader = DataLoader(_Records(), batch_size=c.batch_size, collate_fn=collate)
-        # the same two learning rates as radtrust's runs: head, and the adapters
-        head = list(self.net.head.parameters())
-        adapters = [p for n, p in self.net.named_parameters() if p.requires_grad and not n.startswith("head.")]
-        groups = [{"params": head, "lr": c.learning_rate}, {"params": adapters, "lr": c.encoder_learning_rate or c.learning_rate}]
-        optimizer = torch.optim.AdamW(groups, lr=c.learning_rate, weight_decay=c.weight_decay)
-        delta = check_privacy_target(c.epsilon, c.delta, len(cohort), c.accountant)
-        engine = PrivacyEngine(accountant=c.accountant)
-        model, optimizer, loader = engine.make_private_with_epsilon(
-            module=self.net, optimizer=optimizer, data_loader=loader, target_epsilon=c.epsilon, target_delta=delta,
-            epochs=c.epochs, max_grad_norm=c.max_grad_norm, poisson_sampling=True, grad_sample_mode="hooks",
-        )  # fmt: skip
-        t0, seen = time.perf_counter(), 0
-        model.train()
-        for _ in range(c.epochs):
-            for x, att, y, m in loader:
-                if len(x) == 0:
-                    continue
-                loss = masked_bce(model(x, att), y, m).mean()
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                seen += len(x)
-        timing["train_seconds"] = time.perf_counter() - t0
-        timing["records_seen"] = seen
-        timing["epsilon"] = engine.get_epsilon(delta)
-        timing["delta"] = delta
-        self.net = model._module
-        self.net.eval()
-        val_probs = self._predict_ids([ids[i] for i in val_idx])
-        self.thresholds = choose_thresholds(val_probs, targets[val_idx], mask[val_idx], self.findings, c)
-        return self
-
-    def _predict_ids(self, ids, batch_size: int = 64):
-        import numpy as np
-        import torch
-
-        from radtrust.models.text import pad_batch
-
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((len(ids), len(self.findings)), dtype=np.float32)
-        with torch.inference_mode():
-            for s in range(0, len(ids), batch_size):
-                chunk = order[s : s + batch_size]
-                x, att = pad_batch([ids[i] for i in chunk], self.tokenizer.pad_token_id)
-                out[chunk] = torch.sigmoid(self.net(x, att)).numpy()
-        return out
-
-    def predict_proba(self, cohort, progress: bool = False):
-        from radtrust.models.text import tokenize
-
-        return self._predict_ids(tokenize(self.tokenizer, cohort.texts(), self.config.max_length))
-
-    def predict(self, cohort, probs=None):
-        import numpy as np
-
-        probs = self.predict_proba(cohort) if probs is None else probs
-        return (probs >= np.array([self.thresholds[f] for f in self.findings])).astype(np.int8)
-
-
-def _plain_net_class():
+def plain_opacus_fit(config, cohort, labels, timing: dict):
+    """The plain recipe, kept deliberately standard: what a user gets from Opacus + peft out of the box:
+    LoRA in every layer, the whole encoder run at every step, ``make_private_with_epsilon`` with a
+    DataLoader whose batches are padded to their longest report. Returns a fitted ``ReportClassifier``
+    (same network class, thresholds picked the same way) so it is scored exactly like radtrust's runs."""
     import torch
-    from torch import nn
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, Dataset
 
-    class PlainNet(nn.Module):
-        def __init__(self, encoder, n_out, dropout):
-            super().__init__()
-            self.encoder = encoder
-            self.dropout = nn.Dropout(dropout)
-            self.head = nn.Linear(encoder.config.hidden_size, n_out)
+    from radtrust.data.splits import patient_split
+    from radtrust.models.text import build_report_net, pad_batch, tokenize
+    from radtrust.privacy.accountant import check_privacy_target
+    from radtrust.train.estimator import ReportClassifier, choose_thresholds, label_targets
+    from radtrust.train.loop import masked_bce
 
-        def forward(self, input_ids, attention_mask):
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(out.dtype)
-            return self.head(self.dropout((out * m).sum(1) / m.sum(1).clamp(min=1.0)))
+    c = config
+    clf = ReportClassifier(c)
+    torch.set_num_threads(c.num_threads or os.cpu_count() or 1)
+    clf.findings = list(c.findings) if c.findings else list(labels.findings)
+    targets, mask = label_targets(labels.aligned_to(cohort.case_ids).select(clf.findings), c.uncertain_policy)
+    train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
+    ids = tokenize(clf.tokenizer, cohort.texts(), c.max_length)
+    pad = clf.tokenizer.pad_token_id
 
-    return PlainNet
+    torch.manual_seed(c.seed)
+    # lora_top_layers=None: adapters in every layer; the frozen "trunk" is only the embedding layer
+    net = build_report_net(c.encoder, len(clf.findings), c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), None, c.dropout, c.seed, c.pooling, "lora", c.pooled_norm)
 
+    class _Records(Dataset):
+        def __len__(self):
+            return len(train_idx)
 
-def _PlainNet(encoder, n_out, dropout):  # noqa: N802 - factory keeps torch imports lazy
-    return _plain_net_class()(encoder, n_out, dropout)
+        def __getitem__(self, k):
+            i = train_idx[k]
+            return torch.tensor(ids[i]), torch.from_numpy(targets[i]), torch.from_numpy(mask[i])
+
+    def collate(rows):
+        x, att = pad_batch([r[0].tolist() for r in rows], pad)
+        return x, att, torch.stack([r[1] for r in rows]), torch.stack([r[2] for r in rows])
+
+    loader = DataLoader(_Records(), batch_size=c.batch_size, collate_fn=collate)
+    # the same two learning rates as radtrust's runs: head, and the adapters
+    head = list(net.head.parameters())
+    adapters = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    groups = [{"params": head, "lr": c.learning_rate}, {"params": adapters, "lr": c.encoder_learning_rate or c.learning_rate}]
+    optimizer = torch.optim.AdamW(groups, lr=c.learning_rate, weight_decay=c.weight_decay)
+    delta = check_privacy_target(c.epsilon, c.delta, len(cohort), c.accountant)
+    engine = PrivacyEngine(accountant=c.accountant)
+    model, optimizer, loader = engine.make_private_with_epsilon(
+        module=net, optimizer=optimizer, data_loader=loader, target_epsilon=c.epsilon, target_delta=delta,
+        epochs=c.epochs, max_grad_norm=c.max_grad_norm, poisson_sampling=True, grad_sample_mode="hooks",
+    )  # fmt: skip
+    t0, seen = time.perf_counter(), 0
+    model.train()
+    for _ in range(c.epochs):
+        for x, att, y, m in loader:
+            if len(x) == 0:
+                continue
+            loss = masked_bce(model(x, att), y, m).mean()
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            seen += len(x)
+    timing.update(train_seconds=time.perf_counter() - t0, records_seen=seen, epsilon=engine.get_epsilon(delta), delta=delta)
+    clf.net = model._module
+    clf.net.eval()
+    val_probs = clf.predict_proba(cohort.subset(val_idx))
+    clf.thresholds = choose_thresholds(val_probs, targets[val_idx], mask[val_idx], clf.findings, c)
+    return clf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,11 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         }
     results["machine"]["torch_threads"] = torch.get_num_threads()
     if not args.skip_plain:
-        cfg = base.model_copy(update={"epsilon": args.epsilon, "method": "lora", "lora_top_layers": None})
+        # textbook recipe: mean pooling without radtrust's rescaling of the pooled vector
+        cfg = base.model_copy(update={"epsilon": args.epsilon, "method": "lora", "lora_top_layers": None, "pooled_norm": None})
         timing: dict = {}
         t0 = time.perf_counter()
         with RssMonitor() as mon:
-            plain = PlainOpacusClassifier(cfg).fit(train, labels, timing)
+            plain = plain_opacus_fit(cfg, train, labels, timing)
         wall = time.perf_counter() - t0
         m = score_against_gold(plain, test, gold, seed=args.seed)
         runs["plain_opacus"] = {

@@ -390,6 +390,14 @@ def as_ledger(ledger: str | Path | PrivacyLedger | None) -> PrivacyLedger:
     return ledger if isinstance(ledger, PrivacyLedger) else PrivacyLedger(ledger)
 
 
+def resolve_ledger(ledger: str | Path | PrivacyLedger | bool | None) -> PrivacyLedger | None:
+    """What the training entry points accept: True = the default ledger, a path or ledger = that one,
+    False or None = no ledger."""
+    if ledger is None or ledger is False:
+        return None
+    return as_ledger(None if ledger is True else ledger)
+
+
 # ---- file-level entry points (what ``radtrust budget`` calls) ----------------------------------------
 def _read_dataset(data: str | Path, column_map: Mapping[str, str] | Iterable[str] | None, empty_reports: str) -> tuple[str, int]:
     from radtrust.data.fingerprint import file_fingerprint

@@ -16,7 +16,7 @@ from radtrust.data.io import write_json, write_table
 from radtrust.data.readers import read_cohort, read_labels
 from radtrust.data.schema import Cohort
 from radtrust.errors import InputError
-from radtrust.privacy.ledger import Charge, PrivacyLedger, as_ledger, new_run_id, planned_charge
+from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge, resolve_ledger
 from radtrust.train.checkpoint import IDENTITY_FILE, Checkpointer
 from radtrust.train.config import TrainConfig
 from radtrust.train.estimator import ReportClassifier
@@ -108,10 +108,11 @@ def fit_and_save(
     """
     out = prepare_run_dir(out, overwrite)
     ck_dir = checkpoint_dir_for(out)
-    identity = {"config_hash": _config_hash(config), "data_fingerprint": data_fingerprint(cohort)}
+    cohort_fingerprint = data_fingerprint(cohort)
+    identity = {"config_hash": _config_hash(config), "data_fingerprint": cohort_fingerprint}
     stored_run_id = _resume_identity(ck_dir, resume, identity) if checkpoint or resume else None
     run_id = stored_run_id or run_id or new_run_id()
-    charge = charge_training(ledger, cohort, config, fingerprint, run_id) if ledger is not None else None
+    charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None
     checkpointer = None
     if checkpoint:
         # The run id is on disk before the first step, so a run killed in its first epoch resumes under
@@ -164,7 +165,7 @@ def train_from_files(
     keep = np.array([c in ids for c in cohort.case_ids])
     if not keep.any():
         raise InputError(f"{labels}: none of the cohort's case ids has labels")
-    privacy_ledger = None if ledger is None or ledger is False else as_ledger(None if ledger is True else ledger)
+    privacy_ledger = resolve_ledger(ledger)
     fingerprint = file_fingerprint(data, column_map, read=cohort) if privacy_ledger is not None else None
     if not keep.all():
         cohort = cohort.subset(keep)

@@ -46,10 +46,9 @@ class TrainData:
             for s in range(0, len(order), batch_size):
                 chunk = order[s : s + batch_size]
                 ids, att = pad_batch([self.token_ids[i] for i in chunk], self.pad_id)
-                hidden = net.features(ids, att)
+                hidden, kept = net.features(ids, att), net.feature_mask(att).sum(1).tolist()
                 for row, i in enumerate(chunk):
-                    keep = 1 if net.pools_in_trunk else len(self.token_ids[i])
-                    feats[i] = hidden[row, :keep].clone()
+                    feats[i] = hidden[row, : kept[row]].clone()
                 bar.advance(len(chunk))
         self.features = feats  # type: ignore[assignment]
 

@@ -23,7 +23,7 @@ from radtrust.data.schema import Cohort, LabelTable
 from radtrust.data.splits import patient_split
 from radtrust.errors import ConfigError, InputError, PrivacyError
 from radtrust.evaluate.evaluate import score_against_gold
-from radtrust.privacy.ledger import PrivacyLedger, as_ledger
+from radtrust.privacy.ledger import PrivacyLedger, resolve_ledger
 from radtrust.progress import progress_bar
 from radtrust.train.api import fit_and_save
 from radtrust.train.config import TrainConfig
@@ -181,7 +181,7 @@ def run_sweep(
     if not any(f in gold.findings for f in learned):
         raise InputError(f"{gold.origin}: no finding in common with the findings to learn ({', '.join(learned[:5])}...)")
 
-    privacy_ledger = None if ledger is None or ledger is False else as_ledger(None if ledger is True else ledger)
+    privacy_ledger = resolve_ledger(ledger)
     if privacy_ledger is not None and fingerprint is None:
         fingerprint = data_fingerprint(cohort)
     meta = {
@@ -254,9 +254,9 @@ def sweep_from_files(
     cohort = read_cohort(data, column_map, empty_reports)
     train_labels = read_labels(labels, id_column=id_column)
     gold_table = train_labels if gold is None else read_labels(gold, id_column=gold_id_column)
-    use_ledger = ledger is not None and ledger is not False
-    fingerprint = file_fingerprint(data, column_map, read=cohort) if use_ledger else None
+    privacy_ledger = resolve_ledger(ledger)
+    fingerprint = file_fingerprint(data, column_map, read=cohort) if privacy_ledger is not None else None
     return run_sweep(
         cohort, train_labels, gold_table, eps_list, method_list, config, out, test_fraction=test_fraction,
-        n_bootstrap=n_bootstrap, ledger=ledger, fingerprint=fingerprint, progress=progress,
+        n_bootstrap=n_bootstrap, ledger=privacy_ledger, fingerprint=fingerprint, progress=progress,
     )  # fmt: skip

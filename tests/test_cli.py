@@ -107,6 +107,9 @@ def test_demo_smoke_with_tiny_encoder(tmp_path):
     assert m["private"]["privacy"]["epsilon"] <= 8.0 and m["non_private"]["privacy"]["epsilon"] == "inf"
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "data:image/png;base64" in html and "PRV" in html
+    assert "Fairness audit" in html and "Underdiagnosis rate" in html
+    f = json.loads((tmp_path / "demo" / "fairness.json").read_text())
+    assert {"by_group", "gaps", "tests", "adjusted_disparities"} <= set(f)
 
 
 def test_label_routes_mammo_combine_and_teacher_refusal(workdir):

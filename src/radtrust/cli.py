@@ -17,6 +17,8 @@ synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic coh
 app.add_typer(synth_app, name="synth")
 budget_app = typer.Typer(no_args_is_help=True, help="Privacy budgets per dataset (identified by content): set one, show what runs spent.")
 app.add_typer(budget_app, name="budget")
+audit_app = typer.Typer(no_args_is_help=True, help="Audits of a trained run: fairness by patient group.")
+app.add_typer(audit_app, name="audit")
 
 ColumnMap = Annotated[Optional[list[str]], typer.Option("--column-map", help="radtrust_name=your_column (repeatable), e.g. case_id=accession")]
 EmptyReports = Annotated[str, typer.Option("--empty-reports", help="a report with no findings/impression text: error, drop or keep")]
@@ -121,6 +123,12 @@ def train_cmd(
     optimizer: Annotated[Optional[str], typer.Option(help="adamw (default) or sgd")] = None,
     findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to learn (default: all label columns)")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
+    groups: Annotated[Optional[str], typer.Option(help="patient groups for mitigation: a column or an intersection, e.g. sex*site (age_band from age)")] = None,
+    mitigation: Annotated[Optional[str], typer.Option(help="none (default), reweight (group-balanced weights <= 1) or group_dro")] = None,
+    postprocess: Annotated[Optional[str], typer.Option(help="per-group thresholds on validation data: none, equalized_odds or true_positive_rate_parity")] = None,
+    postprocess_findings: Annotated[Optional[str], typer.Option(help="comma-separated findings that get per-group thresholds (default: all)")] = None,
+    selection: Annotated[Optional[str], typer.Option(help="last (default) or worst_group: keep the epoch with the best worst-group validation AUROC")] = None,
+    validation_labels: Annotated[Optional[Path], typer.Option(help="reviewed labels for some cases: their patients become the validation split")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
@@ -152,11 +160,61 @@ def train_cmd(
         optimizer=optimizer,
         findings=parse_str_list(findings),
         seed=seed,
+        groups=groups,
+        mitigation=mitigation,
+        postprocess=postprocess,
+        postprocess_findings=parse_str_list(postprocess_findings),
+        selection=selection,
     )
-    clf = train_from_files(data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet, ledger=ledger or True, resume=resume)
+    clf = train_from_files(
+        data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet, ledger=ledger or True, resume=resume, validation_labels=validation_labels
+    )
     p = clf.result.privacy
     claim = "not private (ε = inf)" if p.delta is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}), {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
     _echo(f"trained on {p.n_train_records} records in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
+
+
+@audit_app.command("fairness")
+def audit_fairness_cmd(
+    run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
+    data: Annotated[Path, typer.Option(help="reports with demographics/site columns")],
+    labels: Annotated[Path, typer.Option(help="gold-standard label table")],
+    out: Annotated[Path, typer.Option(help="fairness.json to write")],
+    groups: Annotated[str, typer.Option(help="comma-separated group columns; a*b for an intersection; age_band is derived from age")] = "sex,age_band,race,site",
+    age_cuts: Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")] = "40,60,80",
+    min_cell: Annotated[int, typer.Option(help="groups with fewer cases are shown as too small to judge")] = 30,
+    min_events: Annotated[int, typer.Option(help="rates with fewer cases in the denominator are not judged")] = 10,
+    n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples (>= 1000 recommended)")] = 1000,
+    correction: Annotated[str, typer.Option(help="multiple-comparison correction: holm or fdr_bh")] = "holm",
+    adjust_for: Annotated[str, typer.Option(help="covariates for the confounder-adjusted odds ratios ('' = skip)")] = "age,site,finding_prevalence",
+    adjust_method: Annotated[str, typer.Option(help="cluster_robust (by patient) or site_random_effect")] = "cluster_robust",
+    plot: Annotated[Optional[Path], typer.Option(help="forest plot PNG to write")] = None,
+    plot_metric: Annotated[str, typer.Option(help="metric in the forest plot: tpr, fpr, ppv, f1, auroc, ece or underdiagnosis_rate")] = "tpr",
+    plot_finding: Annotated[Optional[str], typer.Option(help="finding in the forest plot (default: the widest TPR gap)")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="HTML page with the fairness section")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected)")] = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    quiet: Quiet = False,
+) -> None:
+    """Per group and finding: TPR, FPR, PPV, F1, AUROC, ECE and underdiagnosis rate with patient-clustered
+    95% intervals, gaps, corrected tests and confounder-adjusted odds ratios."""
+    from radtrust.fairness.api import audit_files
+    from radtrust.fairness.audit import AuditConfig
+    from radtrust.fairness.groups import parse_age_cuts, parse_group_spec
+
+    if correction not in ("holm", "fdr_bh"):
+        raise RadtrustError(f"--correction must be holm or fdr_bh, not '{correction}'")
+    if adjust_method not in ("cluster_robust", "site_random_effect"):
+        raise RadtrustError(f"--adjust-method must be cluster_robust or site_random_effect, not '{adjust_method}'")
+    if n_bootstrap < 1:
+        raise RadtrustError("--n-bootstrap must be at least 1")
+    cfg = AuditConfig(parse_group_spec(groups), parse_age_cuts(age_cuts), min_cell, min_events, n_bootstrap, seed, correction)  # type: ignore[arg-type]
+    covs = parse_group_spec(adjust_for) or None
+    a = audit_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, covs, adjust_method, plot, plot_metric, plot_finding, report, progress=not quiet)
+    n_sig = int(a.tests["significant"].sum()) if len(a.tests) else 0
+    _echo(f"audited {a.meta['n_cases']} cases of {a.meta['n_patients']} patients over {len(cfg.attributes)} group attributes: {len(a.tests)} comparisons, {n_sig} significant after {correction} → {out}")
 
 
 @app.command("predict")

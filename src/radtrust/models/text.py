@@ -8,6 +8,8 @@ tests that must run in seconds.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from pathlib import Path
 
@@ -118,6 +120,22 @@ def split_encoder(full: nn.Module, first_trainable: int) -> tuple[nn.Module, nn.
 
 POOLINGS = ("mean", "max", "mean_max")
 
+_POOLED_CACHE: dict | None = None
+
+
+@contextlib.contextmanager
+def pooled_feature_cache():
+    """Within this block, head-method nets built from the same pretrained encoder share one in-memory
+    cache of pooled report vectors (keyed by token ids, pooling and rescaling). For benchmarks and sweeps
+    that train many heads on the same reports: the frozen encoder runs once per distinct report."""
+    global _POOLED_CACHE
+    outer = _POOLED_CACHE
+    _POOLED_CACHE = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _POOLED_CACHE = outer
+
 
 class ReportNet(nn.Module):
     """Frozen trunk → trainable top → pooling over tokens → dropout → linear head.
@@ -168,13 +186,29 @@ class ReportNet(nn.Module):
             pooled = pooled * (self.pooled_norm / pooled.norm(dim=-1, keepdim=True).clamp(min=1e-6))
         return pooled
 
+    cache_key: tuple | None = None  # set for pretrained head-method nets: what the pooled vector depends on
+
     @torch.no_grad()
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The frozen part's output: token states (B, T, H), or for ``head`` the pooled vector (B, 1, P)."""
+        if self.top is None and self.cache_key is not None and _POOLED_CACHE is not None:
+            return self._cached_pooled(input_ids, attention_mask)
         hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.top is None:
             return self._pool(hidden, attention_mask).unsqueeze(1)
         return hidden
+
+    def _cached_pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        keys = [(self.cache_key, tuple(row[m.bool()].tolist())) for row, m in zip(input_ids, attention_mask)]
+        todo = [i for i, k in enumerate(keys) if k not in _POOLED_CACHE]
+        if todo:
+            ids, att = input_ids[todo], attention_mask[todo]
+            width = int(att.sum(1).max())
+            ids, att = ids[:, :width], att[:, :width]
+            hidden = self.trunk(input_ids=ids, attention_mask=att).last_hidden_state
+            for i, vec in zip(todo, self._pool(hidden, att)):
+                _POOLED_CACHE[keys[i]] = vec.clone()
+        return torch.stack([_POOLED_CACHE[k] for k in keys]).unsqueeze(1)
 
     def feature_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """The attention mask that goes with :meth:`features` (one position per report for ``head``)."""
@@ -259,7 +293,9 @@ def build_report_net(
             for p in full.parameters():
                 p.requires_grad_(False)
             full.eval()
-            return ReportNet(full, None, n_outputs, dropout, pooling, pooled_norm)
+            net = ReportNet(full, None, n_outputs, dropout, pooling, pooled_norm)
+            net.cache_key = (str(encoder), pooling, pooled_norm)
+            return net
         if method == "full":
             trunk, top = split_encoder(full, 0)
             for p in top.encoder.parameters():

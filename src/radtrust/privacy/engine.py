@@ -13,6 +13,7 @@ import torch
 from opacus import GradSampleModule
 from opacus.accountants import create_accountant
 from opacus.optimizers import DPOptimizer
+from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
 
 @dataclass
@@ -34,6 +35,7 @@ class PrivacyReport:
     unit: str = "record (one report)"
     epsilon_per_epoch: list[float] = field(default_factory=list)
     note: str = ""
+    components: list[dict] = field(default_factory=list)  # mechanism, epsilon, delta, accountant; ε adds up
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -41,6 +43,37 @@ class PrivacyReport:
             if d[k] == float("inf"):
                 d[k] = "inf"
         return d
+
+
+class WeightedDPOptimizer(DPOptimizer):
+    """DP-SGD with per-record weights in [0, 1] applied to the *clipped* per-sample gradients.
+
+    Group reweighting and GroupDRO give records different weights. Multiplying the loss by a weight
+    before clipping does not survive DP-SGD: a record whose gradient is clipped anyway comes out at norm
+    C whatever its weight. Weighting after clipping does, and a weight ≤ 1 keeps every record's
+    contribution within C, so the sensitivity, and with it the noise calibration and the accountant, are
+    unchanged. Opacus has no hook between clipping and summation, hence this override of
+    ``clip_and_accumulate`` (same computation as Opacus 1.6, times ``sample_weights``).
+    """
+
+    sample_weights: torch.Tensor | None = None
+
+    def clip_and_accumulate(self) -> None:
+        if self.sample_weights is None:
+            return super().clip_and_accumulate()
+        w = self.sample_weights
+        if len(self.grad_samples[0]) != len(w):
+            raise RuntimeError("sample_weights must have one weight per record of the micro-batch")
+        if (w < 0).any() or (w > 1.0 + 1e-6).any():
+            raise ValueError("DP sample weights must lie in [0, 1] so the clipping bound still holds")
+        norms = torch.stack([g.reshape(len(g), -1).norm(2, dim=-1) for g in self.grad_samples], dim=1).norm(2, dim=1)
+        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * w.to(norms.device)
+        for p in self.params:
+            _check_processed_flag(p.grad_sample)
+            grad_sample = self._get_flat_grad_sample(p).to(p.dtype)
+            grad = torch.einsum("i,i...", factor.to(grad_sample.device).to(p.dtype), grad_sample)
+            p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
+            _mark_as_processed(p.grad_sample)
 
 
 class PrivateTraining:
@@ -61,9 +94,10 @@ class PrivateTraining:
         sample_rate: float,
         accountant: str = "prv",
         grad_sample_mode: str = "hooks",
+        accounted_noise_multiplier: float | None = None,
     ) -> None:
         self.module = GradSampleModule(model, batch_first=True, loss_reduction="mean", force_functorch=grad_sample_mode == "functorch")
-        self.optimizer = DPOptimizer(
+        self.optimizer = WeightedDPOptimizer(
             optimizer,
             noise_multiplier=noise_multiplier,
             max_grad_norm=max_grad_norm,
@@ -71,11 +105,19 @@ class PrivateTraining:
             loss_reduction="mean",
         )
         self.accountant = create_accountant(mechanism=accountant)
-        self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=sample_rate))
+        # ``accounted_noise_multiplier``: when the step releases more than the gradient (GroupDRO's group
+        # losses), the step is one Gaussian mechanism with this smaller effective multiplier.
+        accounted = noise_multiplier if accounted_noise_multiplier is None else accounted_noise_multiplier
+
+        def account(optim: DPOptimizer) -> None:
+            self.accountant.step(noise_multiplier=accounted, sample_rate=sample_rate * optim.accumulated_iterations)
+
+        self.optimizer.attach_step_hook(account)
         self.trainable = [p for p in self.module.parameters() if p.requires_grad]
 
     def empty_step(self) -> None:
         """A Poisson batch can be empty: the step still happens (noise only), so it is accounted."""
+        self.optimizer.sample_weights = None
         for p in self.trainable:
             p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
         self.optimizer.step()

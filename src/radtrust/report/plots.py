@@ -98,3 +98,51 @@ def privacy_utility_plot(rows, path=None, metric: str = "weighted_f1") -> bytes:
 
 def as_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def forest_plot(rows: list[dict], metric: str, finding: str, metric_label: str | None = None, overall: dict | None = None) -> bytes:
+    """Forest plot of one metric per group with 95% intervals, groups listed under their attribute.
+
+    ``rows`` are by-group audit rows (``attribute``, ``group``, ``finding``, ``n``, ``<metric>``,
+    ``<metric>_low``/``_high``, ``<metric>_status``); groups not judged are listed with the reason instead
+    of a point. ``overall`` (the all-patients row) draws a dashed reference line.
+    """
+    sel = [r for r in rows if r.get("finding", finding) == finding]
+    labels, vals, lows, highs, notes = [], [], [], [], []
+    last_attr = None
+    for r in sel:
+        if r["attribute"] != last_attr:
+            labels.append(f"{r['attribute']}")
+            vals.append(np.nan), lows.append(np.nan), highs.append(np.nan), notes.append("header")
+            last_attr = r["attribute"]
+        labels.append(f"   {r['group']} (n={r['n']})")
+        st = r.get(f"{metric}_status", r.get("status", "ok"))
+        v = r.get(metric)
+        ok = st == "ok" and v is not None and np.isfinite(v)
+        vals.append(v if ok else np.nan)
+        lo, hi = r.get(f"{metric}_low"), r.get(f"{metric}_high")
+        lows.append(lo if ok and lo is not None else np.nan)
+        highs.append(hi if ok and hi is not None else np.nan)
+        notes.append("" if ok else st)
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(labels) + 1.4))
+    v, lo, hi = np.array(vals, float), np.array(lows, float), np.array(highs, float)
+    has = np.isfinite(v)
+    err = np.vstack([np.where(np.isfinite(lo), v - lo, 0), np.where(np.isfinite(hi), hi - v, 0)])
+    ax.errorbar(v[has], y[has], xerr=err[:, has], fmt="s", color="#1f4e79", ecolor="#555", capsize=3, markersize=5)
+    for yi, note in zip(y, notes):
+        if note and note != "header":
+            ax.text(0.01, yi, note, va="center", fontsize=7, color="#a33", transform=ax.get_yaxis_transform())
+    if overall is not None and overall.get(metric) is not None and np.isfinite(overall[metric]):
+        ax.axvline(overall[metric], ls="--", color="#888", lw=1, label="all patients")
+        ax.legend(loc="lower right", fontsize=7)
+    ax.set_yticks(y, labels, fontsize=8)
+    for t, note in zip(ax.get_yticklabels(), notes):
+        if note == "header":
+            t.set_fontweight("bold")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"{metric_label or metric} (95% patient-clustered bootstrap interval)")
+    ax.set_title(f"{metric_label or metric}: {finding}")
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)

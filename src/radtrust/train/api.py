@@ -94,6 +94,7 @@ def fit_and_save(
     run_id: str | None = None,
     resume: bool | None = False,
     checkpoint: bool = True,
+    validation_labels=None,
 ) -> ReportClassifier:
     """Train and write the run folder atomically: a run that fails leaves no folder behind.
 
@@ -107,9 +108,12 @@ def fit_and_save(
     exists and starts fresh otherwise; ``False`` refuses to start over an existing checkpoint.
     """
     out = prepare_run_dir(out, overwrite)
+    ReportClassifier(config).prepare(cohort, labels, validation_labels)  # bad input fails before any charge
     ck_dir = checkpoint_dir_for(out)
     cohort_fingerprint = data_fingerprint(cohort)
     identity = {"config_hash": _config_hash(config), "data_fingerprint": cohort_fingerprint}
+    if validation_labels is not None:
+        identity["validation_labels"] = hashlib.sha256(validation_labels.frame.to_csv(index=False).encode("utf-8")).hexdigest()
     stored_run_id = _resume_identity(ck_dir, resume, identity) if checkpoint or resume else None
     run_id = stored_run_id or run_id or new_run_id()
     charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None
@@ -122,7 +126,7 @@ def fit_and_save(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        clf = ReportClassifier(config).fit(cohort, labels, progress=progress, checkpoint=checkpointer)
+        clf = ReportClassifier(config).fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels)
         if charge is not None:
             ledger.finish(charge.run_id, clf.result.privacy.epsilon)
             clf.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)
@@ -149,9 +153,11 @@ def train_from_files(
     ledger: str | Path | PrivacyLedger | bool | None = True,
     run_id: str | None = None,
     resume: bool | None = False,
+    validation_labels: str | Path | None = None,
 ) -> ReportClassifier:
     """Read a cohort and its label table, train, and write the run folder (``resume``: see
-    :func:`fit_and_save`).
+    :func:`fit_and_save`; ``validation_labels``: a label file whose cases' patients become the
+    validation split, see :meth:`ReportClassifier.fit`).
 
     ``ledger``: True (default) charges the run to the default privacy ledger
     (:func:`~radtrust.privacy.ledger.default_ledger_path`), a path or :class:`PrivacyLedger` to that ledger,
@@ -161,7 +167,8 @@ def train_from_files(
     prepare_run_dir(out, overwrite)
     cohort = read_cohort(data, column_map, empty_reports)
     table = read_labels(labels, id_column=id_column)
-    ids = set(table.case_ids)
+    reviewed = read_labels(validation_labels, id_column=id_column) if validation_labels is not None else None
+    ids = set(table.case_ids) | (set(reviewed.case_ids) if reviewed is not None else set())
     keep = np.array([c in ids for c in cohort.case_ids])
     if not keep.any():
         raise InputError(f"{labels}: none of the cohort's case ids has labels")
@@ -169,7 +176,9 @@ def train_from_files(
     fingerprint = file_fingerprint(data, column_map, read=cohort) if privacy_ledger is not None else None
     if not keep.all():
         cohort = cohort.subset(keep)
-    return fit_and_save(cohort, table, config, out, overwrite, progress, ledger=privacy_ledger, fingerprint=fingerprint, run_id=run_id, resume=resume)
+    return fit_and_save(
+        cohort, table, config, out, overwrite, progress, ledger=privacy_ledger, fingerprint=fingerprint, run_id=run_id, resume=resume, validation_labels=reviewed
+    )
 
 
 def predictions_frame(clf: ReportClassifier, cohort: Cohort, progress: bool = False) -> pd.DataFrame:

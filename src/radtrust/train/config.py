@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from radtrust.errors import ConfigError
 
@@ -70,6 +70,39 @@ class TrainConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0, description="per-sample clipping bound C")
     accountant: Literal["prv", "rdp"] = "prv"
 
+    # fairness mitigation (see radtrust.fairness.mitigation for why each keeps the DP guarantee)
+    groups: str | None = Field(
+        None, description="cohort column(s) defining the patient groups for mitigation, e.g. 'sex' or 'sex*site' (intersection); 'age_band' is derived from age"
+    )
+    age_cuts: list[float] = Field(default_factory=lambda: [40.0, 60.0, 80.0], description="age band cut points (lower-inclusive)")
+    mitigation: Literal["none", "reweight", "group_dro"] = Field(
+        "none", description="reweight: group-balanced per-record weights (<= 1, applied after clipping); group_dro: GroupDRO weights from (noisy) group losses"
+    )
+    reweight_power: float = Field(1.0, gt=0, le=1, description="weights ∝ (1/group size)^power; 1 = fully balanced")
+    group_count_epsilon: float = Field(
+        0.1, gt=0, description="ε spent (Laplace mechanism) to release the group sizes in a private run; part of the total epsilon"
+    )
+    group_dro_step_size: float = Field(0.05, gt=0, description="GroupDRO exponentiated-gradient step size")
+    group_loss_share: float = Field(
+        0.1, gt=0, lt=1, description="GroupDRO under DP: share of each step's privacy given to releasing the group losses"
+    )
+    group_loss_bound: float = Field(2.0, gt=0, description="GroupDRO under DP: per-record loss clipped to [0, bound] before release")
+    postprocess: Literal["none", "equalized_odds", "true_positive_rate_parity"] = Field(
+        "none", description="per-group decision thresholds fitted on validation data with fairlearn's ThresholdOptimizer"
+    )
+    postprocess_objective: Literal["balanced_accuracy_score", "accuracy_score"] = Field(
+        "balanced_accuracy_score",
+        description="what ThresholdOptimizer maximises under the constraint. Balanced accuracy closes a sensitivity gap by raising the "
+        "low group; accuracy costs less F1 but can close it by lowering everyone else's sensitivity (benchmarks/fairness_mitigation.py)",
+    )
+    postprocess_findings: list[str] | None = Field(
+        None, description="findings that get per-group thresholds (None = all); the others keep their F1-optimal validation threshold"
+    )
+    selection: Literal["last", "worst_group"] = Field(
+        "last", description="worst_group: keep the epoch whose worst group has the highest validation macro AUROC"
+    )
+    min_group_size: int = Field(30, ge=1, description="groups with fewer validation cases are not judged in worst-group selection")
+
     # selection and evaluation
     val_fraction: float = Field(0.15, gt=0, lt=1, description="share of training patients held out to pick thresholds")
     threshold_policy: Literal["validation_f1", "fixed"] = "validation_f1"
@@ -89,6 +122,20 @@ class TrainConfig(BaseModel):
         if math.isnan(v) or v <= 0:
             raise ValueError("epsilon must be > 0 (or inf for no privacy)")
         return v
+
+    @model_validator(mode="after")
+    def _check_fairness(self) -> TrainConfig:
+        needs_groups = self.mitigation != "none" or self.postprocess != "none" or self.selection == "worst_group"
+        if needs_groups and not self.groups:
+            raise ValueError("mitigation, postprocess and worst_group selection need groups (e.g. groups: sex*site)")
+        if self.private and self.mitigation != "none" and self.group_count_epsilon >= self.epsilon:
+            raise ValueError(f"group_count_epsilon ({self.group_count_epsilon:g}) must be below epsilon ({self.epsilon:g})")
+        return self
+
+    @property
+    def uses_group_counts(self) -> bool:
+        """Whether training needs group sizes (released with ε = group_count_epsilon when private)."""
+        return self.mitigation != "none"
 
     @property
     def private(self) -> bool:

@@ -23,7 +23,9 @@ from radtrust.data.io import atomic_path, write_json
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.data.splits import patient_split
 from radtrust.errors import ConfigError, InputError
-from radtrust.models.text import build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
+from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_codes, group_values
+from radtrust.fairness.mitigation import GroupThresholds, worst_group_auroc
+from radtrust.models.text import FeatureHead, build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
 from radtrust.progress import progress_bar
 from radtrust.train.config import TrainConfig
 from radtrust.train.checkpoint import Checkpointer
@@ -84,6 +86,8 @@ class ReportClassifier:
         self.net: torch.nn.Module | None = None
         self.result: TrainResult | None = None
         self.meta: dict = {}
+        self.fairness: dict = {}  # groups, mitigation, worst-group selection, per-group thresholds
+        self.postprocess: GroupThresholds | None = None
         self._tokenizer = None
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -104,38 +108,61 @@ class ReportClassifier:
         return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)
 
     # ---- estimator API -------------------------------------------------------------------------
-    def fit(self, cohort: Cohort, labels: LabelTable, progress: bool = False, checkpoint: Checkpointer | None = None) -> ReportClassifier:
+    def fit(
+        self,
+        cohort: Cohort,
+        labels: LabelTable,
+        progress: bool = False,
+        checkpoint: Checkpointer | None = None,
+        validation_labels: LabelTable | None = None,
+    ) -> ReportClassifier:
         """Train on ``cohort``; with ``checkpoint``, save after every epoch and resume a saved state.
 
         δ defaults to 1/(10·N) with N = ``len(cohort)`` (training and validation records together), which
         is what the privacy ledger charges before the run starts.
+
+        ``validation_labels`` (e.g. expert-reviewed labels for some cases) makes those cases' patients the
+        validation split, scored against these labels: thresholds, per-group thresholds and worst-group
+        selection are then fitted on reviewed labels rather than on the (possibly biased) training labels.
+        Other cases of those patients are used for neither side.
         """
         c = self.config
         self._set_threads()
-        findings = list(c.findings) if c.findings else list(labels.findings)
-        unknown = [f for f in findings if f not in labels.findings]
-        if unknown:
-            raise InputError(f"{labels.origin}: finding(s) not in the label file: {', '.join(unknown)}")
-        labels = labels.aligned_to(cohort.case_ids).select(findings)
-        targets, mask = label_targets(labels, c.uncertain_policy)
-        if mask.sum() == 0:
-            raise InputError(f"{labels.origin}: no usable labels after the uncertain policy '{c.uncertain_policy}'")
-
-        train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
+        findings, train_idx, val_idx, train_t, train_m, val_targets, val_mask, group_vals = self.prepare(cohort, labels, validation_labels)
         ids = self._tokens(cohort)
         torch.manual_seed(c.seed)
         self.findings = findings
         self.net = self._build(len(findings))
-        data = TrainData([ids[i] for i in train_idx], targets[train_idx], mask[train_idx], self.tokenizer.pad_token_id)
-        self.result = train_model(self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=len(cohort))
+        data = TrainData([ids[i] for i in train_idx], train_t, train_m, self.tokenizer.pad_token_id)
+        if group_vals is not None:
+            codes, names = group_codes(group_vals)
+            data.groups, data.n_groups = codes[train_idx], len(names)
+        selector = None
+        if c.selection == "worst_group":
+            val_data = TrainData([ids[i] for i in val_idx], val_targets, val_mask, self.tokenizer.pad_token_id)
+            selector = _WorstGroupSelector(self.net, val_data, group_vals[val_idx], c.min_group_size, c.min_validation_positives)
+        self.result = train_model(
+            self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=len(cohort), on_epoch_end=selector.on_epoch_end if selector else None
+        )
+        self.fairness = {"groups": c.groups, "age_cuts": list(c.age_cuts), "mitigation": c.mitigation} if c.groups else {}
+        if selector is not None:
+            self.fairness["selection"] = selector.restore_best()
 
         val_probs = self._predict_ids([ids[i] for i in val_idx], progress=False)
-        self.thresholds = choose_thresholds(val_probs, targets[val_idx], mask[val_idx], findings, c)
+        self.thresholds = choose_thresholds(val_probs, val_targets, val_mask, findings, c)
+        self.postprocess = None
+        if c.postprocess != "none":
+            self.postprocess = GroupThresholds.fit(
+                val_probs, val_targets, val_mask, group_vals[val_idx], findings, c.groups, c.postprocess, c.postprocess_objective, c.min_validation_positives, c.seed,
+                only=c.postprocess_findings,
+            )
+            self.fairness["postprocess"] = self.postprocess.to_dict()
         self.meta = {
             "radtrust_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "data_fingerprint": data_fingerprint(cohort),
             "label_source": labels.source,
+            "validation_label_source": validation_labels.source if validation_labels is not None else labels.source,
             "n_records": len(cohort),
             "n_train": int(len(train_idx)),
             "n_validation": int(len(val_idx)),
@@ -147,6 +174,45 @@ class ReportClassifier:
             "outputs": "per finding: probability and 0/1 decision at the stored threshold",
         }
         return self
+
+    def prepare(self, cohort: Cohort, labels: LabelTable, validation_labels: LabelTable | None = None) -> tuple:
+        """Check the inputs and split them, without tokenising or training (so a bad input fails before a
+        privacy ledger is charged). Returns (findings, train positions, validation positions, training
+        targets and loss mask, validation targets and loss mask, group value per case or None)."""
+        c = self.config
+        findings = list(c.findings) if c.findings else list(labels.findings)
+        unknown = [f for f in findings if f not in labels.findings]
+        if unknown:
+            raise InputError(f"{labels.origin}: finding(s) not in the label file: {', '.join(unknown)}")
+        group_vals = group_values(cohort.frame, c.groups, c.age_cuts, cohort.source) if c.groups else None
+        if c.postprocess_findings:
+            bad = [f for f in c.postprocess_findings if f not in findings]
+            if bad:
+                raise InputError(f"postprocess_findings: '{bad[0]}' is not one of the findings learned")
+        if validation_labels is None:
+            targets, mask = label_targets(labels.aligned_to(cohort.case_ids).select(findings), c.uncertain_policy)
+            train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
+            val_t, val_m = targets[val_idx], mask[val_idx]
+            targets, mask = targets[train_idx], mask[train_idx]
+        else:
+            missing = [f for f in findings if f not in validation_labels.findings]
+            if missing:
+                raise InputError(f"{validation_labels.origin}: validation labels lack finding(s): {', '.join(missing[:5])}")
+            reviewed = set(validation_labels.case_ids)
+            has = np.array([cid in reviewed for cid in cohort.case_ids])
+            if not has.any():
+                raise InputError(f"{validation_labels.origin}: none of the cohort's case ids has a validation label")
+            val_patients = set(cohort.patient_ids[has])
+            in_val_patient = np.array([p in val_patients for p in cohort.patient_ids])
+            train_idx, val_idx = np.flatnonzero(~in_val_patient), np.flatnonzero(has)
+            if len(train_idx) == 0:
+                raise InputError(f"{validation_labels.origin}: every patient has validation labels; nothing is left to train on")
+            case_ids = cohort.case_ids
+            targets, mask = label_targets(labels.aligned_to([case_ids[i] for i in train_idx]).select(findings), c.uncertain_policy)
+            val_t, val_m = label_targets(validation_labels.aligned_to([case_ids[i] for i in val_idx]).select(findings), c.uncertain_policy)
+        if mask.sum() == 0:
+            raise InputError(f"{labels.origin}: no usable labels after the uncertain policy '{c.uncertain_policy}'")
+        return findings, train_idx, val_idx, targets, mask, val_t, val_m, group_vals
 
     def _predict_ids(self, ids: list[list[int]], progress: bool = False, batch_size: int = 64) -> np.ndarray:
         if self.net is None:
@@ -169,8 +235,12 @@ class ReportClassifier:
         return self._predict_ids(self._tokens(cohort), progress)
 
     def predict(self, cohort: Cohort, probs: np.ndarray | None = None) -> np.ndarray:
-        """0/1 decisions at the thresholds chosen on validation data."""
+        """0/1 decisions at the thresholds chosen on validation data (per group when the run was fitted
+        with ``postprocess``; then the cohort needs the group columns)."""
         probs = self.predict_proba(cohort) if probs is None else probs
+        if self.postprocess is not None:
+            groups = group_values(cohort.frame, self.postprocess.attribute, self.fairness.get("age_cuts", DEFAULT_AGE_CUTS), cohort.source)
+            return self.postprocess.predict(self.findings, probs, groups, self.thresholds, case_keys=cohort.case_ids)
         thr = np.array([self.thresholds[f] for f in self.findings])
         return (probs >= thr).astype(np.int8)
 
@@ -195,6 +265,8 @@ class ReportClassifier:
         write_json(self.result.privacy.to_dict(), run / "privacy.json")
         write_json(self.result.history, run / "history.json")
         write_json(self.meta, run / "run.json")
+        if self.fairness:
+            write_json(self.fairness, run / "fairness.json")
         return run
 
     @staticmethod
@@ -221,8 +293,63 @@ class ReportClassifier:
             raise InputError(f"{run}: adapter weights do not match the configured encoder")
         self.net.head.load_state_dict(load_file(str(run / "head.safetensors")))
         self.net.eval()
+        if (run / "fairness.json").exists():
+            self.fairness = json.loads((run / "fairness.json").read_text())
+            if "postprocess" in self.fairness:
+                self.postprocess = GroupThresholds.from_dict(self.fairness["postprocess"])
         return self
 
     @staticmethod
     def privacy_of(run_dir: str | Path) -> dict:
         return json.loads((Path(run_dir) / "privacy.json").read_text())
+
+
+class _WorstGroupSelector:
+    """Worst-group model selection over epochs: after each epoch, score the validation split by group
+    (macro AUROC of the worst group) and keep a copy of the trainable weights of the best epoch so far.
+
+    The frozen layers' output on the validation split is computed once; each epoch only runs the
+    trainable top. Every epoch's weights are already covered by the DP guarantee (the accountant composes
+    all steps), so choosing among them costs no privacy; the choice uses validation data, like thresholds.
+    """
+
+    def __init__(self, net, val: TrainData, groups: np.ndarray, min_cases: int, min_positives: int) -> None:
+        self.net, self.val, self.groups = net, val, np.asarray(groups, dtype=str)
+        self.min_cases, self.min_positives = min_cases, min_positives
+        self.best: tuple[float, int, dict] | None = None
+        self.scores: list[dict] = []
+        val.cache_features(net)
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        return {k: p.detach().clone() for k, p in self.net.named_parameters() if p.requires_grad}
+
+    def on_epoch_end(self, epoch: int) -> dict:
+        was_training = self.net.training
+        self.net.eval()
+        head = FeatureHead(self.net)
+        probs = np.zeros(self.val.targets.shape, dtype=np.float32)
+        order = np.argsort([len(x) for x in self.val.token_ids], kind="stable")
+        with torch.inference_mode():
+            for s in range(0, len(order), 128):
+                chunk = order[s : s + 128]
+                hidden, att, _, _ = self.val.batch(chunk, self.net)
+                probs[chunk] = torch.sigmoid(head(hidden, att)).numpy()
+        self.net.train(was_training)
+        value, group, _ = worst_group_auroc(probs, self.val.targets, self.val.loss_mask, self.groups, self.min_cases, self.min_positives)
+        score = {"epoch": epoch, "worst_group_macro_auroc": None if np.isnan(value) else value, "worst_group": group}
+        self.scores.append(score)
+        if not np.isnan(value) and (self.best is None or value > self.best[0]):
+            self.best = (value, epoch, self._params())
+        return {"validation_worst_group_macro_auroc": score["worst_group_macro_auroc"], "validation_worst_group": group}
+
+    def restore_best(self) -> dict:
+        """Load the best epoch's weights into the net; returns what was chosen and why."""
+        self.val.features = None
+        if self.best is None:
+            return {"policy": "worst_group", "chosen_epoch": None, "note": "no group was large enough to judge; kept the last epoch", "by_epoch": self.scores}
+        value, epoch, params = self.best
+        with torch.no_grad():
+            for k, p in self.net.named_parameters():
+                if k in params:
+                    p.copy_(params[k])
+        return {"policy": "worst_group", "metric": "validation macro AUROC of the worst group", "chosen_epoch": epoch, "value": value, "by_epoch": self.scores}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from radtrust._warnings import quiet_known_warnings
 from radtrust.models.text import FeatureHead, ReportNet, pad_batch, pad_features
+from radtrust.fairness.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
 from radtrust.progress import progress_bar
@@ -34,6 +36,8 @@ class TrainData:
     loss_mask: np.ndarray  # (n, k) float 0/1
     pad_id: int
     features: list[torch.Tensor] | None = None  # frozen-trunk output per record, when cached
+    groups: np.ndarray | None = None  # (n,) int group code per record, for mitigation
+    n_groups: int = 0
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -115,6 +119,7 @@ def train_model(
     progress: bool = False,
     checkpoint: Checkpointer | None = None,
     n_records: int | None = None,
+    on_epoch_end: Callable[[int], dict | None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` for ``config.epochs`` epochs of Poisson-sampled steps.
 
@@ -130,6 +135,10 @@ def train_model(
     With ``checkpoint``, the state after every epoch (weights, optimiser, accountant history, both random
     generators) is saved, and a saved state is resumed from: the final weights and ε equal those of an
     uninterrupted run. ``n_records`` (default ``len(data)``) sets the default δ = 1/(10·N).
+
+    ``config.mitigation`` reweights records by group (``data.groups``): see
+    :mod:`radtrust.fairness.mitigation` for how the weights, the group sizes and GroupDRO's group losses
+    are kept inside the privacy guarantee. ``on_epoch_end(epoch)`` may return entries for the history.
     """
     quiet_known_warnings()
     n = len(data)
@@ -160,13 +169,18 @@ def train_model(
         optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     engine: PrivateTraining | None = None
     delta: float | None = None
-    sigma = 0.0
+    sigma = sigma_grad = sigma_loss = 0.0
+    weighting = _GroupWeighting.build(data, config, sample_rate) if config.mitigation != "none" else None
+    train_epsilon = config.epsilon - (config.group_count_epsilon if weighting is not None else 0.0)
     if config.private:
         delta = check_privacy_target(config.epsilon, config.delta, n_records or n, config.accountant)
         t_cal = time.perf_counter()
-        sigma = calibrate_noise(config.epsilon, delta, sample_rate, total_steps, config.accountant)
+        sigma = calibrate_noise(train_epsilon, delta, sample_rate, total_steps, config.accountant)
         timings["calibrate_noise_s"] = time.perf_counter() - t_cal
-        engine = PrivateTraining(trainable, optimizer, sigma, config.max_grad_norm, round(n * sample_rate), sample_rate, config.accountant)
+        sigma_grad = sigma
+        if config.mitigation == "group_dro":
+            sigma_grad, sigma_loss = split_noise_for_group_losses(sigma, config.group_loss_share)
+        engine = PrivateTraining(trainable, optimizer, sigma_grad, config.max_grad_norm, round(n * sample_rate), sample_rate, config.accountant, accounted_noise_multiplier=sigma)
         net, opt = engine.module, engine.optimizer
     else:
         net, opt = trainable, optimizer
@@ -176,6 +190,8 @@ def train_model(
         saved = checkpoint.load(trainable, optimizer, generator, engine)
         state = _State(epoch=saved["epoch"], history=saved["history"], wall_seconds=saved["wall_seconds"], timings={"steps_s": saved.get("steps_seconds", 0.0)})
         start -= state.wall_seconds
+        if weighting is not None and weighting.dro is not None and state.history and "group_dro_q" in state.history[-1]:
+            weighting.dro.q = np.asarray(state.history[-1]["group_dro_q"], dtype=float)
 
     model.train()
     t_steps = time.perf_counter()
@@ -194,21 +210,33 @@ def train_model(
                 before = [p.detach().clone() for p in params] if config.debug_checks else None
                 chunks = micro_batches(idx, lengths, physical)
                 total = 0.0
+                step_losses = []
                 for c, chunk in enumerate(chunks):
                     hidden, att, y, m = data.batch(chunk, model)
                     per_record = masked_bce(net(hidden, att), y, m)
                     if engine is not None:
                         # Opacus undoes the mean per sample; clipping is per record, noise once per step.
+                        # Group weights (<= 1) multiply the clipped per-record gradients.
+                        opt.sample_weights = weighting.private_weights(chunk) if weighting is not None else None
                         per_record.mean().backward()
                         if c < len(chunks) - 1:
                             opt.signal_skip_step(do_skip=True)
                             opt.step()
                             opt.zero_grad(set_to_none=True)
                     else:
-                        (per_record.sum() / len(idx)).backward()
+                        w = weighting.plain_weights(chunk) if weighting is not None else None
+                        ((per_record * w if w is not None else per_record).sum() / len(idx)).backward()
                     total += float(per_record.detach().sum())
+                    step_losses.append(per_record.detach())
                 opt.step()
                 opt.zero_grad(set_to_none=True)
+                if engine is not None:
+                    opt.sample_weights = None
+                if weighting is not None and weighting.dro is not None:
+                    # Chunks come in length order; losses are matched back to their records' groups.
+                    order = np.concatenate(chunks)
+                    step_seed = (config.seed, epoch * steps_per_epoch + len(losses))
+                    weighting.update_dro(order, torch.cat(step_losses).numpy(), sigma_loss if engine is not None else None, config.group_loss_bound, step_seed)
                 if before is not None:
                     check_step(params, before)
                 losses.append(total / len(idx))
@@ -217,7 +245,11 @@ def train_model(
                 bar.update(status=f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses[-20:]):.4f}")
             entry = {"epoch": epoch + 1, "mean_loss": float(np.mean(losses)) if losses else float("nan"), "records_seen": seen}
             if engine is not None:
-                entry["epsilon"] = engine.epsilon(delta)
+                entry["epsilon"] = engine.epsilon(delta) + (config.group_count_epsilon if weighting is not None else 0.0)
+            if weighting is not None and weighting.dro is not None:
+                entry["group_dro_q"] = [float(x) for x in weighting.dro.q]
+            if on_epoch_end is not None:
+                entry.update(on_epoch_end(epoch + 1) or {})
             state.history.append(entry)
             state.epoch = epoch + 1
             if checkpoint is not None and state.epoch < config.epochs:
@@ -231,7 +263,8 @@ def train_model(
     if engine is not None:
         # Recompute from the composed history rather than trusting the running estimate: this is the
         # number that goes into privacy.json and the ledger.
-        eps = spent_epsilon(sigma, sample_rate, total_steps, delta, config.accountant)
+        eps_sgd = spent_epsilon(sigma, sample_rate, total_steps, delta, config.accountant)
+        eps = eps_sgd + (config.group_count_epsilon if weighting is not None else 0.0)
         report = PrivacyReport(
             epsilon=eps,
             delta=delta,
@@ -247,6 +280,7 @@ def train_model(
             epsilon_per_epoch=[h["epsilon"] for h in history],
             note="DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise) over the training records; "
             "decision thresholds chosen on the held-out validation records are not covered by this guarantee.",
+            components=_privacy_components(config, eps_sgd, delta, sigma, sigma_grad, sigma_loss, weighting),
         )
     else:
         report = PrivacyReport(
@@ -264,6 +298,60 @@ def train_model(
             note="not private: trained without clipping or noise (epsilon = inf)",
         )
     return TrainResult(privacy=report, history=history, wall_seconds=wall, timings=timings)
+
+
+def _privacy_components(config: TrainConfig, eps_sgd: float, delta: float | None, sigma: float, sigma_grad: float, sigma_loss: float, weighting: _GroupWeighting | None) -> list[dict]:
+    """What each mechanism of the run spent; the run's ε is their sum (basic composition)."""
+    sgd = {"mechanism": "DP-SGD, subsampled Gaussian", "epsilon": eps_sgd, "delta": delta, "accountant": config.accountant, "noise_multiplier": sigma}
+    if weighting is None:
+        return [sgd]
+    sgd["mechanism"] += f" with {config.mitigation} weights (<= 1, on clipped gradients)"
+    if config.mitigation == "group_dro":
+        sgd["mechanism"] += f"; per-step group-loss release (losses clipped to [0, {config.group_loss_bound:g}]) folded into the same Gaussian"
+        sgd["noise_multiplier_gradient"] = sigma_grad
+        sgd["noise_multiplier_group_losses"] = sigma_loss
+    counts = {"mechanism": "Laplace group sizes (L1 sensitivity 1)", "epsilon": config.group_count_epsilon, "delta": 0.0, "accountant": "pure ε"}
+    return [sgd, counts]
+
+
+@dataclass
+class _GroupWeighting:
+    """Per-record weights for group mitigation, computed from (noisily) released group sizes."""
+
+    codes: np.ndarray
+    counts: np.ndarray
+    group_weights: np.ndarray
+    sample_rate: float
+    dro: GroupDRO | None = None
+
+    @classmethod
+    def build(cls, data: TrainData, config: TrainConfig, sample_rate: float) -> _GroupWeighting:
+        if data.groups is None:
+            raise ValueError("mitigation needs the records' groups (TrainData.groups)")
+        rng = np.random.default_rng([config.seed, 7919])
+        counts = release_group_counts(data.groups, data.n_groups, config.group_count_epsilon if config.private else None, rng)
+        dro = GroupDRO(counts, config.group_dro_step_size) if config.mitigation == "group_dro" else None
+        gw = dro.group_weights() if dro is not None else balanced_group_weights(counts, config.reweight_power)
+        return cls(data.groups, counts, gw, sample_rate, dro)
+
+    def private_weights(self, idx: np.ndarray) -> torch.Tensor:
+        """Weights in [0, 1] (largest group weight = 1): the clipping bound still bounds each record."""
+        return torch.from_numpy(self.group_weights[self.codes[idx]]).float()
+
+    def plain_weights(self, idx: np.ndarray) -> torch.Tensor:
+        """Non-private runs: the same relative weights, rescaled to average 1 over the training records."""
+        mean = float((self.group_weights * self.counts).sum() / self.counts.sum())
+        return torch.from_numpy(self.group_weights[self.codes[idx]] / mean).float()
+
+    def update_dro(self, idx: np.ndarray, losses: np.ndarray, sigma_loss: float | None, bound: float, step_seed: tuple) -> None:
+        """Release this batch's group loss sums (noised when private) and update q for the next steps."""
+        assert self.dro is not None
+        g = len(self.counts)
+        sums = np.bincount(self.codes[idx], weights=np.clip(losses, 0.0, bound), minlength=g)
+        if sigma_loss is not None:
+            sums = sums + np.random.default_rng(list(step_seed) + [104729]).normal(0.0, sigma_loss * bound, size=g)
+        self.dro.update(sums, self.sample_rate * self.counts)
+        self.group_weights = self.dro.group_weights()
 
 
 def check_step(params: list[torch.nn.Parameter], before: list[torch.Tensor]) -> None:

@@ -148,6 +148,11 @@ class ReportClassifier:
         if selector is not None:
             self.fairness["selection"] = selector.restore_best()
 
+        if c.postprocess != "none" or c.selection == "worst_group":
+            self.result.privacy.note += (
+                " Per-group thresholds and worst-group epoch selection are fitted on the same validation records and are"
+                " likewise outside the guarantee."
+            )
         val_probs = self._predict_ids([ids[i] for i in val_idx], progress=False)
         self.thresholds = choose_thresholds(val_probs, val_targets, val_mask, findings, c)
         self.postprocess = None

@@ -21,7 +21,6 @@ that post-processing cannot see a label bias without reviewed labels.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
@@ -43,6 +42,7 @@ METHODS = {
 def tpr_gap(truth: np.ndarray, pred: np.ndarray, cell: np.ndarray, patients: np.ndarray, n_boot: int, seed: int) -> dict:
     """TPR in the cell and outside it, and their gap (outside − cell), with patient-clustered intervals."""
     from radtrust.evaluate.metrics import cluster_bootstrap_counts
+    from radtrust.fairness.stats import percentile_interval
 
     pos = truth == 1
     per_case = np.stack([pos & cell & (pred == 1), pos & cell, pos & ~cell & (pred == 1), pos & ~cell], axis=1).astype(float)
@@ -51,7 +51,9 @@ def tpr_gap(truth: np.ndarray, pred: np.ndarray, cell: np.ndarray, patients: np.
     with np.errstate(invalid="ignore", divide="ignore"):
         b_cell, b_rest = boot[:, 0] / boot[:, 1], boot[:, 2] / boot[:, 3]
     gap = b_rest - b_cell
-    ci = lambda x: [float(np.nanpercentile(x, 2.5)), float(np.nanpercentile(x, 97.5))]  # noqa: E731
+
+    def ci(x: np.ndarray) -> list[float]:
+        return [float(v) for v in percentile_interval(x)]
     return {
         "tpr_cell": float(tot[0] / tot[1]),
         "tpr_rest": float(tot[2] / tot[3]),
@@ -113,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     epsilons = [float(e) for e in args.epsilons.split(",")]
     with pooled_feature_cache():
         for eps in epsilons:
-            base_probs = None
             for name, extra in METHODS.items():
                 cfg = TrainConfig(
                     method="head", epsilon=eps, epochs=args.epochs, groups=args.groups, findings=findings, seed=args.seed, **extra
@@ -124,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
                 probs = clf.predict_proba(test)
                 variants = [(name, clf.predict(test, probs=probs), clf)]
                 if name == "none":
-                    base_probs = probs
                     # Post-processing needs the validation scores of this very model.
                     val_cohort = train.subset(np.array([c in set(reviewed) for c in train.case_ids]))
                     val_probs = clf.predict_proba(val_cohort)
@@ -158,7 +158,6 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     r = rows[-1]
                     print(f"ε={eps:g} {vname:45s} gap {r['gap']:.3f} [{r['gap_ci95'][0]:.3f}, {r['gap_ci95'][1]:.3f}] wF1 {r['weighted_f1']:.3f} ({fit_s:.0f}s)", flush=True)
-            del base_probs
 
     for eps in epsilons:
         base = next(r for r in rows if r["epsilon"] == eps and r["method"] == "none")

@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_cli import radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
 
 from radtrust.data.fingerprint import file_fingerprint
 from radtrust.privacy.ledger import PrivacyLedger
 
 #: RDP calibrates faster than PRV; the ledger does not care which accountant ran.
 TINY = ["--encoder", "tiny", "--max-length", "32", "--batch-size", "32", "--accountant", "rdp", "-q"]
-
-
-def radtrust(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "radtrust.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def one_line_error(r: subprocess.CompletedProcess, needle: str) -> None:

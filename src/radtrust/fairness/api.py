@@ -112,7 +112,6 @@ def audit_files(
     """Read, audit, and write ``out`` (JSON) atomically, plus the forest plot PNG and HTML page if asked."""
     from radtrust.data.io import atomic_path, write_json
     from radtrust.data.readers import read_cohort, read_labels
-    from radtrust.report.plots import forest_plot
     from radtrust.train.estimator import ReportClassifier
 
     ReportClassifier.check_run_dir(run)

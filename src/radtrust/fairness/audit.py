@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_values
 from radtrust.fairness.stats import (
@@ -33,10 +34,12 @@ from radtrust.fairness.stats import (
     bootstrap_difference_p_value,
     cluster_bootstrap_weights,
     expected_calibration_error,
+    percentile_interval,
     unpaired_delong_test,
     weighted_auroc,
 )
 from radtrust.labeling.vocab import SUMMARY_COLUMNS
+from radtrust.progress import progress_bar
 
 RATE_METRICS = ("tpr", "fpr", "ppv", "f1")
 METRICS = (*RATE_METRICS, "auroc", "ece")
@@ -125,12 +128,11 @@ def _jsonable(obj):
 
 
 def _ci(samples: np.ndarray) -> tuple[float, float]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        s = samples[np.isfinite(samples)]
-        if len(s) < 10:
-            return float("nan"), float("nan")
-        return float(np.percentile(s, 2.5)), float(np.percentile(s, 97.5))
+    """95% percentile interval, or NaN when fewer than 10 resamples left the statistic defined."""
+    finite = samples[np.isfinite(samples)]
+    if len(finite) < 10:
+        return float("nan"), float("nan")
+    return percentile_interval(finite)
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -218,8 +220,6 @@ def audit_fairness(
     """Audit decisions ``y_pred`` and probabilities ``y_prob`` against ``y_true`` (1, 0/NaN, -1 uncertain)
     for the groups of ``config.attributes`` (columns of ``frame``, ``age_band`` or intersections ``a*b``).
     """
-    from radtrust.progress import progress_bar
-
     findings = list(findings)
     y_true = np.asarray(y_true, dtype=float)
     y_prob = np.asarray(y_prob, dtype=float)
@@ -280,8 +280,6 @@ def audit_fairness(
                         vals[m] = float(points[m].loc[str(g), j]) if st[m] == "ok" else float("nan")
                     y_g, s_g = pos[rows, j], y_prob[rows, j]
                     if st["auroc"] == "ok":
-                        from sklearn.metrics import roc_auc_score
-
                         vals["auroc"] = float(roc_auc_score(y_g, s_g))
                         auroc_boot[:, gi, j] = weighted_auroc(s_g, y_g, weights[:, rows])
                     else:

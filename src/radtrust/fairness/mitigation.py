@@ -24,12 +24,14 @@ How each stays compatible with DP-SGD (the training loop applies them):
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from radtrust.errors import InputError
 
@@ -123,27 +125,22 @@ def worst_group_auroc(
 
 
 # ---- per-group thresholds (fairlearn) ----------------------------------------------------------
-def _score_estimator():
-    from sklearn.base import BaseEstimator, ClassifierMixin
+class _ScoreAsEstimator(ClassifierMixin, BaseEstimator):
+    """A fitted 'estimator' whose probability is its single input column: lets fairlearn's
+    ThresholdOptimizer post-process scores that were computed elsewhere (our network)."""
 
-    class _ScoreAsEstimator(ClassifierMixin, BaseEstimator):
-        """A fitted 'estimator' whose probability is its single input column: lets fairlearn's
-        ThresholdOptimizer post-process scores that were computed elsewhere (our network)."""
+    def fit(self, X, y=None):  # pragma: no cover - never refitted (prefit=True)
+        return self
 
-        def fit(self, X, y=None):  # pragma: no cover - never refitted (prefit=True)
-            return self
+    def predict_proba(self, X):
+        s = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
+        return np.column_stack([1.0 - s, s])
 
-        def predict_proba(self, X):
-            s = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
-            return np.column_stack([1.0 - s, s])
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-        def predict(self, X):
-            return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-        def __sklearn_is_fitted__(self) -> bool:
-            return True
-
-    return _ScoreAsEstimator()
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
 
 
 POSTPROCESS_CONSTRAINTS = ("equalized_odds", "true_positive_rate_parity")
@@ -199,7 +196,7 @@ class GroupThresholds:
                 out.skipped[f] = f"fewer than {min_positives} validation positives or negatives in group(s) {', '.join(thin[:4])}"
                 continue
             opt = ThresholdOptimizer(
-                estimator=_score_estimator(), constraints=constraint, objective=objective, prefit=True, predict_method="predict_proba"
+                estimator=_ScoreAsEstimator(), constraints=constraint, objective=objective, prefit=True, predict_method="predict_proba"
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -269,8 +266,6 @@ def _apply_op(op: Sequence, s: np.ndarray) -> np.ndarray:
 
 
 def _case_uniforms(keys: Sequence[str], n: int, seed: int) -> np.ndarray:
-    import hashlib
-
     out = np.empty(n)
     for i, k in enumerate(keys):
         h = hashlib.blake2b(f"{seed}:{k}".encode(), digest_size=8).digest()

@@ -113,7 +113,10 @@ def forest_plot(rows: list[dict], metric: str, finding: str, metric_label: str |
     for r in sel:
         if r["attribute"] != last_attr:
             labels.append(f"{r['attribute']}")
-            vals.append(np.nan), lows.append(np.nan), highs.append(np.nan), notes.append("header")
+            vals.append(np.nan)
+            lows.append(np.nan)
+            highs.append(np.nan)
+            notes.append("header")
             last_attr = r["attribute"]
         labels.append(f"   {r['group']} (n={r['n']})")
         st = r.get(f"{metric}_status", r.get("status", "ok"))

@@ -128,14 +128,15 @@ class TrainConfig(BaseModel):
         needs_groups = self.mitigation != "none" or self.postprocess != "none" or self.selection == "worst_group"
         if needs_groups and not self.groups:
             raise ValueError("mitigation, postprocess and worst_group selection need groups (e.g. groups: sex*site)")
-        if self.private and self.mitigation != "none" and self.group_count_epsilon >= self.epsilon:
+        if self.group_count_spend >= self.epsilon:
             raise ValueError(f"group_count_epsilon ({self.group_count_epsilon:g}) must be below epsilon ({self.epsilon:g})")
         return self
 
     @property
-    def uses_group_counts(self) -> bool:
-        """Whether training needs group sizes (released with ε = group_count_epsilon when private)."""
-        return self.mitigation != "none"
+    def group_count_spend(self) -> float:
+        """ε this run spends releasing group sizes: ``group_count_epsilon`` for a private run with
+        reweighting or GroupDRO, else 0 (a non-private run uses the exact sizes)."""
+        return self.group_count_epsilon if self.private and self.mitigation != "none" else 0.0
 
     @property
     def private(self) -> bool:

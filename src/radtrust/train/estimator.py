@@ -27,8 +27,8 @@ from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_codes, group_values
 from radtrust.fairness.mitigation import GroupThresholds, worst_group_auroc
 from radtrust.models.text import FeatureHead, build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
 from radtrust.progress import progress_bar
-from radtrust.train.config import TrainConfig
 from radtrust.train.checkpoint import Checkpointer
+from radtrust.train.config import TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, train_model
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
@@ -153,7 +153,8 @@ class ReportClassifier:
                 " Per-group thresholds and worst-group epoch selection are fitted on the same validation records and are"
                 " likewise outside the guarantee."
             )
-        val_probs = self._predict_ids([ids[i] for i in val_idx], progress=False)
+        # The selector already scored the validation split with the chosen weights; otherwise score it now.
+        val_probs = selector.best_probs if selector is not None and selector.best_probs is not None else self._predict_ids([ids[i] for i in val_idx], progress=False)
         self.thresholds = choose_thresholds(val_probs, val_targets, val_mask, findings, c)
         self.postprocess = None
         if c.postprocess != "none":
@@ -322,6 +323,7 @@ class _WorstGroupSelector:
         self.net, self.val, self.groups = net, val, np.asarray(groups, dtype=str)
         self.min_cases, self.min_positives = min_cases, min_positives
         self.best: tuple[float, int, dict] | None = None
+        self.best_probs: np.ndarray | None = None  # validation probabilities of the best epoch
         self.scores: list[dict] = []
         val.cache_features(net)
 
@@ -345,6 +347,7 @@ class _WorstGroupSelector:
         self.scores.append(score)
         if not np.isnan(value) and (self.best is None or value > self.best[0]):
             self.best = (value, epoch, self._params())
+            self.best_probs = probs
         return {"validation_worst_group_macro_auroc": score["worst_group_macro_auroc"], "validation_worst_group": group}
 
     def restore_best(self) -> dict:

@@ -18,8 +18,8 @@ import torch
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from radtrust._warnings import quiet_known_warnings
-from radtrust.models.text import FeatureHead, ReportNet, pad_batch, pad_features
 from radtrust.fairness.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
+from radtrust.models.text import FeatureHead, ReportNet, pad_batch, pad_features
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
 from radtrust.progress import progress_bar
@@ -171,11 +171,11 @@ def train_model(
     delta: float | None = None
     sigma = sigma_grad = sigma_loss = 0.0
     weighting = _GroupWeighting.build(data, config, sample_rate) if config.mitigation != "none" else None
-    train_epsilon = config.epsilon - (config.group_count_epsilon if weighting is not None else 0.0)
+    dro = weighting.dro if weighting is not None else None
     if config.private:
         delta = check_privacy_target(config.epsilon, config.delta, n_records or n, config.accountant)
         t_cal = time.perf_counter()
-        sigma = calibrate_noise(train_epsilon, delta, sample_rate, total_steps, config.accountant)
+        sigma = calibrate_noise(config.epsilon - config.group_count_spend, delta, sample_rate, total_steps, config.accountant)
         timings["calibrate_noise_s"] = time.perf_counter() - t_cal
         sigma_grad = sigma
         if config.mitigation == "group_dro":
@@ -190,8 +190,8 @@ def train_model(
         saved = checkpoint.load(trainable, optimizer, generator, engine)
         state = _State(epoch=saved["epoch"], history=saved["history"], wall_seconds=saved["wall_seconds"], timings={"steps_s": saved.get("steps_seconds", 0.0)})
         start -= state.wall_seconds
-        if weighting is not None and weighting.dro is not None and state.history and "group_dro_q" in state.history[-1]:
-            weighting.dro.q = np.asarray(state.history[-1]["group_dro_q"], dtype=float)
+        if dro is not None and state.history and "group_dro_q" in state.history[-1]:
+            dro.q = np.asarray(state.history[-1]["group_dro_q"], dtype=float)
 
     model.train()
     t_steps = time.perf_counter()
@@ -227,12 +227,11 @@ def train_model(
                         w = weighting.plain_weights(chunk) if weighting is not None else None
                         ((per_record * w if w is not None else per_record).sum() / len(idx)).backward()
                     total += float(per_record.detach().sum())
-                    step_losses.append(per_record.detach())
+                    if dro is not None:
+                        step_losses.append(per_record.detach())
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                if engine is not None:
-                    opt.sample_weights = None
-                if weighting is not None and weighting.dro is not None:
+                if dro is not None:
                     # Chunks come in length order; losses are matched back to their records' groups.
                     order = np.concatenate(chunks)
                     step_seed = (config.seed, epoch * steps_per_epoch + len(losses))
@@ -245,9 +244,9 @@ def train_model(
                 bar.update(status=f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses[-20:]):.4f}")
             entry = {"epoch": epoch + 1, "mean_loss": float(np.mean(losses)) if losses else float("nan"), "records_seen": seen}
             if engine is not None:
-                entry["epsilon"] = engine.epsilon(delta) + (config.group_count_epsilon if weighting is not None else 0.0)
-            if weighting is not None and weighting.dro is not None:
-                entry["group_dro_q"] = [float(x) for x in weighting.dro.q]
+                entry["epsilon"] = engine.epsilon(delta) + config.group_count_spend
+            if dro is not None:
+                entry["group_dro_q"] = [float(x) for x in dro.q]
             if on_epoch_end is not None:
                 entry.update(on_epoch_end(epoch + 1) or {})
             state.history.append(entry)
@@ -264,7 +263,7 @@ def train_model(
         # Recompute from the composed history rather than trusting the running estimate: this is the
         # number that goes into privacy.json and the ledger.
         eps_sgd = spent_epsilon(sigma, sample_rate, total_steps, delta, config.accountant)
-        eps = eps_sgd + (config.group_count_epsilon if weighting is not None else 0.0)
+        eps = eps_sgd + config.group_count_spend
         report = PrivacyReport(
             epsilon=eps,
             delta=delta,
@@ -310,7 +309,7 @@ def _privacy_components(config: TrainConfig, eps_sgd: float, delta: float | None
         sgd["mechanism"] += f"; per-step group-loss release (losses clipped to [0, {config.group_loss_bound:g}]) folded into the same Gaussian"
         sgd["noise_multiplier_gradient"] = sigma_grad
         sgd["noise_multiplier_group_losses"] = sigma_loss
-    counts = {"mechanism": "Laplace group sizes (L1 sensitivity 1)", "epsilon": config.group_count_epsilon, "delta": 0.0, "accountant": "pure ε"}
+    counts = {"mechanism": "Laplace group sizes (L1 sensitivity 1)", "epsilon": config.group_count_spend, "delta": 0.0, "accountant": "pure ε"}
     return [sgd, counts]
 
 
@@ -329,7 +328,7 @@ class _GroupWeighting:
         if data.groups is None:
             raise ValueError("mitigation needs the records' groups (TrainData.groups)")
         rng = np.random.default_rng([config.seed, 7919])
-        counts = release_group_counts(data.groups, data.n_groups, config.group_count_epsilon if config.private else None, rng)
+        counts = release_group_counts(data.groups, data.n_groups, config.group_count_spend or None, rng)
         dro = GroupDRO(counts, config.group_dro_step_size) if config.mitigation == "group_dro" else None
         gw = dro.group_weights() if dro is not None else balanced_group_weights(counts, config.reweight_power)
         return cls(data.groups, counts, gw, sample_rate, dro)

@@ -17,8 +17,10 @@ synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic coh
 app.add_typer(synth_app, name="synth")
 budget_app = typer.Typer(no_args_is_help=True, help="Privacy budgets per dataset (identified by content): set one, show what runs spent.")
 app.add_typer(budget_app, name="budget")
-audit_app = typer.Typer(no_args_is_help=True, help="Audits of a trained run: fairness by patient group.")
+audit_app = typer.Typer(no_args_is_help=True, help="Audits: fairness of a trained run by patient group; label noise of a label table.")
 app.add_typer(audit_app, name="audit")
+annotate_app = typer.Typer(no_args_is_help=True, help="Expert review: plan which cases experts check under a budget; merge their corrections.")
+app.add_typer(annotate_app, name="annotate")
 
 ColumnMap = Annotated[Optional[list[str]], typer.Option("--column-map", help="radtrust_name=your_column (repeatable), e.g. case_id=accession")]
 EmptyReports = Annotated[str, typer.Option("--empty-reports", help="a report with no findings/impression text: error, drop or keep")]
@@ -115,6 +117,11 @@ def train_cmd(
     batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) batch size")] = None,
     learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
     uncertain_policy: Annotated[Optional[str], typer.Option(help="uncertain (-1) labels: positive, negative or ignore")] = None,
+    robust_loss: Annotated[Optional[str], typer.Option(help="bce (default) or gce: generalized cross-entropy, robust to wrong labels")] = None,
+    gce_q: Annotated[Optional[float], typer.Option(help="GCE exponent q in (0, 1] (default 0.1; q -> 0 is BCE, larger q is more robust but underfits rare findings)")] = None,
+    label_issues: Annotated[Optional[Path], typer.Option(help="per-cell label audit from radtrust audit labels: its flagged cells are excluded or softened")] = None,
+    label_issue_policy: Annotated[Optional[str], typer.Option(help="exclude (default): flagged cells leave the loss; soft: train on the posterior that the finding is present")] = None,
+    label_issue_threshold: Annotated[Optional[float], typer.Option(help="p_label_wrong at which a cell is flagged (default 0.5)")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
     method: Annotated[Optional[str], typer.Option(help="lora (default), head (linear head on frozen features) or full (every layer)")] = None,
@@ -152,6 +159,11 @@ def train_cmd(
         batch_size=batch_size,
         learning_rate=learning_rate,
         uncertain_policy=uncertain_policy,
+        robust_loss=robust_loss,
+        gce_q=gce_q,
+        label_issues=str(label_issues) if label_issues is not None else None,
+        label_issue_policy=label_issue_policy,
+        label_issue_threshold=label_issue_threshold,
         encoder=encoder,
         max_length=max_length,
         method=method,
@@ -215,6 +227,124 @@ def audit_fairness_cmd(
     a = audit_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, covs, adjust_method, plot, plot_metric, plot_finding, report, progress=not quiet)
     n_sig = int(a.tests["significant"].sum()) if len(a.tests) else 0
     _echo(f"audited {a.meta['n_cases']} cases of {a.meta['n_patients']} patients over {len(cfg.attributes)} group attributes: {len(a.tests)} comparisons, {n_sig} significant after {correction} → {out}")
+
+
+@audit_app.command("labels")
+def audit_labels_cmd(
+    data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
+    labels: Annotated[Path, typer.Option(help="label table to audit")],
+    out: Annotated[Path, typer.Option(help="per-cell audit file to write (.csv or .parquet; internal-only)")],
+    summary: Annotated[Optional[Path], typer.Option(help="noise summary JSON (default: <out stem>.summary.json)")] = None,
+    groups: Annotated[str, typer.Option(help="groups of the noise summary: columns, a*b intersections, age_band")] = "site,sex,age_band,race",
+    strata: Annotated[str, typer.Option(help="group with its own noise rates (shrunk to the pooled ones); '' = one noise model")] = "site",
+    pred_probs: Annotated[Optional[Path], typer.Option(help="your own out-of-sample probabilities (case_id + one column per finding) instead of cross-fitting")] = None,
+    model: Annotated[str, typer.Option(help="cross-fitted model features: tfidf, encoder or tfidf+encoder")] = "tfidf",
+    folds: Annotated[int, typer.Option(help="K of the patient-grouped K-fold cross-fitting")] = 5,
+    threshold: Annotated[float, typer.Option(help="a label is 'likely wrong' when P(wrong) reaches this")] = 0.5,
+    findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to audit (default: all label columns)")] = None,
+    age_cuts: Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")] = "40,60,80",
+    n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the summary intervals")] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    quiet: Quiet = False,
+) -> None:
+    """For every case and finding, the probability that the label is wrong (cross-fitted probabilities and
+    cleanlab's confident learning), and the estimated noise per finding, site and group. Internal-only: it
+    spends no privacy budget because nothing from it is released."""
+    from radtrust.errors import build_config
+    from radtrust.fairness.groups import parse_age_cuts, parse_group_spec
+    from radtrust.noise.api import audit_label_files
+    from radtrust.noise.audit import LabelAuditConfig
+    from radtrust.noise.crossfit import CrossFitConfig
+    from radtrust.train.config import parse_str_list
+
+    cfg = build_config(
+        LabelAuditConfig, "options", strata=strata or None, groups=parse_group_spec(groups), age_cuts=list(parse_age_cuts(age_cuts)),
+        flag_threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
+    )
+    cf = build_config(CrossFitConfig, "options", model=model, n_folds=folds, seed=seed)
+    audit, out_path, summary_path = audit_label_files(
+        data, labels, out, cfg, None if pred_probs else cf, summary, pred_probs, parse_str_list(findings), id_column, column_map, empty_reports, progress=not quiet
+    )
+    o = audit.summary["overall"]
+    ci = o.get("share_cases_with_wrong_label_ci95") or [float("nan")] * 2
+    _echo(
+        f"estimated {o['estimated_wrong_labels']:.0f} wrong labels ({100 * o['wrong_label_rate']:.2f}% of labels); cases with a wrong label "
+        f"{100 * o['share_cases_with_wrong_label']:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]; {o['likely_wrong']} labels likely wrong "
+        f"(cleanlab flags {o['cleanlab_issues']}) → {out_path}, {summary_path} (internal-only; no privacy budget spent)"
+    )
+    for attr, rows in audit.summary["by_group"].items():
+        judged = [r for r in rows if r.get("share_cases_with_wrong_label") is not None]
+        if len(judged) > 1:
+            worst = max(judged, key=lambda r: r["share_cases_with_wrong_label"])
+            lo, hi = worst["share_cases_with_wrong_label_ci95"] or [float("nan")] * 2
+            _echo(f"  noisiest {attr}: {worst['group']} ({100 * worst['share_cases_with_wrong_label']:.1f}% of cases [{100 * lo:.1f}, {100 * hi:.1f}])")
+
+
+@annotate_app.command("plan")
+def annotate_plan_cmd(
+    budget: Annotated[int, typer.Option(help="number of cases the experts will review")],
+    out: Annotated[Path, typer.Option(help="annotation queue CSV to write (plus <stem>.plan.json)")],
+    data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
+    labels: Annotated[Path, typer.Option(help="the label table that was audited")],
+    issues: Annotated[Path, typer.Option(help="per-cell file from radtrust audit labels")],
+    score: Annotated[str, typer.Option(help="expected_errors (expected wrong labels a review corrects) or active_label_cleaning (P(wrong) × how decisively a fix teaches)")] = "expected_errors",
+    finding_weights: Annotated[str, typer.Option(help="worth of a correct label per finding: equal or prevalence")] = "equal",
+    random_share: Annotated[float, typer.Option(help="share of the budget drawn at random, for an unbiased noise estimate")] = 0.1,
+    groups: Annotated[str, typer.Option(help="groups that each get a quota")] = "site,sex,age_band,race",
+    min_per_group: Annotated[int, typer.Option(help="every group gets at least this many cases (or all it has)")] = 10,
+    proportional_floor: Annotated[float, typer.Option(help="every group gets at least this share of its proportional part")] = 0.25,
+    findings: Annotated[Optional[str], typer.Option(help="comma-separated findings (default: all label columns)")] = None,
+    age_cuts: Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")] = "40,60,80",
+    seed: Annotated[int, typer.Option()] = 0,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+) -> None:
+    """Which cases the experts review: a random slice, per-group quotas, then the highest expected benefit."""
+    from radtrust.errors import build_config
+    from radtrust.fairness.groups import parse_age_cuts, parse_group_spec
+    from radtrust.noise.api import plan_files
+    from radtrust.noise.plan import PlanConfig
+    from radtrust.train.config import parse_str_list
+
+    cfg = build_config(
+        PlanConfig, "options", budget=budget, score=score, finding_weights=finding_weights, random_share=random_share, groups=parse_group_spec(groups),
+        min_per_group=min_per_group, proportional_floor=proportional_floor, age_cuts=list(parse_age_cuts(age_cuts)), seed=seed,
+    )
+    plan, queue, plan_path = plan_files(data, labels, issues, out, cfg, parse_str_list(findings), id_column, column_map, empty_reports)
+    s = plan.summary
+    _echo(
+        f"{s['budget']} cases to review ({s['n_random_slice']} random, {s['n_group_quota']} for group quotas, {s['n_score']} by benefit); "
+        f"expected wrong labels in the queue {s['expected_wrong_labels_in_queue']:.0f} (random choice: {s['expected_wrong_labels_if_random']:.0f}) "
+        f"→ {queue}, {plan_path}"
+    )
+
+
+@annotate_app.command("merge")
+def annotate_merge_cmd(
+    corrections: Annotated[Path, typer.Argument(help="the experts' corrections: the returned queue CSV, or case_id,finding,label,annotator_id,reviewed_at rows")],
+    labels: Annotated[Path, typer.Option(help="label table to correct")],
+    out: Annotated[Path, typer.Option(help="corrected label table to write (its history goes to <stem>.history.csv)")],
+    plan: Annotated[Optional[Path], typer.Option(help="the queue's .plan.json: estimate the noise rate from the random slice")] = None,
+    history: Annotated[Optional[Path], typer.Option(help="history of earlier merges (default: <labels stem>.history.csv if present)")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+) -> None:
+    """Apply expert labels with provenance (source, annotator, time): experts win over automatic labels, and the
+    table keeps its history."""
+    from radtrust.noise.merge import merge_files
+
+    s = merge_files(corrections, labels, out, plan, history, id_column)
+    msg = f"{s['n_cases_reviewed']} cases reviewed, {s['n_cells_changed']} of {s['n_cells_reviewed']} labels changed by {s['n_annotators']} annotator(s)"
+    if s.get("conflicting_cells"):
+        msg += f"; {s['conflicting_cells']} labels with disagreeing experts (latest review kept)"
+    est = s.get("noise_estimate") or {}
+    if est.get("n_cases"):
+        c = est["cases_with_changed_label"]
+        msg += f"; random slice: {100 * c['share']:.1f}% of cases had a wrong label [{100 * c['ci95'][0]:.1f}, {100 * c['ci95'][1]:.1f}] (n = {est['n_cases']})"
+    _echo(f"{msg} → {s['out']}, {s['history']}")
 
 
 @app.command("predict")

@@ -24,3 +24,16 @@ class ConfigError(RadtrustError):
 
 class PrivacyError(RadtrustError):
     """A privacy setting that cannot be honoured (e.g. ε ≤ 0, budget exceeded)."""
+
+
+def build_config(cls, origin: str = "options", **values):
+    """Construct a pydantic config, turning a validation error into a one-line :class:`ConfigError`
+    (``origin: field: message``) for the CLI door."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "config"
+        raise ConfigError(f"{origin}: {loc}: {err['msg']}") from None

@@ -198,11 +198,8 @@ class LabelTable:
         if not self.findings:
             self.findings = [c for c in self.frame.columns if c not in ("case_id", LABEL_SOURCE_COLUMN)]
         self.frame = _normalise_labels(self.frame, self.findings, self.origin)
-        if LABEL_SOURCE_COLUMN in self.frame and self.source == "unknown":
-            vals = self.frame[LABEL_SOURCE_COLUMN].dropna().unique()
-            if len(vals):
-                self.source = str(vals[0])
-        self.frame[LABEL_SOURCE_COLUMN] = self.source
+        column, self.source = _row_sources(self.frame, self.source)
+        self.frame[LABEL_SOURCE_COLUMN] = column
 
     @classmethod
     def from_matrix(cls, case_ids: Sequence[str], findings: Sequence[str], values: np.ndarray, source: str) -> LabelTable:
@@ -235,7 +232,46 @@ class LabelTable:
         return LabelTable(sub, list(self.findings), self.source, self.origin)
 
     def select(self, findings: Sequence[str]) -> LabelTable:
-        return LabelTable(self.frame[["case_id", *findings]].copy(), list(findings), self.source, self.origin)
+        # Carry label_source along so that per-row provenance (expert rows in a relabelled table) survives.
+        cols = ["case_id", *findings, LABEL_SOURCE_COLUMN]
+        return LabelTable(self.frame[cols].copy(), list(findings), self.source, self.origin)
+
+    @property
+    def sources(self) -> list[str]:
+        """Distinct per-row label sources in order of first appearance (one for a single-source table)."""
+        return _distinct(self.frame[LABEL_SOURCE_COLUMN])
+
+
+def _distinct(col: pd.Series) -> list[str]:
+    vals = col.astype("string").str.strip()
+    return [str(v) for v in pd.unique(vals[vals.notna() & (vals != "")])]
+
+
+def _row_sources(frame: pd.DataFrame, source: str) -> tuple[pd.Series | str, str]:
+    """The ``label_source`` column (a scalar when every row shares it) and the table's ``source``.
+
+    A single-source table behaves as it always has: the whole column becomes ``source`` (or, when no
+    source is given, the column's value). A mixed table (e.g. automatic labels with expert-reviewed rows)
+    keeps each row's source; only empty rows are filled, and ``source`` becomes the distinct sources
+    joined with "+" in order of first appearance.
+    """
+    if LABEL_SOURCE_COLUMN not in frame:
+        return source, source
+    col = frame[LABEL_SOURCE_COLUMN].astype("string").str.strip()
+    present = col.notna() & (col != "")
+    vals = _distinct(col)
+    if not vals:
+        return source, source
+    if len(vals) == 1 and (present.all() or source == "unknown" or vals[0] in source.split("+")):
+        # One source: an explicit source renames a fully labelled copy (as it always has), unless the
+        # column's value is one part of a "+"-joined source, which marks a subset of a mixed table whose
+        # rows all came from that part. A partly filled column with another source given is mixed.
+        single = vals[0] if source == "unknown" or vals[0] in source.split("+") else source
+        return single, single
+    fill = vals[0] if source == "unknown" else source
+    out = col.where(present, fill).astype(object)
+    parts = [p for v in _distinct(out) for p in v.split("+")]
+    return out, "+".join(dict.fromkeys(parts))
 
 
 def _normalise_labels(frame: pd.DataFrame, findings: list[str], origin: str) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from radtrust import __version__
 from radtrust.data.io import atomic_path
+from radtrust.noise.files import refuse_release
 from radtrust.report.plots import as_data_uri, per_label_f1_plot
 
 
@@ -37,12 +38,17 @@ def fairness_context(audit: dict, forest_png: bytes | None = None, forest_captio
 
 def render_fairness_report(title: str, fairness: dict, privacy: dict | None = None) -> str:
     """A stand-alone page with the fairness section (``fairness`` from :func:`fairness_context`)."""
+    refuse_release([fairness, privacy], "fairness report")
     return _env().get_template("fairness_report.html.j2").render(title=title, version=__version__, created=time.strftime("%Y-%m-%d %H:%M"), fairness=fairness, privacy=privacy)
 
 
 def render_metrics_report(title: str, intro: str, data_summary: dict, models: dict[str, dict], metrics_note: str, fairness: dict | None = None) -> str:
     """Render the report page for one or more scored models (each a ``metrics.json``-shaped dict), with a
-    fairness section when ``fairness`` (from :func:`fairness_context`) is given."""
+    fairness section when ``fairness`` (from :func:`fairness_context`) is given.
+
+    A report is a released artifact (a model card): anything marked internal-only (the label audit, the
+    annotation plan) is refused."""
+    refuse_release([data_summary, models, fairness], "model report")
     env = _env()
     first = next(iter(models.values()))
     plots = [{"uri": as_data_uri(per_label_f1_plot(models)), "caption": "F1 per finding, decisions at thresholds chosen on validation data."}]

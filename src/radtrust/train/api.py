@@ -19,7 +19,7 @@ from radtrust.errors import InputError
 from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge, resolve_ledger
 from radtrust.train.checkpoint import IDENTITY_FILE, Checkpointer
 from radtrust.train.config import TrainConfig
-from radtrust.train.estimator import ReportClassifier
+from radtrust.train.estimator import ReportClassifier, file_sha256
 
 
 def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
@@ -114,6 +114,9 @@ def fit_and_save(
     identity = {"config_hash": _config_hash(config), "data_fingerprint": cohort_fingerprint}
     if validation_labels is not None:
         identity["validation_labels"] = hashlib.sha256(validation_labels.frame.to_csv(index=False).encode("utf-8")).hexdigest()
+    if config.label_issues:
+        # The config names the audit by path only; a rewritten audit at the same path changes the training targets.
+        identity["label_issues"] = file_sha256(config.label_issues)
     stored_run_id = _resume_identity(ck_dir, resume, identity) if checkpoint or resume else None
     run_id = stored_run_id or run_id or new_run_id()
     charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None

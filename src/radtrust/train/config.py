@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from radtrust.errors import ConfigError
+from radtrust.errors import ConfigError, build_config
 
 
 class TrainConfig(BaseModel):
@@ -48,6 +48,27 @@ class TrainConfig(BaseModel):
     findings: list[str] | None = Field(None, description="findings to learn; None = every column of the label file")
     uncertain_policy: Literal["positive", "negative", "ignore"] = Field(
         "ignore", description="how uncertain (-1) labels enter the loss: as 1, as 0, or left out (masked)"
+    )
+
+    # noisy labels: labels extracted from reports are wrong for some cells
+    robust_loss: Literal["bce", "gce"] = Field(
+        "bce", description="bce: binary cross-entropy; gce: generalized cross-entropy (Zhang & Sabuncu, 2018), bounded and robust to wrong labels"
+    )
+    gce_q: float = Field(
+        0.1, gt=0, le=1,
+        description="GCE exponent q: q -> 0 is BCE, q = 1 is the (noise-robust) mean absolute error. The paper's 0.7 starves rare findings "
+        "of gradient (p^q shrinks it where p is small) and collapsed weighted F1 in benchmarks/label_noise.py; 0.1 keeps BCE's fit",
+    )
+    label_issues: str | None = Field(
+        None, description="per-cell label audit file from 'radtrust audit labels' (columns case_id, finding, given_label, p_label_wrong)"
+    )
+    label_issue_policy: Literal["exclude", "soft"] = Field(
+        "exclude", description="exclude: leave cells with p_label_wrong >= label_issue_threshold out of the loss; "
+        "soft: train on the posterior that the finding is present, given_label·(1-p) + (1-given_label)·p",
+    )
+    label_issue_threshold: float = Field(
+        0.5, gt=0, le=1, description="p_label_wrong at which a cell counts as flagged (excluded from training with 'exclude', "
+        "from the validation split with either policy unless validation_labels are given)",
     )
 
     # optimisation
@@ -161,12 +182,7 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def build(cls, data: dict, origin: str = "options") -> TrainConfig:
-        try:
-            return cls(**data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"]) or "config"
-            raise ConfigError(f"{origin}: {loc}: {err['msg']}") from None
+        return build_config(cls, origin, **data)
 
     def to_yaml(self) -> str:
         d = self.model_dump()

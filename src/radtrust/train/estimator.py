@@ -7,12 +7,14 @@ validation part only, and can then ``predict_proba`` / ``predict`` / ``save`` / 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
@@ -26,6 +28,7 @@ from radtrust.errors import ConfigError, InputError
 from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_codes, group_values
 from radtrust.fairness.mitigation import GroupThresholds, worst_group_auroc
 from radtrust.models.text import FeatureHead, build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
+from radtrust.noise.files import label_issue_cells, refuse_release
 from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import TrainConfig
@@ -52,6 +55,38 @@ def label_targets(labels: LabelTable, policy: str) -> tuple[np.ndarray, np.ndarr
     elif policy != "negative":
         raise ConfigError(f"unknown uncertain_policy '{policy}'")
     return targets.astype(np.float32), mask.astype(np.float32)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: names an input (the label audit) in a run's record and resume identity
+    without copying anything from it."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def apply_label_issues(targets: np.ndarray, mask: np.ndarray, p_wrong: np.ndarray, policy: str, threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """New (targets, mask) from per-cell ``p_wrong`` (NaN = no verdict), and how many cells changed.
+
+    "exclude" masks cells with ``p_wrong >= threshold`` out of the loss: a label that is probably wrong
+    teaches the model the wrong thing, and leaving it out costs only that cell. "soft" replaces the target
+    with the posterior that the finding is present, given·(1 - p) + (1 - given)·p (the audited cells'
+    targets equal their given label, see :func:`label_issue_cells`), so doubtful cells still count, with
+    the weight of the evidence. Cells already out of the loss stay out.
+    """
+    audited = ~np.isnan(p_wrong) & (mask > 0)
+    if policy == "exclude":
+        flagged = audited & (p_wrong >= threshold)
+        mask = mask.copy()
+        mask[flagged] = 0.0
+        return targets, mask, int(flagged.sum())
+    if policy != "soft":
+        raise ConfigError(f"unknown label_issue_policy '{policy}'")
+    p = np.where(audited, p_wrong, 0.0)
+    soft = targets * (1.0 - p) + (1.0 - targets) * p
+    return soft.astype(np.float32), mask, int((audited & (p > 0)).sum())
 
 
 def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, findings: list[str], config: TrainConfig) -> dict[str, float]:
@@ -88,6 +123,7 @@ class ReportClassifier:
         self.meta: dict = {}
         self.fairness: dict = {}  # groups, mitigation, worst-group selection, per-group thresholds
         self.postprocess: GroupThresholds | None = None
+        self.label_issue_summary: dict | None = None  # counts only: what the label audit changed
         self._tokenizer = None
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -125,6 +161,10 @@ class ReportClassifier:
         validation split, scored against these labels: thresholds, per-group thresholds and worst-group
         selection are then fitted on reviewed labels rather than on the (possibly biased) training labels.
         Other cases of those patients are used for neither side.
+
+        ``config.label_issues`` (a label audit) excludes or softens the training cells it flags, and keeps
+        flagged cells out of the validation split unless ``validation_labels`` are given; ``run.json`` records
+        what it changed as counts only (see :meth:`prepare`).
         """
         c = self.config
         self._set_threads()
@@ -148,6 +188,12 @@ class ReportClassifier:
         if selector is not None:
             self.fairness["selection"] = selector.restore_best()
 
+        if self.label_issue_summary is not None and c.private:
+            self.result.privacy.note += (
+                " The (ε, δ) guarantee is with respect to the training table after label cleaning (label_issues). The label audit"
+                " that cleaned it was cross-fitted on the other records' data, so for the raw records the guarantee covers the"
+                " cleaned labels as given, not the audit itself."
+            )
         if c.postprocess != "none" or c.selection == "worst_group":
             self.result.privacy.note += (
                 " Per-group thresholds and worst-group epoch selection are fitted on the same validation records and are"
@@ -179,13 +225,19 @@ class ReportClassifier:
             "inputs": "report text: FINDINGS and IMPRESSION sections, English",
             "outputs": "per finding: probability and 0/1 decision at the stored threshold",
         }
+        if self.label_issue_summary is not None:
+            self.meta["label_issues"] = dict(self.label_issue_summary)
         return self
 
     def prepare(self, cohort: Cohort, labels: LabelTable, validation_labels: LabelTable | None = None) -> tuple:
         """Check the inputs and split them, without tokenising or training (so a bad input fails before a
         privacy ledger is charged). Returns (findings, train positions, validation positions, training
-        targets and loss mask, validation targets and loss mask, group value per case or None)."""
+        targets and loss mask, validation targets and loss mask, group value per case or None).
+
+        With ``config.label_issues`` the audit is read and checked here too, so a wrong audit file also fails
+        before any charge; what it changed is left in ``self.label_issue_summary``."""
         c = self.config
+        self.label_issue_summary = None
         findings = list(c.findings) if c.findings else list(labels.findings)
         unknown = [f for f in findings if f not in labels.findings]
         if unknown:
@@ -195,11 +247,14 @@ class ReportClassifier:
             bad = [f for f in c.postprocess_findings if f not in findings]
             if bad:
                 raise InputError(f"postprocess_findings: '{bad[0]}' is not one of the findings learned")
+        case_ids = cohort.case_ids
         if validation_labels is None:
-            targets, mask = label_targets(labels.aligned_to(cohort.case_ids).select(findings), c.uncertain_policy)
+            table = labels.aligned_to(case_ids).select(findings)
+            targets, mask = label_targets(table, c.uncertain_policy)
             train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
             val_t, val_m = targets[val_idx], mask[val_idx]
             targets, mask = targets[train_idx], mask[train_idx]
+            train_rows, val_rows = train_idx, val_idx  # rows of ``table`` in each part
         else:
             missing = [f for f in findings if f not in validation_labels.findings]
             if missing:
@@ -213,12 +268,44 @@ class ReportClassifier:
             train_idx, val_idx = np.flatnonzero(~in_val_patient), np.flatnonzero(has)
             if len(train_idx) == 0:
                 raise InputError(f"{validation_labels.origin}: every patient has validation labels; nothing is left to train on")
-            case_ids = cohort.case_ids
-            targets, mask = label_targets(labels.aligned_to([case_ids[i] for i in train_idx]).select(findings), c.uncertain_policy)
+            table = labels.aligned_to([case_ids[i] for i in train_idx]).select(findings)
+            targets, mask = label_targets(table, c.uncertain_policy)
             val_t, val_m = label_targets(validation_labels.aligned_to([case_ids[i] for i in val_idx]).select(findings), c.uncertain_policy)
+            # Reviewed validation labels are what the run is judged against: the audit never alters them.
+            train_rows, val_rows = np.arange(len(train_idx)), None
+        if c.label_issues:
+            p_wrong = label_issue_cells(self._read_label_audit(), table.case_ids, findings, table.values(), c.label_issues)
+            targets, mask, n_changed = apply_label_issues(targets, mask, p_wrong[train_rows], c.label_issue_policy, c.label_issue_threshold)
+            n_val = 0
+            if val_rows is not None:
+                # A flagged validation label is as doubtful as a training one, and threshold choice needs
+                # hard 0/1 labels: flagged cells are left out of it under either policy.
+                val_t, val_m, n_val = apply_label_issues(val_t, val_m, p_wrong[val_rows], "exclude", c.label_issue_threshold)
+            self.label_issue_summary = self._label_issue_summary(n_changed, n_val)
         if mask.sum() == 0:
-            raise InputError(f"{labels.origin}: no usable labels after the uncertain policy '{c.uncertain_policy}'")
+            after = f" and the label audit ({c.label_issue_policy})" if c.label_issues else ""
+            raise InputError(f"{labels.origin}: no usable labels after the uncertain policy '{c.uncertain_policy}'{after}")
         return findings, train_idx, val_idx, targets, mask, val_t, val_m, group_vals
+
+    def _read_label_audit(self) -> pd.DataFrame:
+        from radtrust.noise.files import (
+            read_label_audit,  # imported here: training without an audit never needs it
+        )
+
+        return read_label_audit(self.config.label_issues)
+
+    def _label_issue_summary(self, n_train: int, n_validation: int) -> dict:
+        """What the audit changed, as counts only: the audit is internal-only and per case, so nothing per
+        case (ids, probabilities) may reach the run folder, which is a released artifact."""
+        c = self.config
+        changed = "cells_excluded" if c.label_issue_policy == "exclude" else "cells_softened"
+        return {
+            "file_sha256": file_sha256(c.label_issues),
+            "policy": c.label_issue_policy,
+            "threshold": c.label_issue_threshold,
+            changed: n_train,
+            "validation_cells_excluded": n_validation,
+        }
 
     def _predict_ids(self, ids: list[list[int]], progress: bool = False, batch_size: int = 64) -> np.ndarray:
         if self.net is None:
@@ -252,7 +339,9 @@ class ReportClassifier:
 
     # ---- run folder ----------------------------------------------------------------------------
     def save(self, run_dir: str | Path) -> Path:
-        """Write the self-describing run folder (safetensors + JSON/YAML only, never pickle)."""
+        """Write the self-describing run folder (safetensors + JSON/YAML only, never pickle). A run folder is
+        released with its model, so nothing marked internal-only may go into it."""
+        refuse_release([self.meta, self.fairness], "run folder")
         if self.net is None or self.result is None:
             raise RuntimeError("the classifier is not fitted")
         run = Path(run_dir)

@@ -82,9 +82,38 @@ class TrainResult:
 
 
 def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-record loss: mean binary cross-entropy over the findings whose label counts (mask = 1)."""
+    """Per-record loss: mean binary cross-entropy over the findings whose label counts (mask = 1).
+
+    Targets may be soft (in [0, 1]), e.g. the posterior that a finding is present after a label audit.
+    """
     cell = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none") * mask
     return cell.sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def masked_gce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, q: float) -> torch.Tensor:
+    """Per-record loss: mean generalized cross-entropy (Zhang & Sabuncu, NeurIPS 2018) over masked cells.
+
+    Per cell, with p = sigmoid(z): t·(1 - p^q)/q + (1 - t)·(1 - (1 - p)^q)/q. Its gradient in z is the
+    BCE gradient times p^q (or (1 - p)^q), so a cell the model confidently contradicts, often a wrong
+    label, pulls far less than under BCE; q -> 0 recovers BCE, q = 1 the mean absolute error. p^q is
+    computed as exp(q·logsigmoid(z)) and 1 - exp(x) as -expm1(x), which stay finite and accurate for
+    large |z| and small q.
+    """
+    pos = -torch.expm1(q * torch.nn.functional.logsigmoid(logits)) / q
+    neg = -torch.expm1(q * torch.nn.functional.logsigmoid(-logits)) / q
+    cell = (targets * pos + (1.0 - targets) * neg) * mask
+    return cell.sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def record_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Per-record training loss chosen by ``config.robust_loss``: one call site for every run.
+
+    Both losses are per-record (mean over the record's masked cells), so DP-SGD's per-sample clipping,
+    group weights and GroupDRO's per-record losses treat them alike.
+    """
+    if config.robust_loss == "gce":
+        return masked_gce(logits, targets, mask, config.gce_q)
+    return masked_bce(logits, targets, mask)
 
 
 def _trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -213,7 +242,7 @@ def train_model(
                 step_losses = []
                 for c, chunk in enumerate(chunks):
                     hidden, att, y, m = data.batch(chunk, model)
-                    per_record = masked_bce(net(hidden, att), y, m)
+                    per_record = record_loss(net(hidden, att), y, m, config)
                     if engine is not None:
                         # Opacus undoes the mean per sample; clipping is per record, noise once per step.
                         # Group weights (<= 1) multiply the clipped per-record gradients.

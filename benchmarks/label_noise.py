@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(label, f"{avg(rows, 'precision'):.3f}", f"{avg(rows, 'recall'):.3f}", f"{avg(rows, 'f1'):.3f}", f"{avg(rows, 'n_flagged'):.0f}")
     console.print(table)
     for d in detection[:1]:
-        console.print("share of cases with a wrong label, estimated [95% CI] vs true: " + "; ".join(
+        console.print("replicate 0, share of cases with a wrong label, estimated [95% CI] vs true: " + "; ".join(
             f"{g} {v['estimated']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] vs {v['true']:.3f}" for g, v in d["share_cases_wrong_by_site"].items()
         ))
 

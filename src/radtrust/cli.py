@@ -275,6 +275,8 @@ def audit_labels_cmd(
         f"{100 * o['share_cases_with_wrong_label']:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]; {o['likely_wrong']} labels likely wrong "
         f"(cleanlab flags {o['cleanlab_issues']}) → {out_path}, {summary_path} (internal-only; no privacy budget spent)"
     )
+    for attr in audit.summary.get("groups_skipped", {}):
+        _echo(f"  group '{attr}' skipped: the cohort has no such column")
     for attr, rows in audit.summary["by_group"].items():
         judged = [r for r in rows if r.get("share_cases_with_wrong_label") is not None]
         if len(judged) > 1:

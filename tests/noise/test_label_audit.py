@@ -160,3 +160,9 @@ def test_cells_round_trip_and_uncertain_cells_are_not_audited(noisy_cohort, tmp_
     assert not ((cells["finding"] == "Edema") & cells["case_id"].isin(first10)).any()
     assert (cells[INTERNAL_KEY] == INTERNAL_MARKER).all() and summary.exists()
     assert set(cells.columns) >= {"case_id", "finding", "given_label", "p_label_wrong", "oos_probability", "cleanlab_issue", "likely_wrong"}
+
+
+def test_groups_the_cohort_lacks_are_skipped_not_fatal(toy_cohort):
+    cohort, labels = toy_cohort  # no site, sex, age or race columns beyond the defaults
+    a = audit_labels(cohort, labels, config=LabelAuditConfig(n_bootstrap=0, groups=["site", "sex", "age_band"]))
+    assert set(a.summary["groups_skipped"]) == {"sex", "age_band"} and "site" in a.summary["by_group"]

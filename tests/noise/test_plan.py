@@ -90,3 +90,12 @@ def test_queue_holds_what_an_annotator_needs_and_nothing_more(cohort_and_wrong):
         assert col not in q.columns
     doubt = q["findings_in_doubt"].str.split(";").explode().dropna()
     assert set(doubt[doubt != ""]) <= set(truth.findings)
+
+
+def test_plan_without_demographics(toy_cohort):
+    cohort, labels = toy_cohort
+    p = np.full((len(cohort), len(labels.findings)), 0.01)
+    p[:5, 0] = 0.9
+    plan = plan_annotation(cohort, p, PlanConfig(budget=10, random_share=0.0), labels.findings)
+    assert set(cohort.case_ids[:5]) <= set(plan.cases["case_id"])
+    assert plan.summary["groups_without_quota"] == ["sex", "age_band", "race"]

@@ -79,6 +79,11 @@ def attribute_columns(attribute: str) -> list[str]:
     return [c for c in attribute.split(INTERSECTION_SEP) if c]
 
 
+def available(frame: pd.DataFrame, attribute: str) -> bool:
+    """Whether the cohort has the columns an attribute needs (``age_band`` is made from ``age``)."""
+    return all(c in frame.columns or (c == "age_band" and "age" in frame.columns) for c in attribute_columns(attribute))
+
+
 def group_values(
     frame: pd.DataFrame,
     attribute: str,

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.errors import InputError
-from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_values, parse_group_spec
+from radtrust.fairness.groups import DEFAULT_AGE_CUTS, available, group_values, parse_group_spec
 from radtrust.noise.crossfit import CrossFitConfig, out_of_sample_probabilities
 from radtrust.noise.files import AUDIT_COLUMNS, INTERNAL_KEY, INTERNAL_MARKER, INTERNAL_NOTE
 
@@ -47,7 +47,10 @@ class LabelAuditConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strata: str | None = Field("site", description="group whose noise rates are estimated separately (shrunk to the pooled rates); None = one noise model")
-    groups: list[str] = Field(default_factory=lambda: ["site", "sex", "age_band", "race"], description="groups of the noise summary (columns, a*b intersections, age_band)")
+    groups: list[str] = Field(
+        default_factory=lambda: ["site", "sex", "age_band", "race"],
+        description="groups of the noise summary (columns, a*b intersections, age_band); a group whose column the cohort lacks is skipped and listed",
+    )
     age_cuts: list[float] = Field(default_factory=lambda: list(DEFAULT_AGE_CUTS))
     flag_threshold: float = Field(0.5, gt=0, lt=1, description="a label is 'likely wrong' when P(wrong) reaches this (0.5 = more likely wrong than right)")
     shrinkage: float = Field(500.0, ge=0, description="pseudo-count of cases pulling a stratum's noise model toward the pooled one")
@@ -259,6 +262,8 @@ def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> d
 
     by_group: dict[str, list] = {}
     for attr in config.groups:
+        if not available(cohort.frame, attr):
+            continue  # listed under "groups_skipped"
         values = group_values(cohort.frame, attr, config.age_cuts, cohort.source)
         levels = sorted(pd.unique(values), key=str)
         onehot = np.stack([values == v for v in levels], 1).astype(float)  # (n, G)
@@ -278,7 +283,8 @@ def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> d
             row["share_cases_with_wrong_label_ci95"] = _ratio_ci(boot[:, gi, 8], boot[:, gi, 9]) if boot is not None else None
             rows.append(row)
         by_group[attr] = rows
-    return {"overall": overall, "by_finding": by_finding, "by_group": by_group}
+    skipped = [a for a in config.groups if not available(cohort.frame, a)]
+    return {"overall": overall, "by_finding": by_finding, "by_group": by_group, "groups_skipped": {a: "the cohort has no such column" for a in skipped}}
 
 
 def audit_labels(

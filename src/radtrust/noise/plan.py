@@ -15,7 +15,7 @@ Three parts, in this order:
    cross-entropy of the label under the model minus the model's entropy, which is the chance the label is
    wrong times how decisively a correction moves the model (zero for a coin flip, negative for ambiguous
    labels that cost a review and teach little). On the synthetic benchmark it corrected fewer wrong labels
-   (47% vs 52% at a 10% budget), because ambiguous labels there were often wrong.
+   (47.0% vs 51.4% at a 10% budget in benchmarks/label_noise.py), because ambiguous labels there were often wrong.
 
 The queue CSV holds what an annotator needs and nothing more: case id, report text, the findings in doubt
 and the current labels (plus empty ``annotator_id`` / ``reviewed_at`` to fill in). Selection reasons,
@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from radtrust.data.schema import TEXT_SECTIONS, Cohort, LabelTable
 from radtrust.errors import ConfigError, InputError
-from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_values
+from radtrust.fairness.groups import DEFAULT_AGE_CUTS, available, group_values
 from radtrust.noise.files import INTERNAL_KEY, INTERNAL_MARKER, INTERNAL_NOTE
 
 __all__ = ["PlanConfig", "AnnotationPlan", "plan_annotation", "case_benefit", "finding_weights"]
@@ -137,7 +137,8 @@ def plan_annotation(cohort: Cohort, p_wrong: np.ndarray, config: PlanConfig, fin
     # Ties (many cases with no doubt at all) are broken at random, not by file order.
     order = np.lexsort((rng.random(n), -benefit))
     n_plan = config.budget - n_random
-    values = {attr: group_values(cohort.frame, attr, config.age_cuts, cohort.source).astype(str) for attr in config.groups}
+    # A group whose column the cohort lacks (Open-i has no demographics) gets no quota; the summary says so.
+    values = {attr: group_values(cohort.frame, attr, config.age_cuts, cohort.source).astype(str) for attr in config.groups if available(cohort.frame, attr)}
     quotas = _quotas(values, n_plan, config)
     # The benefit ranking fills the budget first; then each group short of its quota (smallest quota first)
     # swaps in its own best cases for the lowest-benefit picks whose removal leaves every other group at or
@@ -208,6 +209,7 @@ def plan_annotation(cohort: Cohort, p_wrong: np.ndarray, config: PlanConfig, fin
         "n_group_quota": int((reason == "group_quota").sum()),
         "n_score": int((reason == "score").sum()),
         "quota_total_before_overlap": int(total_quota),
+        "groups_without_quota": [a for a in config.groups if a not in values],
         "expected_wrong_labels_in_queue": expected_found,
         "expected_wrong_labels_if_random": expected_random,
         "expected_wrong_labels_in_cohort": float(p_wrong.sum()),

@@ -5,7 +5,8 @@ The rule labeler labels the 3,080 Open-i dev reports; where its label disagrees 
 cross-fitting, TF-IDF + logistic regression, cleanlab's confident joint) never sees the gold. Reported:
 precision / recall / F1 of its "likely wrong" cells and of cleanlab's defaults on the same probabilities, and
 how many of the wrong labels an annotation plan of 2, 5, 10 and 20% of the reports would put in front of
-an expert, against random choice.
+an expert, against random choice; and the error rate as the audit estimates it, as the 10% plan's random
+slice estimates it (gold standing in for the experts), and as it is.
 
 These errors are harder than flipped labels: a rule labeler's mistakes are a function of the wording, so a
 text model trained on its labels partly learns them too. Open-i has no patient ids (each report is its own
@@ -90,16 +91,34 @@ def main(argv: list[str] | None = None) -> int:
     t = Table(title="Share of the wrong labels put in front of an expert")
     for c in ("budget (reports)", "annotation plan", "random (expected)"):
         t.add_column(c, justify="right")
+    slice_estimate = None
     for frac in BUDGETS:
         budget = int(round(frac * len(cohort)))
-        cases = plan_annotation(cohort, p_wrong, PlanConfig(budget=budget, groups=[], seed=args.seed), findings, prevalence).cases["case_id"]
+        plan = plan_annotation(cohort, p_wrong, PlanConfig(budget=budget, groups=[], seed=args.seed), findings, prevalence)
+        cases = plan.cases["case_id"]
         idx = np.flatnonzero(np.isin(cohort.case_ids, cases))
+        if frac == 0.10:
+            # The experts' verdicts (here: the gold) on the plan's random slice estimate the error rate
+            # without the audit's help, as `radtrust annotate merge --plan` does.
+            from statsmodels.stats.proportion import proportion_confint
+
+            rs = np.flatnonzero(np.isin(cohort.case_ids, plan.cases.loc[plan.cases["selection"] == "random_slice", "case_id"]))
+            k = int(wrong[rs].any(1).sum())
+            lo, hi = proportion_confint(k, len(rs), method="wilson")
+            slice_estimate = {"n_cases": len(rs), "share_cases_with_wrong_label": k / len(rs), "ci95": [float(lo), float(hi)]}
         rand = np.mean([wrong[rng.choice(len(cohort), budget, replace=False)].sum() / actual for _ in range(200)])
         share = float(wrong[idx].sum() / actual)
         curve.append({"budget": frac, "n_reports": budget, "plan_share_of_wrong_labels": share, "random_share_expected": float(rand)})
         t.add_row(f"{100 * frac:.0f}% ({budget})", f"{100 * share:.1f}%", f"{100 * rand:.1f}%")
     console.print(t)
     console.print(f"estimated wrong labels (sum of P(wrong)) {est:.0f} vs {actual} disagreements with the gold; audit {audit_s:.0f} s; wall {time.perf_counter() - t0:.0f} s")
+    true_share = float(wrong.any(1).mean())
+    audit_share = audit.summary["overall"]["share_cases_with_wrong_label"]
+    console.print(
+        f"share of reports with a wrong label: audit estimate {audit_share:.3f}; random slice of the 10% plan (gold as the experts, "
+        f"n = {slice_estimate['n_cases']}) {slice_estimate['share_cases_with_wrong_label']:.3f} [{slice_estimate['ci95'][0]:.3f}, {slice_estimate['ci95'][1]:.3f}] (Wilson); "
+        f"true {true_share:.3f}"
+    )
 
     out = {
         "benchmark": "openi_label_audit",
@@ -110,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "cells_ours": ours,
         "cells_cleanlab_defaults": cl,
         "plan_curve": curve,
+        "share_reports_with_wrong_label": {"audit_estimate": audit_share, "random_slice_10pct_plan": slice_estimate, "true": true_share},
         "audit_seconds": audit_s,
         "label_source": labels.source,
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},

@@ -99,10 +99,11 @@ def plain_opacus_fit(config, cohort, labels, timing: dict):
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, Dataset
 
+    from radtrust.data.schema import label_targets
     from radtrust.data.splits import patient_split
     from radtrust.models.text import build_report_net, pad_batch, tokenize
     from radtrust.privacy.accountant import check_privacy_target
-    from radtrust.train.estimator import ReportClassifier, choose_thresholds, label_targets
+    from radtrust.train.estimator import ReportClassifier, choose_thresholds
     from radtrust.train.loop import masked_bce
 
     c = config

@@ -25,6 +25,7 @@ app.add_typer(annotate_app, name="annotate")
 ColumnMap = Annotated[Optional[list[str]], typer.Option("--column-map", help="radtrust_name=your_column (repeatable), e.g. case_id=accession")]
 EmptyReports = Annotated[str, typer.Option("--empty-reports", help="a report with no findings/impression text: error, drop or keep")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+AgeCuts = Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")]
 Ledger = Annotated[
     Optional[Path], typer.Option("--ledger", help="privacy ledger file (default: $RADTRUST_LEDGER, else ./.radtrust/privacy_ledger.sqlite)")
 ]
@@ -193,7 +194,7 @@ def audit_fairness_cmd(
     labels: Annotated[Path, typer.Option(help="gold-standard label table")],
     out: Annotated[Path, typer.Option(help="fairness.json to write")],
     groups: Annotated[str, typer.Option(help="comma-separated group columns; a*b for an intersection; age_band is derived from age")] = "sex,age_band,race,site",
-    age_cuts: Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")] = "40,60,80",
+    age_cuts: AgeCuts = "40,60,80",
     min_cell: Annotated[int, typer.Option(help="groups with fewer cases are shown as too small to judge")] = 30,
     min_events: Annotated[int, typer.Option(help="rates with fewer cases in the denominator are not judged")] = 10,
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples (>= 1000 recommended)")] = 1000,
@@ -242,7 +243,7 @@ def audit_labels_cmd(
     folds: Annotated[int, typer.Option(help="K of the patient-grouped K-fold cross-fitting")] = 5,
     threshold: Annotated[float, typer.Option(help="a label is 'likely wrong' when P(wrong) reaches this")] = 0.5,
     findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to audit (default: all label columns)")] = None,
-    age_cuts: Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")] = "40,60,80",
+    age_cuts: AgeCuts = "40,60,80",
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the summary intervals")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
@@ -299,7 +300,7 @@ def annotate_plan_cmd(
     min_per_group: Annotated[int, typer.Option(help="every group gets at least this many cases (or all it has)")] = 10,
     proportional_floor: Annotated[float, typer.Option(help="every group gets at least this share of its proportional part")] = 0.25,
     findings: Annotated[Optional[str], typer.Option(help="comma-separated findings (default: all label columns)")] = None,
-    age_cuts: Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")] = "40,60,80",
+    age_cuts: AgeCuts = "40,60,80",
     seed: Annotated[int, typer.Option()] = 0,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
     column_map: ColumnMap = None,

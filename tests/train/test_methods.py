@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from radtrust.data.schema import label_targets
 from radtrust.models.text import build_report_net, load_tokenizer
-from radtrust.train.estimator import ReportClassifier, label_targets
+from radtrust.train.estimator import ReportClassifier
 from radtrust.train.loop import TrainData, micro_batches, train_model
 
 

@@ -159,8 +159,8 @@ def _small_table() -> tuple[LabelTable, np.ndarray]:
 
 
 def test_label_issue_cells_and_exclude_mask_exactly_the_flagged_cells(tmp_path):
+    from radtrust.data.schema import label_targets
     from radtrust.noise.files import read_label_audit
-    from radtrust.train.estimator import label_targets
 
     table, p = _small_table()
     audit = write_audit(tmp_path / "a.csv", table, ["x", "y", "z"], p)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from radtrust.data.schema import LabelTable
+from radtrust.data.schema import LabelTable, label_targets
 from radtrust.errors import ConfigError, InputError
 from radtrust.models.text import build_report_net, load_encoder, load_tokenizer, pad_batch
 from radtrust.train.config import TrainConfig
-from radtrust.train.estimator import ReportClassifier, label_targets
+from radtrust.train.estimator import ReportClassifier
 from radtrust.train.loop import TrainData, train_model
 
 

@@ -29,7 +29,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, apply_windowing, get_decoder
 
-from radtrust.data.images import IMAGE_COLUMNS
+from radtrust.data.images import IMAGE_COLUMNS, looks_like_dicom
 from radtrust.data.readers import read_table
 from radtrust.errors import InputError
 
@@ -41,7 +41,6 @@ MARK_COLUMNS: tuple[str, ...] = ("case_id", "mark_id", "lesion_type", "conspicui
 #: Manifest columns that must be present; ``client_id`` is OMI-DB's name for the woman.
 MANIFEST_REQUIRED: tuple[str, ...] = ("client_id", "episode_id", "study_id", "image_id", "image_path")
 
-_DICOM_SUFFIXES = (".dcm", ".dicom")
 _MARK_TEXT = ("mark_id", "lesion_type", "conspicuity", "pathology")
 _MARK_NUMBERS = ("x", "y", "width", "height", "radius")
 # Image-level fields that every row of one image must agree on when a manifest repeats an image per mark.
@@ -294,7 +293,7 @@ def scan_dicom_folder(folder: str | os.PathLike[str], site: str | None = None) -
     rows: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if not _looks_like_dicom(path):
+        if not looks_like_dicom(path):
             continue
         with _quiet_pydicom():
             ds = _dcmread(path, stop_before_pixels=True)
@@ -335,20 +334,6 @@ def _is_image_class(ds: Dataset) -> bool:
     """Whether the SOP class is an image storage class (by its registered name); unknown classes are not."""
     uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
     return uid is not None and "Image Storage" in getattr(uid, "name", "")
-
-
-def _looks_like_dicom(path: Path) -> bool:
-    if path.suffix.lower() in _DICOM_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False  # an unreadable non-.dcm file is not ours to complain about
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
-# ------------------------------------------------------------------------------------------- manifest
 
 
 def read_manifest(path: str | os.PathLike[str], site: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -33,3 +33,13 @@ def file_fingerprint(path: str | Path, column_map: Mapping[str, str] | Iterable[
     if read is not None and read.n_dropped_empty == 0:
         return data_fingerprint(read)
     return data_fingerprint(read_cohort(path, column_map, empty_reports="keep"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: names an input (the label audit) in a run's record and resume identity
+    without copying anything from it."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

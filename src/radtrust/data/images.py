@@ -76,7 +76,7 @@ def load_image(path: str | os.PathLike[str], size: int = 256, cache_dir: str | P
         if cached is not None:
             return cached
 
-    pixels = _read_dicom(path) if _is_dicom(path) else _read_pillow(path)
+    pixels = _read_dicom(path) if looks_like_dicom(path) else _read_pillow(path)
     out = _square_resize(pixels, size)
 
     if cache_file is not None:
@@ -102,17 +102,18 @@ def _read_cache(cache_file: Path, size: int) -> np.ndarray | None:
     return arr
 
 
-def _is_dicom(path: Path) -> bool:
+def looks_like_dicom(path: Path) -> bool:
+    """A ``.dcm``/``.dicom`` file, or a Part 10 file (a 128-byte preamble, then "DICM") whatever it is called.
+
+    An unreadable file is not DICOM here; the reader that opens it next names the problem."""
     if path.suffix.lower() in _DICOM_SUFFIXES:
         return True
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read image ({e.strerror or type(e).__name__})") from None
-    # Part 10 files: a 128-byte preamble then the magic "DICM", whatever the file is called.
+    except OSError:
+        return False
     return len(head) == 132 and head[128:132] == b"DICM"
-
 
 def _read_dicom(path: Path) -> np.ndarray:
     # Imported here so that PNG-only users never need the DICOM dependencies.

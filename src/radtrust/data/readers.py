@@ -60,8 +60,10 @@ def _read_utf8(path: Path) -> str:
     return text
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV/TSV/Parquet/JSONL file as strings-or-numbers, with one-line errors."""
+def read_table(path: str | Path, strings: bool = False) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet/JSONL file as strings-or-numbers, with one-line errors.
+
+    ``strings=True`` keeps every CSV/TSV cell as text (ids such as ``007`` survive; the caller parses)."""
     path = Path(path)
     _check_exists(path)
     if path.is_dir():
@@ -72,7 +74,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if kind in ("csv", "tsv"):
             text = _read_utf8(path)
-            return pd.read_csv(io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype={"case_id": str, "patient_id": str, "study_id": str, "filename": str}, keep_default_na=True)
+            dtype = str if strings else {"case_id": str, "patient_id": str, "study_id": str, "filename": str}
+            return pd.read_csv(io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype=dtype, keep_default_na=True)
         if kind == "parquet":
             return pd.read_parquet(path)
         text = _read_utf8(path)

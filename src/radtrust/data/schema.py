@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from radtrust.errors import InputError
+from radtrust.errors import ConfigError, InputError
 
 TEXT_SECTIONS: tuple[str, ...] = ("findings", "impression", "indication", "comparison", "text")
 #: Sections that can make a finding positive. Indication/history/comparison describe why the study was
@@ -300,3 +300,23 @@ def _normalise_labels(frame: pd.DataFrame, findings: list[str], origin: str) -> 
             raise InputError(f"{origin}: row {row}, column '{f}': label must be 1, 0, -1 or empty")
         out[f] = num.astype("Int8")
     return out
+
+
+def label_targets(labels: LabelTable, policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and loss mask from a label table.
+
+    Not mentioned (empty) counts as negative, the convention of report-derived chest X-ray labels
+    (Irvin et al., 2019). Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros) or
+    "ignore" (U-Ignore: masked out of the loss).
+    """
+    v = labels.values()
+    targets = np.where(v == 1, 1.0, 0.0)
+    mask = np.ones_like(targets)
+    unc = v == -1
+    if policy == "positive":
+        targets[unc] = 1.0
+    elif policy == "ignore":
+        mask[unc] = 0.0
+    elif policy != "negative":
+        raise ConfigError(f"unknown uncertain_policy '{policy}'")
+    return targets.astype(np.float32), mask.astype(np.float32)

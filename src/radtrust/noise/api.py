@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.schema import Cohort
 from radtrust.errors import InputError
-from radtrust.noise.audit import LabelAudit, LabelAuditConfig, audit_labels, binary_labels, write_audit
+from radtrust.noise.audit import LabelAudit, LabelAuditConfig, audit_labels, binary_labels, chosen_findings, write_audit
 from radtrust.noise.crossfit import CrossFitConfig
 from radtrust.noise.plan import AnnotationPlan, PlanConfig, plan_annotation, write_plan
 
@@ -40,15 +40,6 @@ def read_probabilities(path: str | Path, cohort: Cohort, findings: Sequence[str]
     return values.to_numpy(dtype=float)
 
 
-def _findings(labels: LabelTable, findings: Sequence[str] | None) -> list[str]:
-    if not findings:
-        return list(labels.findings)
-    unknown = [f for f in findings if f not in labels.findings]
-    if unknown:
-        raise InputError(f"{labels.origin}: no label column for finding(s) {', '.join(unknown)}")
-    return list(findings)
-
-
 def audit_label_files(
     data: str | Path,
     labels: str | Path,
@@ -71,7 +62,7 @@ def audit_label_files(
         raise InputError(f"{out}: the label audit is written as .csv or .parquet")
     cohort = read_cohort(data, column_map, empty_reports)
     table = read_labels(labels, id_column=id_column)
-    chosen = _findings(table, findings)
+    chosen = chosen_findings(table, findings)
     probs = read_probabilities(pred_probs, cohort, chosen) if pred_probs is not None else None
     audit = audit_labels(cohort, table, probs, config, crossfit, chosen, progress)
     out, summary_path = write_audit(audit, out, summary)
@@ -95,11 +86,11 @@ def plan_files(
 
     cohort = read_cohort(data, column_map, empty_reports)
     table = read_labels(labels, id_column=id_column)
-    chosen = _findings(table, findings)
+    chosen = chosen_findings(table, findings)
     table = table.aligned_to(cohort.case_ids)
-    cells = read_label_audit(issues)
-    p_wrong = np.nan_to_num(label_issue_cells(cells, cohort.case_ids, chosen, table.select(chosen).values(), str(issues)), nan=0.0)
-    given, audited = binary_labels(table.select(chosen))
+    audited_table = table.select(chosen)
+    p_wrong = np.nan_to_num(label_issue_cells(read_label_audit(issues), cohort.case_ids, chosen, audited_table.values(), str(issues)), nan=0.0)
+    given, audited = binary_labels(audited_table)
     prevalence = (given * audited).sum(0) / np.maximum(audited.sum(0), 1)
     plan = plan_annotation(cohort, p_wrong, config, chosen, prevalence)
     queue, plan_path = write_plan(plan, cohort, table, config, chosen, out)

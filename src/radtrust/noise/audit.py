@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.schema import Cohort, LabelTable, label_targets
 from radtrust.errors import InputError
 from radtrust.fairness.groups import DEFAULT_AGE_CUTS, available, group_values, parse_group_spec
 from radtrust.noise.crossfit import CrossFitConfig, out_of_sample_probabilities
 from radtrust.noise.files import AUDIT_COLUMNS, INTERNAL_KEY, INTERNAL_MARKER, INTERNAL_NOTE
 
-__all__ = ["LabelAuditConfig", "LabelAudit", "audit_labels", "noise_posterior", "binary_labels"]
+__all__ = ["LabelAuditConfig", "LabelAudit", "audit_labels", "noise_posterior", "binary_labels", "chosen_findings"]
 
 
 class LabelAuditConfig(BaseModel):
@@ -59,10 +59,21 @@ class LabelAuditConfig(BaseModel):
     seed: int = 0
 
 
+def chosen_findings(labels: LabelTable, findings: Sequence[str] | None) -> list[str]:
+    """``findings`` checked against the label table's columns (None = all of them)."""
+    if not findings:
+        return list(labels.findings)
+    unknown = [f for f in findings if f not in labels.findings]
+    if unknown:
+        raise InputError(f"{labels.origin}: no label column for finding(s) {', '.join(unknown)}")
+    return list(findings)
+
+
 def binary_labels(labels: LabelTable) -> tuple[np.ndarray, np.ndarray]:
-    """(given 0/1, audited mask): not mentioned counts as 0 (as in training); uncertain (-1) is not audited."""
-    v = labels.values()
-    return np.where(v == 1, 1, 0).astype(int), (v != -1)
+    """(given 0/1, audited mask): the training targets with uncertain labels left out (U-Ignore), so the
+    audit judges exactly the labels a model learns from."""
+    targets, mask = label_targets(labels, "ignore")
+    return targets.astype(int), mask > 0
 
 
 def _isotonic(p: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -299,16 +310,10 @@ def audit_labels(
     """Audit ``labels`` of ``cohort``. ``probs`` (n_cases, n_findings), in the cohort's order, are the user's
     out-of-sample probabilities; without them they are cross-fitted here (``crossfit``)."""
     cfg = config or LabelAuditConfig()
-    table = labels.aligned_to(cohort.case_ids)
-    if findings is not None:
-        unknown = [f for f in findings if f not in table.findings]
-        if unknown:
-            raise InputError(f"{labels.origin}: no label column for finding(s) {', '.join(unknown)}")
-        table = table.select(list(findings))
+    table = labels.aligned_to(cohort.case_ids).select(chosen_findings(labels, findings))
     given, audited = binary_labels(table)
-    user_probs = probs is not None
-    if probs is None:
-        cf = crossfit or CrossFitConfig(seed=cfg.seed)
+    cf = None if probs is not None else crossfit or CrossFitConfig(seed=cfg.seed)
+    if cf is not None:
         probs = out_of_sample_probabilities(cohort, given.astype(float), audited.astype(float), cf, progress)
     probs = np.asarray(probs, dtype=float)
     if probs.shape != given.shape:
@@ -340,8 +345,8 @@ def audit_labels(
         "privacy": "no privacy budget spent: the audit is computed and kept inside the data holder's walls; nothing from it is released",
         "label_source": labels.source,
         "method": {
-            "probabilities": "user-supplied out-of-sample probabilities" if user_probs else "cross-fitted by patient (radtrust.noise.crossfit)",
-            "crossfit": None if user_probs else (crossfit or CrossFitConfig(seed=cfg.seed)).model_dump(),
+            "probabilities": "user-supplied out-of-sample probabilities" if cf is None else "cross-fitted by patient (radtrust.noise.crossfit)",
+            "crossfit": None if cf is None else cf.model_dump(),
             "noise_model": "class-conditional per finding and stratum: isotonic recalibration, cleanlab estimate_joint, Bayes inversion",
             "strata": cfg.strata,
             "shrinkage": cfg.shrinkage,

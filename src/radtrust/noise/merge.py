@@ -14,8 +14,6 @@ and carries the internal-only marker of :mod:`radtrust.noise.files`.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
 import warnings
@@ -25,10 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radtrust.data.fingerprint import file_sha256
 from radtrust.data.io import atomic_path, write_table
 from radtrust.data.readers import read_labels, read_table
 from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABEL_VALUES, LabelTable
 from radtrust.errors import InputError
+from radtrust.evaluate.metrics import cluster_bootstrap_counts
+from radtrust.fairness.stats import percentile_interval
 from radtrust.noise.files import INTERNAL_KEY, INTERNAL_MARKER
 
 _log = logging.getLogger(__name__)
@@ -72,13 +73,9 @@ class MergeResult:
 
 def _read_strings(path: Path) -> pd.DataFrame:
     """The file as a table; CSV/TSV cells as strings, so that ids such as ``007`` survive."""
-    frame = read_table(path)  # one-line errors for a missing, empty or malformed file
-    if path.suffix.lower() in (".csv", ".tsv"):
-        text = path.read_bytes().decode("utf-8-sig")
-        frame = pd.read_csv(io.StringIO(text), sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str)
+    frame = read_table(path, strings=True)  # one-line errors for a missing, empty or malformed file
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.reset_index(drop=True)
-
 
 def _text(col: pd.Series) -> pd.Series:
     """Stripped strings with empty cells as NA."""
@@ -533,9 +530,9 @@ def estimate_noise_from_random_slice(history_rows: pd.DataFrame, plan: dict, see
     n = int(len(per_case))
     k = int((per_case["sum"] > 0).sum())
     c, m = per_case["sum"].to_numpy(dtype=float), per_case["size"].to_numpy(dtype=float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    boot = c[idx].sum(axis=1) / m[idx].sum(axis=1)
+    # Rows of per_case are cases, so resampling them is the case-clustered bootstrap.
+    boot_sums = cluster_bootstrap_counts(np.column_stack([c, m]), np.arange(n), n_boot, seed)
+    lo, hi = percentile_interval(boot_sums[:, 0] / boot_sums[:, 1])
     by_finding = {}
     for f, g in rows.groupby("finding", sort=False):
         # One cell per case and finding, so cells of one finding are independent: a Wilson interval fits.
@@ -549,7 +546,7 @@ def estimate_noise_from_random_slice(history_rows: pd.DataFrame, plan: dict, see
         "cases_with_changed_label": {"share": k / n, "ci95": _wilson(k, n), "n_changed": k, "method": "wilson"},
         "cells_changed": {
             "share": float(c.sum() / m.sum()),
-            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "ci95": [float(lo), float(hi)],
             "n_changed": int(c.sum()),
             "method": "case-clustered percentile bootstrap",
             "n_boot": int(n_boot),
@@ -616,7 +613,7 @@ def merge_files(
         history_in = history_path_for(labels_path) if history_path_for(labels_path).is_file() else None
     history = read_history(history_in) if history_in is not None else None
     plan = _read_plan(Path(plan_path)) if plan_path is not None else None
-    batch = f"{corrections_path.name}@{hashlib.sha256(corrections_path.read_bytes()).hexdigest()[:12]}"
+    batch = f"{corrections_path.name}@{file_sha256(corrections_path)[:12]}"
     if history is not None and (history["batch"] == batch).any():
         raise InputError(f"{corrections_path}: already merged (batch {batch} is in {history_in}); nothing to do")
     result = merge_corrections(labels, corrections, history, batch=batch)

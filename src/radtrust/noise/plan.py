@@ -25,6 +25,7 @@ scores and inclusion probabilities go to an internal ``<stem>.plan.json`` beside
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,34 +150,37 @@ def plan_annotation(cohort: Cohort, p_wrong: np.ndarray, config: PlanConfig, fin
         if not chosen[i]:
             chosen[i] = True
             reason[i] = "score"
-    members = {(a, lv): values[a] == lv for a, qs in quotas.items() for lv in qs}
+    # Each case is in one group per attribute; counts of chosen cases per group are kept up to date, so a
+    # swap costs the case's few groups rather than a pass over the cohort per group.
+    keys_of = [[(a, str(values[a][i])) for a in values] for i in range(n)]
+    counts = Counter(k for i in np.flatnonzero(chosen) for k in keys_of[i])
 
-    def count(key: tuple[str, str]) -> int:
-        return int((chosen & members[key]).sum())
+    def quota(key: tuple[str, str]) -> int:
+        return quotas[key[0]][key[1]]
 
     removable = [i for i in order[::-1] if reason[i] == "score"]  # lowest benefit first
-    for key, q in sorted(((k, quotas[k[0]][k[1]]) for k in members), key=lambda t: t[1]):
-        short = q - count(key)
+    for key in sorted(((a, lv) for a, qs in quotas.items() for lv in qs), key=quota):
+        short = quota(key) - counts[key]
         if short <= 0:
             continue
-        candidates = (i for i in order if members[key][i] and not chosen[i])
-        for i in candidates:
+        for i in order:
             if short <= 0:
                 break
+            if chosen[i] or key not in keys_of[i]:
+                continue
             drop = next(
-                (j for j in removable if chosen[j] and not members[key][j] and all(count(k) > quotas[k[0]][k[1]] or not members[k][j] for k in members)),
+                (j for j in removable if reason[j] == "score" and key not in keys_of[j] and all(counts[k] > quota(k) for k in keys_of[j])),
                 None,
             )
             if drop is None:
                 break
             chosen[drop], reason[drop] = False, ""
-            removable.remove(drop)
+            counts.subtract(keys_of[drop])
             chosen[i], reason[i] = True, "group_quota"
+            counts.update(keys_of[i])
             short -= 1
-    quota_report = {
-        attr: {lv: {"n_cases": int(members[(attr, lv)].sum()), "quota": q, "selected": count((attr, lv))} for lv, q in qs.items()}
-        for attr, qs in quotas.items()
-    }
+    sizes = Counter(k for ks in keys_of for k in ks)
+    quota_report = {attr: {lv: {"n_cases": sizes[(attr, lv)], "quota": q, "selected": counts[(attr, lv)]} for lv, q in qs.items()} for attr, qs in quotas.items()}
     total_quota = sum(sum(q.values()) for q in quotas.values())
 
     idx = np.flatnonzero(chosen)

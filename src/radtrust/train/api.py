@@ -19,7 +19,7 @@ from radtrust.errors import InputError
 from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge, resolve_ledger
 from radtrust.train.checkpoint import IDENTITY_FILE, Checkpointer
 from radtrust.train.config import TrainConfig
-from radtrust.train.estimator import ReportClassifier, file_sha256
+from radtrust.train.estimator import ReportClassifier
 
 
 def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
@@ -108,15 +108,16 @@ def fit_and_save(
     exists and starts fresh otherwise; ``False`` refuses to start over an existing checkpoint.
     """
     out = prepare_run_dir(out, overwrite)
-    ReportClassifier(config).prepare(cohort, labels, validation_labels)  # bad input fails before any charge
+    clf = ReportClassifier(config)
+    clf.prepare(cohort, labels, validation_labels)  # bad input fails before any charge
     ck_dir = checkpoint_dir_for(out)
     cohort_fingerprint = data_fingerprint(cohort)
     identity = {"config_hash": _config_hash(config), "data_fingerprint": cohort_fingerprint}
     if validation_labels is not None:
         identity["validation_labels"] = hashlib.sha256(validation_labels.frame.to_csv(index=False).encode("utf-8")).hexdigest()
-    if config.label_issues:
+    if clf.label_issue_summary is not None:
         # The config names the audit by path only; a rewritten audit at the same path changes the training targets.
-        identity["label_issues"] = file_sha256(config.label_issues)
+        identity["label_issues"] = clf.label_issue_summary["file_sha256"]
     stored_run_id = _resume_identity(ck_dir, resume, identity) if checkpoint or resume else None
     run_id = stored_run_id or run_id or new_run_id()
     charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None
@@ -129,7 +130,7 @@ def fit_and_save(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        clf = ReportClassifier(config).fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels)
+        clf.fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels)
         if charge is not None:
             ledger.finish(charge.run_id, clf.result.privacy.epsilon)
             clf.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)

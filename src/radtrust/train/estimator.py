@@ -7,7 +7,6 @@ validation part only, and can then ``predict_proba`` / ``predict`` / ``save`` / 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -20,9 +19,9 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from radtrust import __version__
-from radtrust.data.fingerprint import data_fingerprint
+from radtrust.data.fingerprint import data_fingerprint, file_sha256
 from radtrust.data.io import atomic_path, write_json
-from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.schema import Cohort, LabelTable, label_targets
 from radtrust.data.splits import patient_split
 from radtrust.errors import ConfigError, InputError
 from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_codes, group_values
@@ -35,36 +34,6 @@ from radtrust.train.config import TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, train_model
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
-
-
-def label_targets(labels: LabelTable, policy: str) -> tuple[np.ndarray, np.ndarray]:
-    """Targets and loss mask from a label table.
-
-    Not mentioned (empty) counts as negative, the convention of report-derived chest X-ray labels
-    (Irvin et al., 2019). Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros) or
-    "ignore" (U-Ignore: masked out of the loss).
-    """
-    v = labels.values()
-    targets = np.where(v == 1, 1.0, 0.0)
-    mask = np.ones_like(targets)
-    unc = v == -1
-    if policy == "positive":
-        targets[unc] = 1.0
-    elif policy == "ignore":
-        mask[unc] = 0.0
-    elif policy != "negative":
-        raise ConfigError(f"unknown uncertain_policy '{policy}'")
-    return targets.astype(np.float32), mask.astype(np.float32)
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes: names an input (the label audit) in a run's record and resume identity
-    without copying anything from it."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def apply_label_issues(targets: np.ndarray, mask: np.ndarray, p_wrong: np.ndarray, policy: str, threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
@@ -124,6 +93,7 @@ class ReportClassifier:
         self.fairness: dict = {}  # groups, mitigation, worst-group selection, per-group thresholds
         self.postprocess: GroupThresholds | None = None
         self.label_issue_summary: dict | None = None  # counts only: what the label audit changed
+        self._label_audit: tuple[str, pd.DataFrame, str] | None = None  # (path, per-cell frame, sha256)
         self._tokenizer = None
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -274,33 +244,37 @@ class ReportClassifier:
             # Reviewed validation labels are what the run is judged against: the audit never alters them.
             train_rows, val_rows = np.arange(len(train_idx)), None
         if c.label_issues:
-            p_wrong = label_issue_cells(self._read_label_audit(), table.case_ids, findings, table.values(), c.label_issues)
+            audit, audit_sha256 = self._read_label_audit()
+            p_wrong = label_issue_cells(audit, table.case_ids, findings, table.values(), c.label_issues)
             targets, mask, n_changed = apply_label_issues(targets, mask, p_wrong[train_rows], c.label_issue_policy, c.label_issue_threshold)
             n_val = 0
             if val_rows is not None:
                 # A flagged validation label is as doubtful as a training one, and threshold choice needs
                 # hard 0/1 labels: flagged cells are left out of it under either policy.
                 val_t, val_m, n_val = apply_label_issues(val_t, val_m, p_wrong[val_rows], "exclude", c.label_issue_threshold)
-            self.label_issue_summary = self._label_issue_summary(n_changed, n_val)
+            self.label_issue_summary = self._label_issue_summary(audit_sha256, n_changed, n_val)
         if mask.sum() == 0:
             after = f" and the label audit ({c.label_issue_policy})" if c.label_issues else ""
             raise InputError(f"{labels.origin}: no usable labels after the uncertain policy '{c.uncertain_policy}'{after}")
         return findings, train_idx, val_idx, targets, mask, val_t, val_m, group_vals
 
-    def _read_label_audit(self) -> pd.DataFrame:
-        from radtrust.noise.files import (
-            read_label_audit,  # imported here: training without an audit never needs it
-        )
+    def _read_label_audit(self) -> tuple[pd.DataFrame, str]:
+        """The audit file and its SHA-256, read once per classifier: ``prepare`` runs as a precheck and again
+        in ``fit``, and an audit has a row per case and finding."""
+        from radtrust.noise.files import read_label_audit  # imported here: training without an audit never needs it
 
-        return read_label_audit(self.config.label_issues)
+        path = self.config.label_issues
+        if self._label_audit is None or self._label_audit[0] != path:
+            self._label_audit = (path, read_label_audit(path), file_sha256(path))
+        return self._label_audit[1], self._label_audit[2]
 
-    def _label_issue_summary(self, n_train: int, n_validation: int) -> dict:
+    def _label_issue_summary(self, sha256: str, n_train: int, n_validation: int) -> dict:
         """What the audit changed, as counts only: the audit is internal-only and per case, so nothing per
         case (ids, probabilities) may reach the run folder, which is a released artifact."""
         c = self.config
         changed = "cells_excluded" if c.label_issue_policy == "exclude" else "cells_softened"
         return {
-            "file_sha256": file_sha256(c.label_issues),
+            "file_sha256": sha256,
             "policy": c.label_issue_policy,
             "threshold": c.label_issue_threshold,
             changed: n_train,

@@ -268,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                              "plan_points": float(plan.mean()), "random_points": float(rand.mean())}
     r10 = ratios[str(0.10)]
     console.print(f"clean labels: weighted F1 {clean_f1:.4f}; noisy labels: {noisy_f1:.4f} (gap {full_gap:.2f} points)")
-    console.print(f"at a 10% budget the plan recovers {r10['plan_points']:.2f} points, random relabelling {r10['random_points']:.2f}: ratio {r10['ratio']:.2f} [{r10['ci95'][0]:.2f}, {r10['ci95'][1]:.2f}] (goal ≥ 2)")
+    # Random relabelling can recover nothing (or lose) in a small run: then there is no ratio to print.
+    ratio_txt = "n/a (random relabelling recovered nothing)" if r10["ratio"] is None else f"{r10['ratio']:.2f} [{r10['ci95'][0]:.2f}, {r10['ci95'][1]:.2f}]"
+    console.print(f"at a 10% budget the plan recovers {r10['plan_points']:.2f} points, random relabelling {r10['random_points']:.2f}: ratio {ratio_txt} (goal ≥ 2)")
 
     table = Table(title="No experts: noise-robust training on the noisy labels (mean over paired fits)")
     for col in ("method", "weighted F1", "recovered (pts)", "TPR gap rest − site_B"):

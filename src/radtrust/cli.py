@@ -76,6 +76,27 @@ def synth_mammo_cmd(
     _echo(f"wrote {n} mammography reports to {cohort_path} and the hidden truth to {truth_path}")
 
 
+@synth_app.command("mammo")
+def synth_mammo_images_cmd(
+    out: Annotated[Path, typer.Option(help="folder to write: images/, images.csv, images_truth.csv, reports.csv, reports_truth.csv, marks.csv, meta.json")],
+    n_women: Annotated[int, typer.Option(help="number of women")] = 200,
+    size: Annotated[int, typer.Option(help="image side in pixels")] = 128,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    n_sites: Annotated[int, typer.Option(help="number of sites (each with its scanner makes)")] = 3,
+    max_episodes: Annotated[int, typer.Option(help="screening rounds per woman, at most")] = 3,
+    dicom_share: Annotated[float, typer.Option(help="share of images written as DICOM instead of PNG")] = 0.25,
+    report_label_noise: Annotated[float, typer.Option(help="per-report probability that the report disagrees with the truth")] = 0.0,
+) -> None:
+    """Synthetic screening mammograms (four views per exam, sites and scanner makes, density-dependent
+    texture, masses and calcifications) with hidden truth and a matching report per exam."""
+    from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
+
+    cfg = MammoImageSynthConfig(n_women=n_women, size=size, seed=seed, n_sites=n_sites, max_episodes=max_episodes, dicom_share=dicom_share, report_label_noise=report_label_noise)
+    res = write_synth_mammo_images(cfg, out)
+    m = res.meta["counts"]
+    _echo(f"wrote {m['images']} images of {m['studies']} exams of {m['women']} women, their reports and the hidden truth → {out}")
+
+
 @app.command("label")
 def label_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="reports (.csv, .parquet, .jsonl, Open-i .tgz/folder); with --combine: label tables")],
@@ -187,12 +208,72 @@ def train_cmd(
     _echo(f"trained on {p.n_train_records} records in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
 
 
+@app.command("train-images")
+def train_images_cmd(
+    data: Annotated[Path, typer.Option(help="images: a mini-MIAS folder, a DICOM folder, an OMI-DB-style manifest or an images.csv")],
+    out: Annotated[Path, typer.Option(help="run folder to create")],
+    labels: Annotated[Optional[Path], typer.Option(help="label table per image (default: the truth a mini-MIAS folder carries)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="target ε (inf = not private); default 8")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="δ; default 1/(10·N), N = women (or images with --privacy-unit record)")] = None,
+    privacy_unit: Annotated[Optional[str], typer.Option(help="patient (default: a woman with all her images) or record (one image)")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="auto (default), efficientnet_lite0 (ImageNet-pretrained), small_cnn or tiny")] = None,
+    method: Annotated[Optional[str], typer.Option(help="head (default: frozen backbone, DP linear head), top (last blocks + head) or full")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="pixels per side after padding to a square (default 224)")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="random affine and intensity augmentation (methods top/full)")] = None,
+    image_cache: Annotated[Optional[Path], typer.Option(help="folder to keep resized images in (.npy); default: none")] = None,
+    max_grad_norm: Annotated[Optional[float], typer.Option(help="per-sample (per-woman) clipping bound")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) images per batch")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
+    findings: Annotated[Optional[str], typer.Option(help="comma-separated label columns to learn (default: all)")] = None,
+    robust_loss: Annotated[Optional[str], typer.Option(help="bce (default) or gce, robust to wrong labels (e.g. labels extracted from reports)")] = None,
+    groups: Annotated[Optional[str], typer.Option(help="groups for mitigation, e.g. density or site*manufacturer")] = None,
+    mitigation: Annotated[Optional[str], typer.Option(help="none (default), reweight or group_dro")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted run from <out>.checkpoint")] = False,
+    ledger: Ledger = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train a mammography view classifier (normal vs abnormal, benign vs malignant, density) with DP-SGD
+    through the same loop, engine and ledger as reports (or without privacy at --epsilon inf)."""
+    from radtrust.train.api import train_from_files
+    from radtrust.train.config import ImageTrainConfig, parse_str_list
+
+    cfg = ImageTrainConfig.load(
+        config,
+        epsilon=epsilon,
+        delta=delta,
+        privacy_unit=privacy_unit,
+        backbone=backbone,
+        method=method,
+        image_size=image_size,
+        augment=augment,
+        image_cache=str(image_cache) if image_cache is not None else None,
+        max_grad_norm=max_grad_norm,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        findings=parse_str_list(findings),
+        robust_loss=robust_loss,
+        groups=groups,
+        mitigation=mitigation,
+        seed=seed,
+    )
+    clf = train_from_files(data, labels, cfg, out, None, id_column, "error", overwrite, progress=not quiet, ledger=ledger or True, resume=resume)
+    p = clf.result.privacy
+    claim = "not private (ε = inf)" if p.delta is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}) per {p.unit.split(' ')[0]}, {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
+    _echo(f"trained on {p.n_train_records} images in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
+
+
 @audit_app.command("fairness")
 def audit_fairness_cmd(
     run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
-    data: Annotated[Path, typer.Option(help="reports with demographics/site columns")],
-    labels: Annotated[Path, typer.Option(help="gold-standard label table")],
+    data: Annotated[Path, typer.Option(help="reports or images with demographics/site columns")],
     out: Annotated[Path, typer.Option(help="fairness.json to write")],
+    labels: Annotated[Optional[Path], typer.Option(help="gold-standard label table (images: default the truth a mini-MIAS folder carries)")] = None,
     groups: Annotated[str, typer.Option(help="comma-separated group columns; a*b for an intersection; age_band is derived from age")] = "sex,age_band,race,site",
     age_cuts: AgeCuts = "40,60,80",
     min_cell: Annotated[int, typer.Option(help="groups with fewer cases are shown as too small to judge")] = 30,
@@ -355,23 +436,24 @@ def predict_cmd(
     run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
     data: Annotated[Path, typer.Option(help="reports to score")],
     out: Annotated[Path, typer.Option(help="predictions file (.csv or .parquet)")],
+    level: Annotated[str, typer.Option(help="image runs: view (default), breast, exam or woman")] = "view",
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     quiet: Quiet = False,
 ) -> None:
-    """Write a probability and a 0/1 decision per finding for every report."""
+    """Write a probability and a 0/1 decision per finding for every report or image (or breast, exam, woman)."""
     from radtrust.train.api import predict_to_file
 
-    predict_to_file(run, data, out, column_map, empty_reports, progress=not quiet)
+    predict_to_file(run, data, out, column_map, empty_reports, progress=not quiet, level=level)
     _echo(f"wrote predictions → {out}")
 
 
 @app.command("evaluate")
 def evaluate_cmd(
     run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
-    data: Annotated[Path, typer.Option(help="reports to score")],
-    labels: Annotated[Path, typer.Option(help="gold-standard label table")],
+    data: Annotated[Path, typer.Option(help="reports or images to score")],
     out: Annotated[Path, typer.Option(help="metrics.json to write")],
+    labels: Annotated[Optional[Path], typer.Option(help="gold-standard label table (images: default the truth a mini-MIAS folder carries)")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected, e.g. filename)")] = None,
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the intervals")] = 1000,
     column_map: ColumnMap = None,

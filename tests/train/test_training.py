@@ -114,7 +114,7 @@ def test_clipped_per_sample_gradient_norms_never_exceed_bound(toy_cohort):
     opt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=0.1)
     C = 0.01  # tiny bound so that every sample is clipped
     eng = PrivateTraining(head, opt, noise_multiplier=0.0, max_grad_norm=C, expected_batch_size=16, sample_rate=16 / 240)
-    hidden, att, y, m = data.batch(np.arange(16), net)
+    (hidden, att), y, m = data.batch(np.arange(16), net)
     masked_bce(eng.module(hidden, att), y, m).mean().backward()
     eng.optimizer.pre_step()
     per_sample = torch.stack([p.grad_sample.reshape(16, -1).norm(dim=1) for p in eng.trainable], 1).norm(dim=1)
@@ -193,3 +193,36 @@ def test_thresholds_tuned_only_with_enough_validation_positives():
     thr = choose_thresholds(p, y, np.ones_like(y), ["common", "rare"], cfg)
     assert thr["rare"] == cfg.fixed_threshold and thr["common"] != cfg.fixed_threshold
     assert choose_thresholds(p, y, np.ones_like(y), ["common", "rare"], cfg.model_copy(update={"threshold_policy": "fixed"}))["common"] == 0.5
+
+
+def test_patient_level_clipping_sums_a_patients_records_before_clipping(toy_cohort):
+    """User-level DP-SGD: with ``sample_units`` each patient's summed gradient is clipped once, so the
+    step equals Σ_patients clip(Σ_her records g_i) / expected batch size (σ = 0 here)."""
+    from radtrust.models.text import FeatureHead
+    from radtrust.privacy.engine import PrivateTraining
+    from radtrust.train.loop import masked_bce
+
+    cohort, labels = toy_cohort
+    tok = load_tokenizer("tiny")
+    data = _data(cohort, labels, tok)
+    net = build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], None, 0.0, seed=0)
+    head = FeatureHead(net)
+    opt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=0.1)
+    C = 0.01
+    eng = PrivateTraining(head, opt, noise_multiplier=0.0, max_grad_norm=C, expected_batch_size=16, sample_rate=16 / 240)
+    units = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 6, 7, 7])
+    (hidden, att), y, m = data.batch(np.arange(16), net)
+    masked_bce(eng.module(hidden, att), y, m).mean().backward()
+    per_sample = [p.grad_sample.detach().clone() for p in eng.trainable]
+    expected = []
+    summed = [torch.zeros((8, *g.shape[1:])).index_add_(0, units, g) for g in per_sample]
+    norms = torch.stack([s_.reshape(8, -1).norm(dim=1) for s_ in summed], 1).norm(dim=1)
+    factor = torch.clamp(C / (norms + 1e-6), max=1.0)
+    expected = [torch.einsum("i,i...", factor, s_) / 16 for s_ in summed]
+    eng.optimizer.sample_units = units
+    eng.optimizer.pre_step()
+    for p, e in zip(eng.trainable, expected):
+        assert torch.allclose(p.grad, e, atol=1e-7)
+    # eight patients, each bounded by C: the step's norm is at most 8·C / 16
+    total = torch.cat([p.grad.reshape(-1) for p in eng.trainable]).norm()
+    assert total <= 8 * C / 16 * (1 + 1e-4)

@@ -12,8 +12,15 @@ from radtrust.data.schema import Cohort
 
 
 def data_fingerprint(cohort: Cohort, sections: tuple[str, ...] = ("findings", "impression", "text")) -> str:
-    """SHA-256 over case ids and report text: identifies a dataset by content, not by path."""
+    """SHA-256 over case ids and report text (image cohorts: case ids, patient ids and each image file's
+    bytes): identifies a dataset by content, not by path."""
     h = hashlib.sha256()
+    if cohort.modality == "image":
+        for cid, pid, path in zip(cohort.case_ids, cohort.patient_ids, cohort.image_paths):
+            h.update(f"{cid}\x1f{pid}\x1f".encode("utf-8"))
+            h.update(bytes.fromhex(file_sha256(path)) if Path(path).is_file() else b"missing")
+            h.update(b"\x1e")
+        return h.hexdigest()
     for cid, t in zip(cohort.case_ids, cohort.texts(sections)):
         h.update(cid.encode("utf-8"))
         h.update(b"\x1f")

@@ -117,7 +117,50 @@ def read_cohort(
     renamed = {target: frame[src] for target, src in mapping.items()}
     for target, col in renamed.items():
         frame[target] = col
+    if "image_path" in frame.columns:
+        frame["image_path"] = resolve_image_paths(frame["image_path"], path.parent)
     return Cohort(frame, str(path), empty_reports)
+
+
+def resolve_image_paths(paths: pd.Series, base: Path) -> pd.Series:
+    """Relative image paths are taken from the manifest's folder, so a dataset folder can move as a whole."""
+    def one(p: object) -> object:
+        if p is None or (isinstance(p, float) and pd.isna(p)) or not str(p).strip():
+            return p
+        q = Path(str(p).strip())
+        return str(q if q.is_absolute() else (base / q).resolve())
+
+    return paths.map(one)
+
+
+def read_images(path: str | Path, site: str | None = None, column_map: Mapping[str, str] | Iterable[str] | None = None) -> tuple[Cohort, LabelTable | None]:
+    """An image cohort (one row per view image) and the truth labels the source carries, if any.
+
+    ``path`` may be a mini-MIAS folder (``labels.txt`` + ``images/``: labels from its truth), a folder of
+    DICOM files (headers read for the hierarchy; no labels), an OMI-DB-style manifest with ``client_id``
+    / ``episode_id`` / ``image_id`` columns (no labels), or any table with ``case_id``, ``patient_id`` and
+    ``image_path`` (e.g. ``images.csv`` written by ``radtrust synth mammo``; labels come separately).
+    """
+    from radtrust.data import dicom, mias  # imported here: report-only users never load pydicom
+
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        if (path / "labels.txt").is_file() and (path / "images").is_dir():
+            manifest, labels, _ = mias.read_mias(path)
+            return Cohort(manifest, str(path)), labels
+        manifest = dicom.scan_dicom_folder(path, site)
+        if manifest.empty:
+            raise InputError(f"{path}: no DICOM images found (and not a mini-MIAS folder with labels.txt and images/)")
+        return Cohort(manifest, str(path)), None
+    columns = set(read_table(path).columns)
+    if "client_id" in columns or "image_id" in columns:
+        manifest, _ = dicom.read_manifest(path, site)
+        return Cohort(manifest, str(path)), None
+    cohort = read_cohort(path, column_map)
+    if cohort.modality != "image":
+        raise InputError(f"{path}: no 'image_path' column: not an image manifest")
+    return cohort, None
 
 
 _SECTION_COLUMNS = {"FINDINGS": "findings", "IMPRESSION": "impression", "INDICATION": "indication", "COMPARISON": "comparison"}

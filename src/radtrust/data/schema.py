@@ -2,9 +2,11 @@
 
 Readers convert *into* these; nothing downstream knows which file format the data came from.
 
-* **Cohort**: one row per report (or per image later). Required: ``case_id`` (unique), ``patient_id``.
+* **Cohort**: one row per report, or per image. Required: ``case_id`` (unique), ``patient_id``.
   Optional with defaults: ``study_id`` (= case_id), ``site`` (= "unknown"). Report text lives in the
-  sections ``findings``, ``impression``, ``indication``, ``comparison`` or a single ``text`` column.
+  sections ``findings``, ``impression``, ``indication``, ``comparison`` or a single ``text`` column. An
+  image cohort has an ``image_path`` column instead (and ``episode_id``, ``laterality``, ``view``,
+  ``manufacturer`` where known, see :mod:`radtrust.data.images`); every stage takes either kind.
   Demographics ``age``, ``sex``, ``race`` where known. Any other column is kept as an extra.
 * **LabelTable**: ``case_id`` plus one column per finding: 1 positive, 0 negative, -1 uncertain,
   empty = not mentioned; and ``label_source`` naming where the labels came from.
@@ -26,6 +28,8 @@ TEXT_SECTIONS: tuple[str, ...] = ("findings", "impression", "indication", "compa
 LABELLED_SECTIONS: tuple[str, ...] = ("findings", "impression", "text")
 DEMOGRAPHICS: tuple[str, ...] = ("age", "sex", "race")
 CORE_COLUMNS: tuple[str, ...] = ("case_id", "patient_id", "study_id", "site")
+#: A cohort with this column is an image cohort: one row per image (a mammography view), no report text.
+IMAGE_PATH_COLUMN = "image_path"
 LABEL_SOURCE_COLUMN = "label_source"
 LABEL_VALUES = (1, 0, -1)
 
@@ -70,6 +74,17 @@ class Cohort:
     @property
     def patient_ids(self) -> np.ndarray:
         return self.frame["patient_id"].to_numpy(dtype=object)
+
+    @property
+    def modality(self) -> str:
+        """"image" for an image cohort (one row per image), "report" for report text."""
+        return "image" if IMAGE_PATH_COLUMN in self.frame.columns else "report"
+
+    @property
+    def image_paths(self) -> list[str]:
+        if self.modality != "image":
+            raise InputError(f"{self.source}: not an image cohort (no '{IMAGE_PATH_COLUMN}' column)")
+        return self.frame[IMAGE_PATH_COLUMN].tolist()
 
     @property
     def sections(self) -> list[str]:
@@ -144,6 +159,8 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
     frame["study_id"] = _as_id(frame["study_id"]).fillna(frame["case_id"]) if "study_id" in frame else frame["case_id"]
     frame["site"] = _as_id(frame["site"]).fillna("unknown") if "site" in frame else "unknown"
     text_cols = [s for s in TEXT_SECTIONS if s in frame.columns]
+    if IMAGE_PATH_COLUMN in frame.columns:
+        return _normalise_images(frame, source), 0
     if not any(s in frame.columns for s in LABELLED_SECTIONS):
         raise InputError(
             f"{source}: no report text column: need 'findings', 'impression' or 'text' "
@@ -179,6 +196,26 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
         if col in frame.columns:
             frame[col] = _as_id(frame[col])
     return frame, dropped
+
+
+def _normalise_images(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Image rows: a path per row; the hierarchy columns of :data:`radtrust.data.images.IMAGE_COLUMNS`
+    (episode, laterality, view, manufacturer) are kept as strings where present."""
+    paths = frame[IMAGE_PATH_COLUMN].astype("string").str.strip()
+    bad = paths.isna() | (paths == "")
+    if bad.any():
+        raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: empty '{IMAGE_PATH_COLUMN}'")
+    frame[IMAGE_PATH_COLUMN] = paths
+    for col in ("episode_id", "laterality", "view", "manufacturer", "sex", "race"):
+        if col in frame.columns:
+            frame[col] = _as_id(frame[col])
+    if "age" in frame.columns:
+        age = pd.to_numeric(frame["age"], errors="coerce")
+        bad = frame["age"].notna() & age.isna()
+        if bad.any():
+            raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'age' is not a number")
+        frame["age"] = age.astype(float)
+    return frame
 
 
 @dataclass
@@ -302,16 +339,22 @@ def _normalise_labels(frame: pd.DataFrame, findings: list[str], origin: str) -> 
     return out
 
 
-def label_targets(labels: LabelTable, policy: str) -> tuple[np.ndarray, np.ndarray]:
+def label_targets(labels: LabelTable, policy: str, missing: str = "negative") -> tuple[np.ndarray, np.ndarray]:
     """Targets and loss mask from a label table.
 
-    Not mentioned (empty) counts as negative, the convention of report-derived chest X-ray labels
-    (Irvin et al., 2019). Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros) or
-    "ignore" (U-Ignore: masked out of the loss).
+    Not mentioned (empty) counts as negative (``missing="negative"``), the convention of report-derived
+    chest X-ray labels (Irvin et al., 2019); image truth tables use ``missing="ignore"``: an empty cell
+    there means "does not apply" (benign vs malignant for a normal breast) and stays out of the loss.
+    Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros) or "ignore" (U-Ignore:
+    masked out of the loss).
     """
     v = labels.values()
     targets = np.where(v == 1, 1.0, 0.0)
     mask = np.ones_like(targets)
+    if missing == "ignore":
+        mask[np.isnan(v)] = 0.0
+    elif missing != "negative":
+        raise ConfigError(f"unknown missing-label policy '{missing}'")
     unc = v == -1
     if policy == "positive":
         targets[unc] = 1.0

@@ -914,8 +914,10 @@ def _write(case: dict[str, Any], st: _Style, W: _Writer, R: random.Random) -> di
     imp = _impression(case, c, birads_line)
     if density_in_impression:
         imp.insert(0, density)
-    if lat == "B" and case["birads"] in (0, 4, 5) and st.kind == "academic" and r() < 0.25:
-        f = [x for x in finds if x.cat not in ("benign", "postsurg")][0]
+    # Label noise can drop the only suspicious finding; such a report keeps its one overall assessment.
+    main = [x for x in finds if x.cat not in ("benign", "postsurg")]
+    if lat == "B" and case["birads"] in (0, 4, 5) and st.kind == "academic" and r() < 0.25 and main:
+        f = main[0]
         other = 1 - f.side
         other_b = 2 if any(x.side == other or x.bilateral for x in finds) else 1
         imp[-1] = f"{_SIDE_WORD[other].capitalize()} breast: BI-RADS {other_b}. {_SIDE_WORD[f.side].capitalize()} breast: BI-RADS {case['birads']}{case['sub4']}."

@@ -40,7 +40,7 @@ def score_against_gold(
     probs = clf.predict_proba(sub, progress=progress) if probs is None else probs[keep]
     preds = clf.predict(sub, probs=probs)
     cols = [clf.findings.index(f) for f in shared]
-    y_true = gold.aligned_to(sub.case_ids).select(shared).values()
+    y_true = gold_values(clf, gold, sub.case_ids, shared)
     out = multilabel_metrics(y_true, probs[:, cols], preds[:, cols], shared, clusters=sub.patient_ids, n_boot=n_boot, seed=seed)
     out["n_cases_without_gold"] = int((~keep).sum())
     out["threshold_policy"] = {
@@ -53,9 +53,21 @@ def score_against_gold(
     return out
 
 
+def gold_values(clf: ReportClassifier, gold: LabelTable, case_ids: list[str], findings: list[str]) -> np.ndarray:
+    """Gold labels aligned to ``case_ids``. For a model whose empty label cells mean "does not apply"
+    (image truth: benign vs malignant has no answer for a normal breast) empty cells become -1, which
+    every scorer leaves out of that finding's counts, instead of counting as negatives."""
+    y = gold.aligned_to(case_ids).select(findings).values()
+    if clf.missing_labels == "ignore":
+        y = np.where(np.isnan(y), -1.0, y)
+    return y
+
+
 def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, progress: bool = False) -> dict:
     """Load a run folder, score it on ``cohort`` against ``gold``, and attach the run's privacy record."""
-    clf = ReportClassifier.load(run_dir)
+    from radtrust.train.api import load_classifier
+
+    clf = load_classifier(run_dir)
     out = score_against_gold(clf, cohort, gold, n_boot=n_boot, progress=progress)
     out["privacy"] = ReportClassifier.privacy_of(run_dir)
     return out
@@ -64,7 +76,7 @@ def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: 
 def evaluate_files(
     run: str | Path,
     data: str | Path,
-    labels: str | Path,
+    labels: str | Path | None,
     out: str | Path,
     id_column: str | None = None,
     column_map=None,
@@ -74,11 +86,14 @@ def evaluate_files(
 ) -> dict:
     """Read data and gold labels, score the run, and write ``metrics.json`` atomically."""
     from radtrust.data.io import write_json
-    from radtrust.data.readers import read_cohort, read_labels
+    from radtrust.data.readers import read_labels
+    from radtrust.train.api import read_inputs, run_config
 
-    ReportClassifier.check_run_dir(run)  # fail on a bad run folder before reading large data
-    cohort = read_cohort(data, column_map, empty_reports)
-    gold = read_labels(labels, id_column=id_column)
+    config = run_config(run)  # fail on a bad run folder before reading large data
+    cohort, carried = read_inputs(data, config, column_map, empty_reports)
+    gold = read_labels(labels, id_column=id_column) if labels is not None else carried
+    if gold is None:
+        raise InputError(f"{data}: no gold labels: pass a label file")
     metrics = evaluate_run(run, cohort, gold, n_boot=n_boot, progress=progress)
     write_json(metrics, out)
     return metrics

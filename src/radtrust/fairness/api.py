@@ -11,6 +11,7 @@ import numpy as np
 
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.errors import InputError
+from radtrust.evaluate.evaluate import gold_values
 from radtrust.fairness.audit import METRIC_NAMES, METRICS, AuditConfig, SubgroupAudit, audit_fairness
 from radtrust.fairness.groups import attribute_columns, group_values
 from radtrust.labeling.vocab import SUMMARY_COLUMNS
@@ -42,7 +43,7 @@ def audit_run(
     probs = clf.predict_proba(sub, progress=progress)
     preds = clf.predict(sub, probs=probs)
     cols = [clf.findings.index(f) for f in shared]
-    y_true = gold.aligned_to(sub.case_ids).select(shared).values()
+    y_true = gold_values(clf, gold, sub.case_ids, shared)
     audit = audit_fairness(y_true, probs[:, cols], preds[:, cols], shared, sub.frame, sub.patient_ids, config, progress=progress)
     audit.meta["threshold_policy"] = {
         "chosen_on": "chosen on the run's validation split (never on the audited data)",
@@ -95,7 +96,7 @@ def adjusted_disparities(
 def audit_files(
     run: str | Path,
     data: str | Path,
-    labels: str | Path,
+    labels: str | Path | None,
     out: str | Path,
     config: AuditConfig,
     id_column: str | None = None,
@@ -111,15 +112,18 @@ def audit_files(
 ) -> SubgroupAudit:
     """Read, audit, and write ``out`` (JSON) atomically, plus the forest plot PNG and HTML page if asked."""
     from radtrust.data.io import atomic_path, write_json
-    from radtrust.data.readers import read_cohort, read_labels
+    from radtrust.data.readers import read_labels
+    from radtrust.train.api import load_classifier, read_inputs, run_config
     from radtrust.train.estimator import ReportClassifier
 
-    ReportClassifier.check_run_dir(run)
+    run_cfg = run_config(run)
     if plot_metric not in (*METRICS, "underdiagnosis_rate"):
         raise InputError(f"--plot-metric must be one of {', '.join((*METRICS, 'underdiagnosis_rate'))}, not '{plot_metric}'")
-    cohort = read_cohort(data, column_map, empty_reports)
-    gold = read_labels(labels, id_column=id_column)
-    clf = ReportClassifier.load(run)
+    cohort, carried = read_inputs(data, run_cfg, column_map, empty_reports)
+    gold = read_labels(labels, id_column=id_column) if labels is not None else carried
+    if gold is None:
+        raise InputError(f"{data}: no gold labels: pass a label file")
+    clf = load_classifier(run)
     audit = audit_run(clf, cohort, gold, config, adjust_for, adjust_method, progress)
     audit.meta["run"] = str(run)
     audit.meta["privacy"] = ReportClassifier.privacy_of(run)

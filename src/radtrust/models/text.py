@@ -227,6 +227,10 @@ class ReportNet(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.forward_features(self.features(input_ids, attention_mask), self.feature_mask(attention_mask))
 
+    def trainable_part(self) -> nn.Module:
+        """What DP-SGD wraps: the trainable top and head, fed the frozen part's output."""
+        return FeatureHead(self)
+
 
 class FeatureHead(nn.Module):
     """What DP-SGD wraps: the trainable top and head only, fed the frozen part's (cached) output."""

@@ -53,24 +53,43 @@ class WeightedDPOptimizer(DPOptimizer):
     C whatever its weight. Weighting after clipping does, and a weight ≤ 1 keeps every record's
     contribution within C, so the sensitivity, and with it the noise calibration and the accountant, are
     unchanged. Opacus has no hook between clipping and summation, hence this override of
-    ``clip_and_accumulate`` (same computation as Opacus 1.6, times ``sample_weights``).
+    ``clip_and_accumulate`` (same computation as Opacus 1.6, times ``sample_weights``). The same override
+    sums the per-record gradients of each privacy unit (``sample_units``) before clipping: user-level
+    DP-SGD (McMahan et al., ICLR 2018), which Opacus does not offer.
     """
 
     sample_weights: torch.Tensor | None = None
+    #: Patient-level DP: the privacy unit (0..k-1) of each record of the micro-batch. Records of one unit
+    #: are summed before clipping, so one patient moves the sum by at most C, however many records she has.
+    sample_units: torch.Tensor | None = None
 
     def clip_and_accumulate(self) -> None:
-        if self.sample_weights is None:
+        if self.sample_weights is None and self.sample_units is None:
             return super().clip_and_accumulate()
-        w = self.sample_weights
-        if len(self.grad_samples[0]) != len(w):
+        n_rows = len(self.grad_samples[0])
+        w = self.sample_weights if self.sample_weights is not None else torch.ones(n_rows)
+        if len(w) != n_rows:
             raise RuntimeError("sample_weights must have one weight per record of the micro-batch")
         if (w < 0).any() or (w > 1.0 + 1e-6).any():
             raise ValueError("DP sample weights must lie in [0, 1] so the clipping bound still holds")
-        norms = torch.stack([g.reshape(len(g), -1).norm(2, dim=-1) for g in self.grad_samples], dim=1).norm(2, dim=1)
+        units = self.sample_units
+        if units is not None:
+            if len(units) != n_rows:
+                raise RuntimeError("sample_units must have one unit per record of the micro-batch")
+            k = int(units.max()) + 1 if n_rows else 0
+            # A unit's weight is the mean of its records' weights: still in [0, 1].
+            w = torch.zeros(k, dtype=w.dtype).index_add_(0, units, w) / torch.bincount(units, minlength=k).clamp(min=1).to(w.dtype)
+
+        def per_unit(g: torch.Tensor) -> torch.Tensor:
+            if units is None:
+                return g
+            return torch.zeros((k, *g.shape[1:]), dtype=g.dtype, device=g.device).index_add_(0, units.to(g.device), g)
+
+        norms = torch.stack([per_unit(g.reshape(len(g), -1)).norm(2, dim=-1) for g in self.grad_samples], dim=1).norm(2, dim=1)
         factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * w.to(norms.device)
         for p in self.params:
             _check_processed_flag(p.grad_sample)
-            grad_sample = self._get_flat_grad_sample(p).to(p.dtype)
+            grad_sample = per_unit(self._get_flat_grad_sample(p).to(p.dtype))
             grad = torch.einsum("i,i...", factor.to(grad_sample.device).to(p.dtype), grad_sample)
             p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
             _mark_as_processed(p.grad_sample)
@@ -118,6 +137,7 @@ class PrivateTraining:
     def empty_step(self) -> None:
         """A Poisson batch can be empty: the step still happens (noise only), so it is accounted."""
         self.optimizer.sample_weights = None
+        self.optimizer.sample_units = None
         for p in self.trainable:
             p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
         self.optimizer.step()

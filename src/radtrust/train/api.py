@@ -14,12 +14,12 @@ import pandas as pd
 from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
 from radtrust.data.io import write_json, write_table
 from radtrust.data.readers import read_cohort, read_labels
-from radtrust.data.schema import Cohort
+from radtrust.data.schema import Cohort, LabelTable
 from radtrust.errors import InputError
 from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge, resolve_ledger
 from radtrust.train.checkpoint import IDENTITY_FILE, Checkpointer
-from radtrust.train.config import TrainConfig
-from radtrust.train.estimator import ReportClassifier
+from radtrust.train.config import ImageTrainConfig, LoopConfig, TrainConfig
+from radtrust.train.estimator import ReportClassifier, privacy_population
 
 
 def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
@@ -40,7 +40,7 @@ def publish_run_dir(tmp: Path, out: Path) -> None:
 def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: TrainConfig, fingerprint: str | None = None, run_id: str | None = None) -> Charge:
     """Charge the run's planned (ε, δ) to the dataset in ``ledger`` before training; refuses a run over
     budget with :class:`~radtrust.errors.PrivacyError`. ``fingerprint`` defaults to the cohort's content."""
-    epsilon, delta = planned_charge(config.epsilon, config.delta, len(cohort))
+    epsilon, delta = planned_charge(config.epsilon, config.delta, privacy_population(cohort, config))
     return ledger.charge(
         fingerprint or data_fingerprint(cohort),
         run_id or new_run_id(),
@@ -108,7 +108,7 @@ def fit_and_save(
     exists and starts fresh otherwise; ``False`` refuses to start over an existing checkpoint.
     """
     out = prepare_run_dir(out, overwrite)
-    clf = ReportClassifier(config)
+    clf = classifier_for(config)
     clf.prepare(cohort, labels, validation_labels)  # bad input fails before any charge
     ck_dir = checkpoint_dir_for(out)
     cohort_fingerprint = data_fingerprint(cohort)
@@ -144,9 +144,46 @@ def fit_and_save(
     return clf
 
 
+def classifier_for(config: LoopConfig) -> ReportClassifier:
+    """The estimator a config trains: an image classifier for :class:`ImageTrainConfig`, else reports."""
+    from radtrust.train.images import ImageClassifier
+
+    return ImageClassifier(config) if isinstance(config, ImageTrainConfig) else ReportClassifier(config)
+
+
+def run_config(run: str | Path) -> LoopConfig:
+    """The resolved config of a saved run folder of either kind (checks the folder first)."""
+    import yaml
+
+    from radtrust.train.images import ImageClassifier, is_image_run
+
+    cls = ImageClassifier if is_image_run(run) else ReportClassifier
+    path = cls.check_run_dir(run) / "config.yaml"
+    return cls.config_class.build(yaml.safe_load(path.read_text(encoding="utf-8")), origin=str(path))
+
+
+def load_classifier(run: str | Path) -> ReportClassifier:
+    """A saved run folder of either kind, as its estimator."""
+    from radtrust.train.images import ImageClassifier, is_image_run
+
+    cls = ImageClassifier if is_image_run(run) else ReportClassifier
+    cls.check_run_dir(run)
+    return cls.load(run)
+
+
+def read_inputs(data: str | Path, config_or_run: LoopConfig | None, column_map=None, empty_reports: str = "error", site: str | None = None) -> tuple[Cohort, LabelTable | None]:
+    """The cohort a run trains or predicts on: reports (``read_cohort``) or, for an image model, images
+    (``read_images``: a mini-MIAS folder, a DICOM folder or an image manifest) with any truth they carry."""
+    if isinstance(config_or_run, ImageTrainConfig):
+        from radtrust.data.readers import read_images
+
+        return read_images(data, site, column_map)
+    return read_cohort(data, column_map, empty_reports), None
+
+
 def train_from_files(
     data: str | Path,
-    labels: str | Path,
+    labels: str | Path | None,
     config: TrainConfig,
     out: str | Path,
     column_map=None,
@@ -169,15 +206,20 @@ def train_from_files(
     ``empty_reports`` drops), so copies in any format share one budget.
     """
     prepare_run_dir(out, overwrite)
-    cohort = read_cohort(data, column_map, empty_reports)
-    table = read_labels(labels, id_column=id_column)
+    cohort, carried = read_inputs(data, config, column_map, empty_reports)
+    if labels is None and carried is None:
+        raise InputError(f"{data}: no labels: pass a label file")
+    table = read_labels(labels, id_column=id_column) if labels is not None else carried
     reviewed = read_labels(validation_labels, id_column=id_column) if validation_labels is not None else None
     ids = set(table.case_ids) | (set(reviewed.case_ids) if reviewed is not None else set())
     keep = np.array([c in ids for c in cohort.case_ids])
     if not keep.any():
         raise InputError(f"{labels}: none of the cohort's case ids has labels")
     privacy_ledger = resolve_ledger(ledger)
-    fingerprint = file_fingerprint(data, column_map, read=cohort) if privacy_ledger is not None else None
+    fingerprint = None
+    if privacy_ledger is not None:
+        # Images are identified by their pixels (file bytes), reports by their text, whatever the file format.
+        fingerprint = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)
     if not keep.all():
         cohort = cohort.subset(keep)
     return fit_and_save(
@@ -194,12 +236,35 @@ def predictions_frame(clf: ReportClassifier, cohort: Cohort, progress: bool = Fa
         frame[f"prob_{f}"] = np.round(probs[:, j], 6)
     for j, f in enumerate(clf.findings):
         frame[f"pred_{f}"] = preds[:, j]
+    return with_density_category(frame)
+
+
+def with_density_category(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``density_category``, the argmax of one-vs-rest ``prob_density_*`` outputs: density is one
+    category per breast, so its decision is the most probable one, not a threshold per category."""
+    if any(c.startswith("prob_density") for c in frame.columns):
+        from radtrust.evaluate.aggregate import density_class
+
+        frame["density_category"] = density_class(frame)[0].str.removeprefix("density_")
     return frame
 
 
-def predict_to_file(run: str | Path, data: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", progress: bool = False) -> Path:
-    ReportClassifier.check_run_dir(run)
-    cohort = read_cohort(data, column_map, empty_reports)
-    clf = ReportClassifier.load(run)
-    write_table(predictions_frame(clf, cohort, progress), out)
+def predict_to_file(run: str | Path, data: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", progress: bool = False, level: str = "view") -> Path:
+    """Predictions per case, or for an image run per ``level`` (breast, exam, woman; see
+    :func:`radtrust.evaluate.aggregate.aggregate_scores`) with decisions at the stored thresholds."""
+    clf = load_classifier(run)
+    cohort, _ = read_inputs(data, clf.config, column_map, empty_reports)
+    if level == "view":
+        frame = predictions_frame(clf, cohort, progress)
+    else:
+        if cohort.modality != "image":
+            raise InputError(f"--level {level} needs an image run and images; reports are scored per case")
+        from radtrust.evaluate.aggregate import aggregate_scores
+
+        probs = clf.predict_proba(cohort, progress=progress)
+        frame = aggregate_scores(cohort, probs, clf.findings, level, clf.config.breast_aggregation)
+        for f in clf.findings:
+            frame[f"pred_{f}"] = (frame[f"prob_{f}"] >= clf.thresholds[f]).astype("int8")
+        frame = with_density_category(frame[[c for c in frame.columns if not c.startswith(("other_", "asymmetry_")) or "density" not in c]])
+    write_table(frame, out)
     return Path(out)

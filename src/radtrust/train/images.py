@@ -1,0 +1,193 @@
+"""``ImageClassifier``: mammography view classifiers through the same loop, privacy engine and ledger as
+report classifiers.
+
+``ImageClassifier(ImageTrainConfig(...)).fit(cohort, labels)`` takes an image cohort (one row per view,
+``image_path``; see :mod:`radtrust.data.images`) and a label table (e.g. ``abnormal``, ``malignant``,
+one-hot density), splits by woman, trains with DP-SGD unless ε = inf (per woman by default: her views and
+screening rounds are one person's data), and picks decision thresholds on the validation women. Scores
+are per view; :mod:`radtrust.evaluate.aggregate` turns them into breast and woman scores.
+
+Everything but the model and its inputs is :class:`~radtrust.train.estimator.ReportClassifier`'s: the
+split, label policies, the label audit, fairness mitigation, worst-group selection, thresholds, the run
+folder and the ledger charge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from radtrust.data.images import load_image
+from radtrust.data.io import atomic_path
+from radtrust.data.schema import Cohort
+from radtrust.errors import InputError
+from radtrust.progress import progress_bar
+from radtrust.train.config import ImageTrainConfig, LoopConfig
+from radtrust.train.estimator import ReportClassifier
+
+IMAGE_RUN_FILES = ("config.yaml", "labels.json", "image_model.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
+
+
+def load_images(cohort: Cohort, size: int, cache_dir: str | Path | None = None, progress: bool = False) -> np.ndarray:
+    """Every image of ``cohort`` as one float32 array (n, size, size) in [0, 1], read and resized once."""
+    paths = cohort.image_paths
+    out = np.empty((len(paths), size, size), dtype=np.float32)
+    with progress_bar("reading images", len(paths), progress) as bar:
+        for i, p in enumerate(paths):
+            out[i] = load_image(p, size, cache_dir)
+            bar.advance()
+    return out
+
+
+@dataclass
+class ImageTrainData:
+    """View images with their targets and loss mask: what the training loop asks of its data (see
+    :class:`radtrust.train.loop.TrainData`)."""
+
+    images: np.ndarray  # (n, H, W) float32 in [0, 1]
+    targets: np.ndarray
+    loss_mask: np.ndarray
+    augment: object | None = None  # an AugmentConfig when training images are augmented
+    seed: int = 0
+    features: torch.Tensor | None = None  # the frozen part's output per image, when cached
+    groups: np.ndarray | None = None
+    n_groups: int = 0
+    units: np.ndarray | None = None
+    record_name: str = "image"
+    _generator: torch.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Augmentation draws from its own seeded generator so that it never shifts the batch sampler's.
+        self._generator = torch.Generator().manual_seed(self.seed + 7)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def lengths(self) -> np.ndarray:
+        return np.zeros(len(self), dtype=np.int64)
+
+    def prepare(self, model, config: LoopConfig, progress: bool = False) -> None:
+        # A frozen part that ends in pooling is cached whatever the settings (the DP linear head recipe);
+        # otherwise only when nothing is augmented, since an augmented image has new features each time.
+        if self.features is None and (model.pools_in_trunk or (config.cache_features and self.augment is None)):
+            self.cache_features(model, progress=progress)
+
+    def physical_batch_size(self, model, config: LoopConfig) -> int:
+        return len(self) if model.pools_in_trunk else config.physical_batch_size
+
+    def release(self) -> None:
+        self.features = None
+
+    def cache_features(self, model, batch_size: int = 32, progress: bool = False) -> None:
+        parts = []
+        with torch.inference_mode(), progress_bar("encoding images (frozen layers)", len(self), progress) as bar:
+            for s in range(0, len(self), batch_size):
+                x = torch.from_numpy(self.images[s : s + batch_size]).unsqueeze(1)
+                parts.append(model.features(x).clone())
+                bar.advance(len(x))
+        self.features = torch.cat(parts) if parts else None
+
+    def batch(self, idx: np.ndarray, model, training: bool = True) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+        if self.features is not None:
+            x = self.features[torch.from_numpy(np.asarray(idx, dtype=np.int64))]
+        else:
+            images = torch.from_numpy(self.images[idx]).unsqueeze(1)
+            if training and self.augment is not None:
+                from radtrust.models.augment import augment
+
+                images = augment(images, self._generator, self.augment)
+            x = model.features(images)
+        return (x,), torch.from_numpy(self.targets[idx]).float(), torch.from_numpy(self.loss_mask[idx]).float()
+
+
+class ImageClassifier(ReportClassifier):
+    """Multi-label mammography view classifier (pretrained backbone or small CNN + head), private unless
+    ε = inf; the findings are the label table's columns (e.g. abnormal, malignant, density one-hot)."""
+
+    config_class = ImageTrainConfig
+    run_files = IMAGE_RUN_FILES
+    # Image truth leaves "malignant" empty for a normal breast: not applicable, so not in the loss.
+    missing_labels = "ignore"
+
+    def __init__(self, config: ImageTrainConfig | None = None) -> None:
+        super().__init__(config or ImageTrainConfig())
+        self._images_cache: tuple[int, np.ndarray] | None = None
+
+    def _build(self, n_outputs: int) -> torch.nn.Module:
+        from radtrust.models.image import build_image_net
+
+        c = self.config
+        return build_image_net(c.backbone, n_outputs, method=c.method, top_blocks=c.top_blocks, dropout=c.dropout, pooling=c.pooling, seed=c.seed)
+
+    def _encode(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
+        if cohort.modality != "image":
+            raise InputError(f"{cohort.source}: an image model needs an image cohort (an 'image_path' column)")
+        # fit() reads the images once for training and again for its validation scores; keep the last read.
+        key = id(cohort)
+        if self._images_cache is not None and self._images_cache[0] == key:
+            return self._images_cache[1]
+        images = load_images(cohort, self.config.image_size, self.config.image_cache, progress)
+        self._images_cache = (key, images)
+        return images
+
+    @staticmethod
+    def _take(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return inputs[np.asarray(idx, dtype=np.int64)]
+
+    def _train_data(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> ImageTrainData:
+        aug = None
+        if self.config.augment:
+            from radtrust.models.augment import AugmentConfig
+
+            aug = AugmentConfig(enabled=True)
+        return ImageTrainData(inputs, targets, mask, augment=aug, seed=self.config.seed)
+
+    def _predict_inputs(self, inputs: np.ndarray, progress: bool = False, batch_size: int = 32) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("the classifier is not fitted")
+        self.net.eval()
+        out = np.zeros((len(inputs), len(self.findings)), dtype=np.float32)
+        with torch.inference_mode(), progress_bar("predicting", len(inputs), progress) as bar:
+            for s in range(0, len(inputs), batch_size):
+                x = torch.from_numpy(inputs[s : s + batch_size]).unsqueeze(1)
+                out[s : s + len(x)] = torch.sigmoid(self.net(x)).numpy()
+                bar.advance(len(x))
+        return out
+
+    def predict_proba(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
+        self._images_cache = None  # a new cohort: never reuse the training images
+        return super().predict_proba(cohort, progress)
+
+    def _model_meta(self) -> dict:
+        from radtrust.models.image import describe
+
+        return {
+            "modality": "image",
+            "model": describe(self.net),
+            "image_size": self.config.image_size,
+            "intended_use": "research: mammography view classification (e.g. normal vs abnormal, benign vs malignant, breast "
+            "density) and its breast- and woman-level aggregation; not for clinical decisions or screening.",
+            "inputs": f"one mammography view per row (DICOM or PNG), grey, padded to a square and resized to {self.config.image_size} px",
+            "outputs": "per view and finding: probability and 0/1 decision at the stored threshold",
+        }
+
+    def _save_weights(self, run: Path) -> None:
+        from radtrust.models.image import trainable_state
+
+        state = {k: v.detach().contiguous() for k, v in trainable_state(self.net).items()}
+        with atomic_path(run / "image_model.safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt", "backbone": self.config.backbone, "method": self.config.method})
+
+    def _load_weights(self, run: Path) -> None:
+        from radtrust.models.image import load_trainable_state
+
+        if not load_trainable_state(self.net, load_file(str(run / "image_model.safetensors"))):
+            raise InputError(f"{run}: image model weights do not match the configured backbone")
+
+
+def is_image_run(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / "image_model.safetensors").exists()

@@ -99,7 +99,7 @@ def test_errors_never_echo_report_text(workdir):
 
 @pytest.mark.slow
 def test_demo_smoke_with_tiny_encoder(tmp_path):
-    r = radtrust("demo", "--out", "demo", "--n", 240, "--encoder", "tiny", "-q", cwd=tmp_path)
+    r = radtrust("demo", "--out", "demo", "--n", 240, "--encoder", "tiny", "--mammo-women", 40, "-q", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(m) == {"private", "non_private"}
@@ -110,6 +110,13 @@ def test_demo_smoke_with_tiny_encoder(tmp_path):
     assert "Fairness audit" in html and "Underdiagnosis rate" in html
     f = json.loads((tmp_path / "demo" / "fairness.json").read_text())
     assert {"by_group", "gaps", "tests", "adjusted_disparities"} <= set(f)
+    # the mammography part: image models trained on report-derived labels, scored against the image truth
+    mammo = json.loads((tmp_path / "demo" / "mammography.json").read_text())
+    assert set(mammo["models"]) == {"private", "non_private"}
+    private = mammo["models"]["private"]
+    assert private["privacy"]["epsilon"] <= 8.0 and private["privacy"]["unit"].startswith("patient")
+    assert 0.0 <= private["scores"]["findings"]["abnormal"]["auroc"] <= 1.0 and set(private["scores"]["findings"]["abnormal"]["by"]) == {"density", "site", "manufacturer"}
+    assert "Mammography" in html and "per patient" in html
 
 
 def test_label_routes_mammo_combine_and_teacher_refusal(workdir):

@@ -466,7 +466,12 @@ def evaluate_cmd(
     m = evaluate_files(run, data, labels, out, id_column, column_map, empty_reports, n_bootstrap, progress=not quiet)
     ci = m.get("ci95", {}).get("weighted_f1")
     ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-    _echo(f"weighted F1 {m['weighted_f1']:.3f}{ci_txt}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_cases']} cases → {out}")
+    extra = ""
+    b = m.get("breast_level", {}).get("findings", {}).get("abnormal")
+    if b and b.get("auroc") is not None:
+        bci = f" [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]" if b.get("ci95") else ""
+        extra = f"; breast AUROC normal vs abnormal {b['auroc']:.3f}{bci} over {b['n']} breasts"
+    _echo(f"weighted F1 {m['weighted_f1']:.3f}{ci_txt}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_cases']} cases{extra} → {out}")
 
 
 @app.command("sweep")
@@ -624,12 +629,14 @@ def demo_cmd(
     n: Annotated[int, typer.Option(help="number of synthetic reports")] = 1500,
     seed: Annotated[int, typer.Option()] = 0,
     encoder: Annotated[str, typer.Option(help="all-MiniLM-L6-v2 (bundled), or 'tiny' (random, for smoke tests)")] = "all-MiniLM-L6-v2",
+    mammo_women: Annotated[int, typer.Option(help="women in the synthetic mammography part (0 = skip it)")] = 100,
     quiet: Quiet = False,
 ) -> None:
-    """Synthesize → label → train private (ε = 8) and non-private → evaluate → HTML report."""
+    """Synthesize → label → train private (ε = 8) and non-private → evaluate → HTML report, for chest X-ray
+    reports and for screening mammograms."""
     from radtrust.demo import run_demo
 
-    res = run_demo(out, n=n, seed=seed, encoder=encoder, progress=not quiet)
+    res = run_demo(out, n=n, seed=seed, encoder=encoder, progress=not quiet, mammo_women=mammo_women)
     for name, m in res.items():
         typer.echo(f"{name:12s} weighted F1 {m['weighted_f1']:.3f}  ε = {m['privacy']['epsilon'] if isinstance(m['privacy']['epsilon'], str) else round(m['privacy']['epsilon'], 3)}")
     typer.echo(f"report: {Path(out) / 'report.html'}")

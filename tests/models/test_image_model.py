@@ -17,20 +17,20 @@ from radtrust.errors import ConfigError
 from radtrust.models import image as image_mod
 from radtrust.models.augment import AugmentConfig, augment
 from radtrust.models.image import (
+    LITE0_MEAN,
+    LITE0_STD,
     ConvNormAct,
     DepthwiseConv2d,
     EfficientNetLite0,
     ImageNet,
-    LITE0_MEAN,
-    LITE0_STD,
     batchnorm_to_groupnorm,
     build_image_net,
     describe,
     fold_batchnorm,
     group_count,
+    lite0_weights_path,
     load_efficientnet_lite0,
     load_trainable_state,
-    lite0_weights_path,
     trainable_state,
     translate_lukemelas_keys,
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from radtrust.data.readers import read_cohort
 from radtrust.data.schema import Cohort
+from radtrust.errors import InputError
 
 
 def data_fingerprint(cohort: Cohort, sections: tuple[str, ...] = ("findings", "impression", "text")) -> str:
@@ -18,7 +19,9 @@ def data_fingerprint(cohort: Cohort, sections: tuple[str, ...] = ("findings", "i
     if cohort.modality == "image":
         for cid, pid, path in zip(cohort.case_ids, cohort.patient_ids, cohort.image_paths):
             h.update(f"{cid}\x1f{pid}\x1f".encode("utf-8"))
-            h.update(bytes.fromhex(file_sha256(path)) if Path(path).is_file() else b"missing")
+            if not Path(path).is_file():
+                raise InputError(f"{path}: image file not found (row of case {cid} in {cohort.source})")
+            h.update(bytes.fromhex(file_sha256(path)))
             h.update(b"\x1e")
         return h.hexdigest()
     for cid, t in zip(cohort.case_ids, cohort.texts(sections)):

@@ -493,7 +493,7 @@ def _draw_lesions(rng: np.random.Generator, st: _Study, side: str, geo: dict[str
         }[kind]
         contrast = LESION_CONTRAST[kind] * vis * float(rng.uniform(0.85, 1.15))
         aspect, angle = float(rng.uniform(0.65, 1.0)), float(rng.uniform(0, math.pi))
-        seed = int(rng.integers(0, 2**31 - 1))
+        rng.integers(0, 2**31 - 1)  # a draw once used for a per-lesion seed: kept so that every later draw is unchanged
         u = float(rng.uniform(0.25, 0.72))
         for view in ("CC", "MLO"):
             g = geo[view]

@@ -50,6 +50,11 @@ def score_against_gold(
     }
     out["gold_source"] = gold.source
     out["model_findings_not_in_gold"] = [f for f in clf.findings if f not in shared]
+    if sub.modality == "image" and "laterality" in sub.frame.columns:
+        from radtrust.evaluate.images import score_images
+
+        # View rows are the training unit; readers decide per breast and per exam.
+        out["breast_level"] = score_images(sub, probs[:, cols], y_true, shared, clf.config.breast_aggregation, n_boot=n_boot, seed=seed)
     return out
 
 

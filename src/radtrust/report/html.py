@@ -42,13 +42,13 @@ def render_fairness_report(title: str, fairness: dict, privacy: dict | None = No
     return _env().get_template("fairness_report.html.j2").render(title=title, version=__version__, created=time.strftime("%Y-%m-%d %H:%M"), fairness=fairness, privacy=privacy)
 
 
-def render_metrics_report(title: str, intro: str, data_summary: dict, models: dict[str, dict], metrics_note: str, fairness: dict | None = None) -> str:
+def render_metrics_report(title: str, intro: str, data_summary: dict, models: dict[str, dict], metrics_note: str, fairness: dict | None = None, mammography: dict | None = None) -> str:
     """Render the report page for one or more scored models (each a ``metrics.json``-shaped dict), with a
     fairness section when ``fairness`` (from :func:`fairness_context`) is given.
 
     A report is a released artifact (a model card): anything marked internal-only (the label audit, the
     annotation plan) is refused."""
-    refuse_release([data_summary, models, fairness], "model report")
+    refuse_release([data_summary, models, fairness, mammography], "model report")
     env = _env()
     first = next(iter(models.values()))
     plots = [{"uri": as_data_uri(per_label_f1_plot(models)), "caption": "F1 per finding, decisions at thresholds chosen on validation data."}]
@@ -64,6 +64,7 @@ def render_metrics_report(title: str, intro: str, data_summary: dict, models: di
         plots=plots,
         metrics_note=metrics_note,
         fairness=fairness,
+        mammography=mammography,
     )
 
 

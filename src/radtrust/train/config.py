@@ -227,6 +227,11 @@ class ImageTrainConfig(LoopConfig):
         "GroupNorm) and the head trainable; full: the whole network trainable",
     )
     top_blocks: int = Field(2, ge=1, description="trainable blocks at the top of the backbone with method 'top'")
+    trainable_norm: Literal["fold", "group"] = Field(
+        "fold", description="how BatchNorm leaves the trainable part of a pretrained backbone (DP-SGD cannot train through BatchNorm): "
+        "fold (into the convolution: starts from the pretrained function) or group (GroupNorm, Wu & He 2018: normalised training, but "
+        "the pretrained features are lost at the start). The from-scratch small_cnn always uses GroupNorm",
+    )
     image_size: int = Field(224, ge=16, le=1024, description="images are padded to a square and resized once to this size")
     pooling: Literal["avg", "avg_max"] = Field("avg", description="global pooling of the last feature map: average, or average and max concatenated")
     image_cache: str | None = Field(None, description="folder for resized images (.npy); None = the user cache folder")

@@ -14,7 +14,7 @@ folder and the ledger charge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +52,11 @@ class ImageTrainData:
     targets: np.ndarray
     loss_mask: np.ndarray
     augment: object | None = None  # an AugmentConfig when training images are augmented
-    seed: int = 0
     features: torch.Tensor | None = None  # the frozen part's output per image, when cached
     groups: np.ndarray | None = None
     n_groups: int = 0
     units: np.ndarray | None = None
     record_name: str = "image"
-    _generator: torch.Generator = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # Augmentation draws from its own seeded generator so that it never shifts the batch sampler's.
-        self._generator = torch.Generator().manual_seed(self.seed + 7)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -99,7 +93,10 @@ class ImageTrainData:
             if training and self.augment is not None:
                 from radtrust.models.augment import augment
 
-                images = augment(images, self._generator, self.augment)
+                # Seeded from the global torch generator, which checkpoints save and restore: a resumed
+                # run augments exactly as an uninterrupted one.
+                gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+                images = augment(images, gen, self.augment)
             x = model.features(images)
         return (x,), torch.from_numpy(self.targets[idx]).float(), torch.from_numpy(self.loss_mask[idx]).float()
 
@@ -117,11 +114,21 @@ class ImageClassifier(ReportClassifier):
         super().__init__(config or ImageTrainConfig())
         self._images_cache: tuple[int, np.ndarray] | None = None
 
+    def prepare(self, cohort: Cohort, labels, validation_labels=None) -> tuple:
+        """As for reports, plus: every image file must exist, so that a missing file fails before the
+        ledger is charged or a checkpoint is written (reading the pixels comes later, in ``fit``)."""
+        if cohort.modality != "image":
+            raise InputError(f"{cohort.source}: an image model needs an image cohort (an 'image_path' column)")
+        for i, path in enumerate(cohort.image_paths):
+            if not Path(path).is_file():
+                raise InputError(f"{path}: image file not found (row {i + 1} of {cohort.source})")
+        return super().prepare(cohort, labels, validation_labels)
+
     def _build(self, n_outputs: int) -> torch.nn.Module:
         from radtrust.models.image import build_image_net
 
         c = self.config
-        return build_image_net(c.backbone, n_outputs, method=c.method, top_blocks=c.top_blocks, dropout=c.dropout, pooling=c.pooling, seed=c.seed)
+        return build_image_net(c.backbone, n_outputs, method=c.method, top_blocks=c.top_blocks, dropout=c.dropout, pooling=c.pooling, seed=c.seed, trainable_norm=c.trainable_norm)
 
     def _encode(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
         if cohort.modality != "image":
@@ -144,7 +151,7 @@ class ImageClassifier(ReportClassifier):
             from radtrust.models.augment import AugmentConfig
 
             aug = AugmentConfig(enabled=True)
-        return ImageTrainData(inputs, targets, mask, augment=aug, seed=self.config.seed)
+        return ImageTrainData(inputs, targets, mask, augment=aug)
 
     def _predict_inputs(self, inputs: np.ndarray, progress: bool = False, batch_size: int = 32) -> np.ndarray:
         if self.net is None:

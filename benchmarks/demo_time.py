@@ -1,4 +1,4 @@
-"""Benchmark: wall time of `radtrust demo` end to end (a fresh process, as a user runs it).
+"""Benchmark: wall time of `radtrust demo` end to end (a fresh process, as a user runs it), reports and mammograms.
 
     python benchmarks/demo_time.py [--json OUT]
 """
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             print(r.stderr)
             return r.returncode
         metrics = json.loads((Path(tmp) / "metrics.json").read_text())
+        mammo = json.loads((Path(tmp) / "mammography.json").read_text())
     out = {
         "demo_wall_seconds": round(wall, 1),
         "n_reports": args.n,
@@ -37,8 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         "ci95_weighted_f1": {k: [round(x, 4) for x in v["ci95"]["weighted_f1"]] for k, v in metrics.items()},
         "epsilon": {k: v["privacy"]["epsilon"] for k, v in metrics.items()},
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "mammography": {
+            name: {
+                "breast_auroc_abnormal": m["scores"]["findings"]["abnormal"]["auroc"],
+                "ci95": m["scores"]["findings"]["abnormal"]["ci95"],
+                "exam_density_accuracy": m["scores"]["density"]["accuracy"],
+                "epsilon": m["privacy"]["epsilon"],
+                "privacy_unit": m["privacy"]["unit"],
+            }
+            for name, m in mammo["models"].items()
+        },
     }
     print(f"radtrust demo: {wall:.0f} s wall; weighted F1 private {out['weighted_f1']['private']:.3f}, non-private {out['weighted_f1']['non_private']:.3f}")
+    for name, m in out["mammography"].items():
+        auc = "n/a" if m["breast_auroc_abnormal"] is None else f"{m['breast_auroc_abnormal']:.3f}"
+        print(f"  mammography {name}: breast AUROC normal vs abnormal {auc}, exam density accuracy {m['exam_density_accuracy']:.3f} (ε = {m['epsilon']})")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0

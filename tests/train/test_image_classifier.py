@@ -319,3 +319,15 @@ def test_learns_breast_density(archive, tmp_path):
     # measured: accuracy 0.53 vs 0.29 for the majority rule; dense-vs-fatty AUROC 0.93
     assert auroc > 0.8, auroc
     assert accuracy > majority + 0.1, (accuracy, majority)
+
+
+def test_mitigation_is_refused_with_patient_level_privacy():
+    """Group sizes and GroupDRO losses are released with one record's sensitivity; with the woman as the
+    privacy unit that accounting would not hold, so the combination is refused (ε = inf is fine)."""
+    from radtrust.errors import ConfigError
+    from radtrust.train.config import ImageTrainConfig
+
+    with pytest.raises(ConfigError, match="accounted per record"):
+        ImageTrainConfig.build({"groups": "density", "mitigation": "reweight"})
+    assert ImageTrainConfig.build({"groups": "density", "mitigation": "reweight", "privacy_unit": "record"}).mitigation == "reweight"
+    assert ImageTrainConfig.build({"groups": "density", "mitigation": "group_dro", "epsilon": float("inf")}).privacy_unit == "patient"

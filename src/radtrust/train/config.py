@@ -137,6 +137,10 @@ class LoopConfig(BaseModel):
         needs_groups = self.mitigation != "none" or self.postprocess != "none" or self.selection == "worst_group"
         if needs_groups and not self.groups:
             raise ValueError("mitigation, postprocess and worst_group selection need groups (e.g. groups: sex*site)")
+        if self.private and self.mitigation != "none" and self.privacy_unit == "patient":
+            # Group sizes and GroupDRO's group losses are released with a sensitivity of one record; a
+            # patient with several records would move them by more, so the accounting would not hold.
+            raise ValueError("mitigation (reweight, group_dro) is accounted per record: use privacy_unit 'record' with it, or no mitigation")
         if self.group_count_spend >= self.epsilon:
             raise ValueError(f"group_count_epsilon ({self.group_count_epsilon:g}) must be below epsilon ({self.epsilon:g})")
         return self

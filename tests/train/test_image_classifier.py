@@ -331,3 +331,21 @@ def test_mitigation_is_refused_with_patient_level_privacy():
         ImageTrainConfig.build({"groups": "density", "mitigation": "reweight"})
     assert ImageTrainConfig.build({"groups": "density", "mitigation": "reweight", "privacy_unit": "record"}).mitigation == "reweight"
     assert ImageTrainConfig.build({"groups": "density", "mitigation": "group_dro", "epsilon": float("inf")}).privacy_unit == "patient"
+
+
+def test_breast_thresholds_are_chosen_on_validation_breasts(archive, fitted_inf, tmp_path):
+    """Breast scores (mean of views) get their own validation thresholds, stored in thresholds.json and
+    used by ``predict --level breast``."""
+    from radtrust.train.api import predict_to_file
+
+    clf, _ = fitted_inf
+    assert set(clf.breast_thresholds) == set(clf.findings)
+    assert all(0.0 < t < 1.0 for t in clf.breast_thresholds.values())
+    run = clf.save(tmp_path / "run")
+    stored = json.loads((run / "thresholds.json").read_text())
+    assert stored["breast_thresholds"] == clf.breast_thresholds
+    assert ImageClassifier.load(run).breast_thresholds == clf.breast_thresholds
+    out = predict_to_file(run, archive[0].paths["images_csv"], tmp_path / "breasts.csv", level="breast")
+    frame = pd.read_csv(out)
+    f = "abnormal"
+    assert (frame[f"pred_{f}"] == (frame[f"prob_{f}"] >= clf.breast_thresholds[f]).astype(int)).all()

@@ -263,8 +263,10 @@ def predict_to_file(run: str | Path, data: str | Path, out: str | Path, column_m
 
         probs = clf.predict_proba(cohort, progress=progress)
         frame = aggregate_scores(cohort, probs, clf.findings, level, clf.config.breast_aggregation)
+        # Breast (and exam, woman) scores use the thresholds chosen on validation breasts where stored.
+        thresholds = getattr(clf, "breast_thresholds", None) or clf.thresholds
         for f in clf.findings:
-            frame[f"pred_{f}"] = (frame[f"prob_{f}"] >= clf.thresholds[f]).astype("int8")
+            frame[f"pred_{f}"] = (frame[f"prob_{f}"] >= thresholds.get(f, clf.thresholds[f])).astype("int8")
         frame = with_density_category(frame[[c for c in frame.columns if not c.startswith(("other_", "asymmetry_")) or "density" not in c]])
     write_table(frame, out)
     return Path(out)

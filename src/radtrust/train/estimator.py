@@ -177,6 +177,7 @@ class ReportClassifier:
         c = self.config
         self._set_threads()
         findings, train_idx, val_idx, train_t, train_m, val_targets, val_mask, group_vals = self.prepare(cohort, labels, validation_labels)
+        self._validation = (val_idx, val_targets, val_mask)  # for subclasses that fit more on the validation split
         inputs = self._encode(cohort, progress)
         torch.manual_seed(c.seed)
         self.findings = findings
@@ -361,13 +362,20 @@ class ReportClassifier:
             cfg = self.config.model_copy(update={"findings": self.findings})
             tmp.write_text(cfg.to_yaml(), encoding="utf-8")
         write_json({"findings": self.findings, "uncertain_policy": self.config.uncertain_policy, "not_mentioned": "negative", "label_source": self.meta.get("label_source")}, run / "labels.json")
-        write_json({"policy": self.config.threshold_policy, "chosen_on": "validation split of the training patients", "thresholds": self.thresholds}, run / "thresholds.json")
+        write_json({"policy": self.config.threshold_policy, "chosen_on": "validation split of the training patients", "thresholds": self.thresholds, **self._extra_thresholds()}, run / "thresholds.json")
         write_json(self.result.privacy.to_dict(), run / "privacy.json")
         write_json(self.result.history, run / "history.json")
         write_json(self.meta, run / "run.json")
         if self.fairness:
             write_json(self.fairness, run / "fairness.json")
         return run
+
+    def _extra_thresholds(self) -> dict:
+        """Further thresholds a subclass stores beside the per-case ones (e.g. per breast)."""
+        return {}
+
+    def _load_extra_thresholds(self, stored: dict) -> None:
+        return None
 
     def _save_weights(self, run: Path) -> None:
         adapter = trainable_encoder_state(self.net, self.config.method)
@@ -399,7 +407,9 @@ class ReportClassifier:
         config = cls.config_class.build(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), origin=str(run / "config.yaml"))
         self = cls(config)
         self.findings = json.loads((run / "labels.json").read_text())["findings"]
-        self.thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
+        stored = json.loads((run / "thresholds.json").read_text())
+        self.thresholds = stored["thresholds"]
+        self._load_extra_thresholds(stored)
         self.meta = json.loads((run / "run.json").read_text())
         self.net = self._build(len(self.findings))
         self._load_weights(run)

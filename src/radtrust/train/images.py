@@ -113,6 +113,7 @@ class ImageClassifier(ReportClassifier):
     def __init__(self, config: ImageTrainConfig | None = None) -> None:
         super().__init__(config or ImageTrainConfig())
         self._images_cache: tuple[int, np.ndarray] | None = None
+        self.breast_thresholds: dict[str, float] = {}  # chosen on the validation women's breasts
 
     def prepare(self, cohort: Cohort, labels, validation_labels=None) -> tuple:
         """As for reports, plus: every image file must exist, so that a missing file fails before the
@@ -164,6 +165,35 @@ class ImageClassifier(ReportClassifier):
                 out[s : s + len(x)] = torch.sigmoid(self.net(x)).numpy()
                 bar.advance(len(x))
         return out
+
+    def fit(self, cohort: Cohort, labels, progress: bool = False, checkpoint=None, validation_labels=None) -> ImageClassifier:
+        """As :meth:`ReportClassifier.fit`, then also choose per-breast thresholds on the validation women:
+        a breast's score (the mean or max of its views) is distributed differently from a view's, so its
+        decisions get their own F1-optimal thresholds, fitted like the view ones."""
+        super().fit(cohort, labels, progress=progress, checkpoint=checkpoint, validation_labels=validation_labels)
+        self.breast_thresholds = {}
+        if "laterality" not in cohort.frame.columns:
+            return self
+        from radtrust.evaluate.aggregate import aggregate_scores, aggregate_truth
+        from radtrust.train.estimator import choose_thresholds
+
+        val_idx, val_t, val_m = self._validation
+        val = cohort.subset(val_idx)
+        probs = self._predict_inputs(self._take(self._encode(cohort), val_idx))
+        truth = np.where(val_m > 0, val_t, np.nan)
+        breast = aggregate_scores(val, probs, self.findings, "breast", self.config.breast_aggregation)
+        btruth = aggregate_truth(val, truth, self.findings, "breast")
+        bp = breast[[f"prob_{f}" for f in self.findings]].to_numpy()
+        bt = btruth[self.findings].to_numpy(dtype=float)
+        self.breast_thresholds = choose_thresholds(bp, np.nan_to_num(bt), (~np.isnan(bt)).astype(float), self.findings, self.config)
+        self._images_cache = None  # the training pixels are not kept with the fitted model
+        return self
+
+    def _extra_thresholds(self) -> dict:
+        return {"breast_thresholds": self.breast_thresholds, "breast_chosen_on": f"validation women's breasts ({self.config.breast_aggregation} of views)"} if getattr(self, "breast_thresholds", None) else {}
+
+    def _load_extra_thresholds(self, stored: dict) -> None:
+        self.breast_thresholds = stored.get("breast_thresholds", {})
 
     def predict_proba(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
         self._images_cache = None  # a new cohort: never reuse the training images

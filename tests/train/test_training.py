@@ -101,21 +101,27 @@ def test_empty_poisson_batch_is_a_noise_only_accounted_step(toy_cohort, tiny_con
     assert not torch.equal(w0, net.head.weight)  # pure noise moved the weights
 
 
-def test_clipped_per_sample_gradient_norms_never_exceed_bound(toy_cohort):
+def _backward_16_records_clipped(toy_cohort, C: float):
+    """A σ = 0 DP engine with clipping bound ``C`` over the tiny report net, after one backward pass over
+    the first 16 records (per-sample gradients in place, the optimiser step not yet taken)."""
     from radtrust.models.text import FeatureHead
     from radtrust.privacy.engine import PrivateTraining
     from radtrust.train.loop import masked_bce
 
     cohort, labels = toy_cohort
-    tok = load_tokenizer("tiny")
-    data = _data(cohort, labels, tok)
+    data = _data(cohort, labels, load_tokenizer("tiny"))
     net = build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], None, 0.0, seed=0)
     head = FeatureHead(net)
     opt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=0.1)
-    C = 0.01  # tiny bound so that every sample is clipped
     eng = PrivateTraining(head, opt, noise_multiplier=0.0, max_grad_norm=C, expected_batch_size=16, sample_rate=16 / 240)
     (hidden, att), y, m = data.batch(np.arange(16), net)
     masked_bce(eng.module(hidden, att), y, m).mean().backward()
+    return eng
+
+
+def test_clipped_per_sample_gradient_norms_never_exceed_bound(toy_cohort):
+    C = 0.01  # tiny bound so that every sample is clipped
+    eng = _backward_16_records_clipped(toy_cohort, C)
     eng.optimizer.pre_step()
     per_sample = torch.stack([p.grad_sample.reshape(16, -1).norm(dim=1) for p in eng.trainable], 1).norm(dim=1)
     clip = torch.clamp(C / (per_sample + 1e-6), max=1.0)
@@ -198,23 +204,10 @@ def test_thresholds_tuned_only_with_enough_validation_positives():
 def test_patient_level_clipping_sums_a_patients_records_before_clipping(toy_cohort):
     """User-level DP-SGD: with ``sample_units`` each patient's summed gradient is clipped once, so the
     step equals Σ_patients clip(Σ_her records g_i) / expected batch size (σ = 0 here)."""
-    from radtrust.models.text import FeatureHead
-    from radtrust.privacy.engine import PrivateTraining
-    from radtrust.train.loop import masked_bce
-
-    cohort, labels = toy_cohort
-    tok = load_tokenizer("tiny")
-    data = _data(cohort, labels, tok)
-    net = build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], None, 0.0, seed=0)
-    head = FeatureHead(net)
-    opt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=0.1)
     C = 0.01
-    eng = PrivateTraining(head, opt, noise_multiplier=0.0, max_grad_norm=C, expected_batch_size=16, sample_rate=16 / 240)
+    eng = _backward_16_records_clipped(toy_cohort, C)
     units = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 6, 7, 7])
-    (hidden, att), y, m = data.batch(np.arange(16), net)
-    masked_bce(eng.module(hidden, att), y, m).mean().backward()
     per_sample = [p.grad_sample.detach().clone() for p in eng.trainable]
-    expected = []
     summed = [torch.zeros((8, *g.shape[1:])).index_add_(0, units, g) for g in per_sample]
     norms = torch.stack([s_.reshape(8, -1).norm(dim=1) for s_ in summed], 1).norm(dim=1)
     factor = torch.clamp(C / (norms + 1e-6), max=1.0)

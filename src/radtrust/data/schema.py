@@ -186,16 +186,21 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
         frame = frame.loc[~empty].reset_index(drop=True)
         if len(frame) == 0:
             raise InputError(f"{source}: every report is empty")
+    return _normalise_demographics(frame, source, ("sex", "race")), dropped
+
+
+def _normalise_demographics(frame: pd.DataFrame, source: str, id_columns: Sequence[str]) -> pd.DataFrame:
+    """``age`` as a float (a one-line error naming the first non-number) and ``id_columns`` as strings."""
     if "age" in frame.columns:
         age = pd.to_numeric(frame["age"], errors="coerce")
         bad = frame["age"].notna() & age.isna()
         if bad.any():
             raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'age' is not a number")
         frame["age"] = age.astype(float)
-    for col in ("sex", "race"):
+    for col in id_columns:
         if col in frame.columns:
             frame[col] = _as_id(frame[col])
-    return frame, dropped
+    return frame
 
 
 def _normalise_images(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -206,16 +211,7 @@ def _normalise_images(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if bad.any():
         raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: empty '{IMAGE_PATH_COLUMN}'")
     frame[IMAGE_PATH_COLUMN] = paths
-    for col in ("episode_id", "laterality", "view", "manufacturer", "sex", "race"):
-        if col in frame.columns:
-            frame[col] = _as_id(frame[col])
-    if "age" in frame.columns:
-        age = pd.to_numeric(frame["age"], errors="coerce")
-        bad = frame["age"].notna() & age.isna()
-        if bad.any():
-            raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'age' is not a number")
-        frame["age"] = age.astype(float)
-    return frame
+    return _normalise_demographics(frame, source, ("episode_id", "laterality", "view", "manufacturer", "sex", "race"))
 
 
 @dataclass

@@ -33,7 +33,6 @@ mode with its running statistics: a fixed per-channel affine map of each image a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import numbers
@@ -226,11 +225,10 @@ def lite0_weights_path() -> Path:
 
 @lru_cache(maxsize=4)
 def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    # Keyed by mtime and size: the weight file is hashed once per process, not at every build.
+    from radtrust.data.fingerprint import file_sha256 as sha256_of_file
+
+    return sha256_of_file(path)
 
 
 def file_sha256(path: Path) -> str:

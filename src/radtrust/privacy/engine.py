@@ -76,9 +76,11 @@ class WeightedDPOptimizer(DPOptimizer):
         if units is not None:
             if len(units) != n_rows:
                 raise RuntimeError("sample_units must have one unit per record of the micro-batch")
+            if self.sample_weights is not None:
+                # Group weights are accounted per record (LoopConfig refuses mitigation with patient-level DP).
+                raise RuntimeError("per-record sample_weights cannot be combined with sample_units")
             k = int(units.max()) + 1 if n_rows else 0
-            # A unit's weight is the mean of its records' weights: still in [0, 1].
-            w = torch.zeros(k, dtype=w.dtype).index_add_(0, units, w) / torch.bincount(units, minlength=k).clamp(min=1).to(w.dtype)
+            w = torch.ones(k)
 
         def per_unit(g: torch.Tensor) -> torch.Tensor:
             if units is None:

@@ -130,7 +130,7 @@ def fit_and_save(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        clf.fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels)
+        clf.fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels, fingerprint=cohort_fingerprint)
         if charge is not None:
             ledger.finish(charge.run_id, clf.result.privacy.epsilon)
             clf.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)

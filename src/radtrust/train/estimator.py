@@ -159,8 +159,12 @@ class ReportClassifier:
         progress: bool = False,
         checkpoint: Checkpointer | None = None,
         validation_labels: LabelTable | None = None,
+        fingerprint: str | None = None,
     ) -> ReportClassifier:
         """Train on ``cohort``; with ``checkpoint``, save after every epoch and resume a saved state.
+
+        ``fingerprint``: :func:`data_fingerprint` of ``cohort`` when the caller has it already (it reads
+        every image file of an image cohort, so it is computed once per run).
 
         δ defaults to 1/(10·N) with N = ``len(cohort)`` (training and validation records together), which
         is what the privacy ledger charges before the run starts.
@@ -177,7 +181,6 @@ class ReportClassifier:
         c = self.config
         self._set_threads()
         findings, train_idx, val_idx, train_t, train_m, val_targets, val_mask, group_vals = self.prepare(cohort, labels, validation_labels)
-        self._validation = (val_idx, val_targets, val_mask)  # for subclasses that fit more on the validation split
         inputs = self._encode(cohort, progress)
         torch.manual_seed(c.seed)
         self.findings = findings
@@ -211,6 +214,7 @@ class ReportClassifier:
             )
         # The selector already scored the validation split with the chosen weights; otherwise score it now.
         val_probs = selector.best_probs if selector is not None and selector.best_probs is not None else self._predict_inputs(self._take(inputs, val_idx), progress=False)
+        self._validation = (val_idx, val_targets, val_mask, val_probs)  # for subclasses that fit more on the validation split
         self.thresholds = choose_thresholds(val_probs, val_targets, val_mask, findings, c)
         self.postprocess = None
         if c.postprocess != "none":
@@ -222,7 +226,7 @@ class ReportClassifier:
         self.meta = {
             "radtrust_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "data_fingerprint": data_fingerprint(cohort),
+            "data_fingerprint": fingerprint or data_fingerprint(cohort),
             "label_source": labels.source,
             "validation_label_source": validation_labels.source if validation_labels is not None else labels.source,
             "n_records": len(cohort),

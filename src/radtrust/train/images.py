@@ -166,20 +166,19 @@ class ImageClassifier(ReportClassifier):
                 bar.advance(len(x))
         return out
 
-    def fit(self, cohort: Cohort, labels, progress: bool = False, checkpoint=None, validation_labels=None) -> ImageClassifier:
+    def fit(self, cohort: Cohort, labels, progress: bool = False, checkpoint=None, validation_labels=None, fingerprint: str | None = None) -> ImageClassifier:
         """As :meth:`ReportClassifier.fit`, then also choose per-breast thresholds on the validation women:
         a breast's score (the mean or max of its views) is distributed differently from a view's, so its
         decisions get their own F1-optimal thresholds, fitted like the view ones."""
-        super().fit(cohort, labels, progress=progress, checkpoint=checkpoint, validation_labels=validation_labels)
+        super().fit(cohort, labels, progress=progress, checkpoint=checkpoint, validation_labels=validation_labels, fingerprint=fingerprint)
         self.breast_thresholds = {}
         if "laterality" not in cohort.frame.columns:
             return self
         from radtrust.evaluate.aggregate import aggregate_scores, aggregate_truth
         from radtrust.train.estimator import choose_thresholds
 
-        val_idx, val_t, val_m = self._validation
+        val_idx, val_t, val_m, probs = self._validation  # the validation scores the view thresholds were chosen on
         val = cohort.subset(val_idx)
-        probs = self._predict_inputs(self._take(self._encode(cohort), val_idx))
         truth = np.where(val_m > 0, val_t, np.nan)
         breast = aggregate_scores(val, probs, self.findings, "breast", self.config.breast_aggregation)
         btruth = aggregate_truth(val, truth, self.findings, "breast")

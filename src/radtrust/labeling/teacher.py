@@ -497,6 +497,9 @@ class TeacherLabeler:
         conn_failed = 0
         in_a_row = 0  # consecutive texts lost to transport failures after all retries
         breaker = max(3, 2 * self.max_concurrency)
+        # The worker threads trip the breaker themselves (``_trip``), so that no thread sends another
+        # request between the failure that trips it and the main thread reading that failure.
+        self._breaker, self._worker_answered, self._worker_in_a_row = breaker, 0, 0
         last_error = ""
         fatal: _Fatal | None = None
         for name in _CLIENT_LOGGERS:
@@ -587,6 +590,18 @@ class TeacherLabeler:
             return None
 
     def _label_one(self, client, text: str) -> _Outcome:
+        res = self._label_one_inner(client, text)
+        with self._lock:
+            if res.kind in ("ok", "invalid"):
+                self._worker_answered += 1
+                self._worker_in_a_row = 0
+            elif res.kind == "error" and res.transport:
+                self._worker_in_a_row += 1
+                if (self._worker_answered == 0 and res.connection_failed) or self._worker_in_a_row >= self._breaker:
+                    self._abort.set()
+        return res
+
+    def _label_one_inner(self, client, text: str) -> _Outcome:
         import openai
 
         res = _Outcome(labels=None, kind="error")

@@ -17,7 +17,7 @@ synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic coh
 app.add_typer(synth_app, name="synth")
 budget_app = typer.Typer(no_args_is_help=True, help="Privacy budgets per dataset (identified by content): set one, show what runs spent.")
 app.add_typer(budget_app, name="budget")
-audit_app = typer.Typer(no_args_is_help=True, help="Audits: fairness of a trained run by patient group; label noise of a label table.")
+audit_app = typer.Typer(no_args_is_help=True, help="Audits: fairness of a trained run by patient group; membership-inference privacy audit of a run; label noise of a label table.")
 app.add_typer(audit_app, name="audit")
 annotate_app = typer.Typer(no_args_is_help=True, help="Expert review: plan which cases experts check under a budget; merge their corrections.")
 app.add_typer(annotate_app, name="annotate")
@@ -158,6 +158,8 @@ def train_cmd(
     postprocess_findings: Annotated[Optional[str], typer.Option(help="comma-separated findings that get per-group thresholds (default: all)")] = None,
     selection: Annotated[Optional[str], typer.Option(help="last (default) or worst_group: keep the epoch with the best worst-group validation AUROC")] = None,
     validation_labels: Annotated[Optional[Path], typer.Option(help="reviewed labels for some cases: their patients become the validation split")] = None,
+    canaries: Annotated[Optional[int], typer.Option(help="audit canaries to plant (random-text reports with random labels, each trained on with probability 1/2) for radtrust audit privacy")] = None,
+    canary_seed: Annotated[Optional[int], typer.Option(help="seed of the canaries (recorded in run.json)")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
@@ -199,6 +201,8 @@ def train_cmd(
         postprocess=postprocess,
         postprocess_findings=parse_str_list(postprocess_findings),
         selection=selection,
+        canaries=canaries,
+        canary_seed=canary_seed,
     )
     clf = train_from_files(
         data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet, ledger=ledger or True, resume=resume, validation_labels=validation_labels
@@ -309,6 +313,41 @@ def audit_fairness_cmd(
     a = audit_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, covs, adjust_method, plot, plot_metric, plot_finding, report, progress=not quiet)
     n_sig = int(a.tests["significant"].sum()) if len(a.tests) else 0
     _echo(f"audited {a.meta['n_cases']} cases of {a.meta['n_patients']} patients over {len(cfg.attributes)} group attributes: {len(a.tests)} comparisons, {n_sig} significant after {correction} → {out}")
+
+
+@audit_app.command("privacy")
+def audit_privacy_cmd(
+    run: Annotated[Path, typer.Option(help="run folder from radtrust train (train it with --canaries for the tightest audit)")],
+    data: Annotated[Path, typer.Option(help="the data the run was trained on")],
+    out: Annotated[Path, typer.Option(help="privacy audit JSON to write")],
+    labels: Annotated[Optional[Path], typer.Option(help="the label table the run was trained on (images: default the truth the data carries)")] = None,
+    shadows: Annotated[int, typer.Option(help="shadow models for the LiRA attack (even; 0 = loss attack only)")] = 4,
+    alpha: Annotated[float, typer.Option(help="1 - confidence of the empirical ε lower bound")] = 0.05,
+    n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the AUC intervals")] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    column_map: ColumnMap = None,
+    empty_reports: EmptyReports = "error",
+    ledger: Ledger = None,
+    quiet: Quiet = False,
+) -> None:
+    """Membership-inference audit of a trained run: loss-threshold and LiRA shadow-model attacks on its
+    training records and canaries; attack AUC, TPR at FPR 1% and 0.1% with intervals, and the empirical ε
+    lower bound beside the claimed ε."""
+    from radtrust.errors import build_config
+    from radtrust.evaluate.privacy_audit import PrivacyAuditConfig, audit_privacy_files
+
+    cfg = build_config(PrivacyAuditConfig, "options", shadows=shadows, alpha=alpha, n_boot=n_bootstrap, seed=seed)
+    a = audit_privacy_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, ledger or True, progress=not quiet)
+    e = a["empirical_epsilon"]
+    claimed = a["claimed"]
+    _echo(
+        f"empirical ε ≥ {e['lower_bound']:.2f} ({e['attack']}, {e['confidence']:.0%} confidence, δ = {e['delta']:.2g}) vs claimed ε = {claimed['epsilon']}"
+        f" ({claimed['accountant'] or 'no accountant'}): {'within' if e['within_claim'] else 'ABOVE'} the claim → {out}"
+    )
+    for name, r in a["attacks"].items():
+        lo_hi = r["auc_ci95"] or [float("nan"), float("nan")]
+        _echo(f"  {name:24s} AUC {r['auc']:.3f} [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]  TPR@1%FPR {r['tpr_at_fpr_0.01']['tpr']:.3f}  TPR@0.1%FPR {r['tpr_at_fpr_0.001']['tpr']:.3f}")
 
 
 @audit_app.command("labels")

@@ -82,3 +82,66 @@ def attack_metrics(member_scores: np.ndarray, nonmember_scores: np.ndarray, fprs
         # The highest TPR reachable without exceeding the target FPR (a step function, no interpolation).
         out[f"tpr_at_fpr_{target:g}"] = float(tpr[fpr <= target].max()) if (fpr <= target).any() else 0.0
     return out
+
+
+def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, target_fpr: float, alpha: float = 0.05) -> dict:
+    """TPR of the threshold with the most members above it whose FPR stays ≤ ``target_fpr``, with the
+    Clopper–Pearson interval of that TPR. ``resolvable`` is False when there are too few non-members to
+    measure an FPR that low (fewer than 1/target_fpr): the threshold then sits above every non-member."""
+    m = np.sort(np.asarray(member_scores, dtype=float))
+    o = np.sort(np.asarray(nonmember_scores, dtype=float))
+    allowed = int(math.floor(target_fpr * len(o) + 1e-9))  # non-members allowed at or above the threshold
+    # Lowest threshold with at most ``allowed`` non-members at or above it: just above the (allowed+1)-th largest.
+    t = np.nextafter(o[len(o) - allowed - 1], np.inf) if allowed < len(o) else -np.inf
+    tp = int(len(m) - np.searchsorted(m, t, side="left"))
+    lo, hi = clopper_pearson(tp, len(m), alpha)
+    return {"tpr": tp / len(m), "ci95": [lo, hi], "members_detected": tp, "fpr_target": target_fpr, "resolvable": len(o) * target_fpr >= 1}
+
+
+def heldout_epsilon(member_scores: np.ndarray, nonmember_scores: np.ndarray, delta: float, alpha: float = 0.05, seed: int = 0) -> dict:
+    """The ε lower bound with the threshold chosen on one random half of the records and the bound
+    computed on the other half (Nasr et al., 2021): choosing and measuring on the same records would
+    overstate it. Returns the bound with the threshold and the held-out half's counts."""
+    m = np.asarray(member_scores, dtype=float)
+    o = np.asarray(nonmember_scores, dtype=float)
+    rng = np.random.default_rng(seed)
+    pm, po = rng.permutation(len(m)), rng.permutation(len(o))
+    m_sel, m_eval = m[pm[: len(m) // 2]], m[pm[len(m) // 2 :]]
+    o_sel, o_eval = o[po[: len(o) // 2]], o[po[len(o) // 2 :]]
+    out = {"epsilon_lower_bound": 0.0, "delta": delta, "confidence": 1 - alpha, "n_members": int(len(m_eval)), "n_nonmembers": int(len(o_eval)),
+           "method": "threshold chosen on half the records, Clopper-Pearson bound on the other half"}  # fmt: skip
+    if min(len(m_sel), len(o_sel), len(m_eval), len(o_eval)) == 0:
+        return out | {"threshold": None}
+    chosen = epsilon_lower_bound(m_sel, o_sel, delta, alpha)
+    t = chosen["threshold"]
+    if t is None:
+        return out | {"threshold": None}
+    tp, fp = int((m_eval >= t).sum()), int((o_eval >= t).sum())
+    eps = epsilon_from_rates(tp, len(m_eval), fp, len(o_eval), delta, alpha)
+    return out | {"epsilon_lower_bound": eps, "threshold": float(t), "tpr": tp / len(m_eval), "fpr": fp / len(o_eval)}
+
+
+def lira_scores(target_stat: np.ndarray, shadow_stats: np.ndarray, shadow_in: np.ndarray) -> np.ndarray:
+    """Online LiRA (Carlini et al., IEEE S&P 2022) with a global variance: for each record, the log
+    likelihood ratio of its statistic under the target model between the Gaussians fitted to the shadow
+    models that trained on it ("in") and those that did not ("out").
+
+    ``shadow_stats`` and ``shadow_in`` are (n_shadows, n_records). With few shadows the per-record
+    variances are unreliable; the paper's fixed-variance variant pools them, as done here. A record with
+    no "in" shadow falls back to the offline test (how far above its "out" mean it lies)."""
+    s = np.asarray(shadow_stats, dtype=float)
+    inn = np.asarray(shadow_in, dtype=bool)
+    x = np.asarray(target_stat, dtype=float)
+    n_in, n_out = inn.sum(0), (~inn).sum(0)
+    mu_in = np.where(n_in > 0, np.where(inn, s, 0).sum(0) / np.maximum(n_in, 1), np.nan)
+    mu_out = np.where(n_out > 0, np.where(~inn, s, 0).sum(0) / np.maximum(n_out, 1), np.nan)
+    res_in = np.where(inn, s - mu_in, np.nan)
+    res_out = np.where(~inn, s - mu_out, np.nan)
+    sd_in = float(np.nanstd(res_in)) if np.isfinite(res_in).any() else 1.0
+    sd_out = float(np.nanstd(res_out)) if np.isfinite(res_out).any() else 1.0
+    sd_in, sd_out = max(sd_in, 1e-6), max(sd_out, 1e-6)
+    ll_in = -0.5 * ((x - mu_in) / sd_in) ** 2 - math.log(sd_in)
+    ll_out = -0.5 * ((x - mu_out) / sd_out) ** 2 - math.log(sd_out)
+    score = ll_in - ll_out
+    offline = (x - mu_out) / sd_out
+    return np.where(np.isfinite(score), score, np.where(np.isfinite(offline), offline, 0.0))

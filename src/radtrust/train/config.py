@@ -205,6 +205,18 @@ class TrainConfig(LoopConfig):
         10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)"
     )
     pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
+    # privacy audit
+    canaries: int = Field(
+        0, ge=0, le=100_000, description="audit canaries to plant: random-text reports with random labels, each trained on with "
+        "probability 1/2, for 'radtrust audit privacy' (see radtrust.train.canaries); 0 = none",
+    )
+    canary_seed: int = Field(0, description="seed of the canaries' texts, labels and coins (recorded in run.json)")
+
+    @model_validator(mode="after")
+    def _canaries_have_no_group(self) -> TrainConfig:
+        if self.canaries and self.groups:
+            raise ValueError("canaries belong to no patient group: train the audit run without groups/mitigation")
+        return self
 
 
 def parse_str_list(value: str | None) -> list[str] | None:

@@ -29,6 +29,7 @@ from radtrust.fairness.mitigation import GroupThresholds, worst_group_auroc
 from radtrust.models.text import build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
 from radtrust.noise.files import label_issue_cells, refuse_release
 from radtrust.progress import progress_bar
+from radtrust.train.canaries import Canaries, make_canaries
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig, TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, train_model
@@ -185,8 +186,17 @@ class ReportClassifier:
         torch.manual_seed(c.seed)
         self.findings = findings
         self.net = self._build(len(findings))
-        data = self._train_data(self._take(inputs, train_idx), train_t, train_m)
-        data.units = np.unique(cohort.patient_ids[train_idx], return_inverse=True)[1]
+        train_inputs, units = self._take(inputs, train_idx), cohort.patient_ids[train_idx]
+        canaries = self._canaries(findings)
+        if canaries is not None:
+            # Planted audit canaries (each its own patient) join the training split; the others stay out.
+            inc = np.flatnonzero(canaries.included)
+            train_inputs = train_inputs + self._take(self._encode(canaries.cohort), inc)
+            train_t = np.vstack([train_t, canaries.targets[inc]])
+            train_m = np.vstack([train_m, np.ones_like(canaries.targets[inc])])
+            units = np.concatenate([units, canaries.cohort.patient_ids[inc]])
+        data = self._train_data(train_inputs, train_t, train_m)
+        data.units = np.unique(units, return_inverse=True)[1]
         if group_vals is not None:
             codes, names = group_codes(group_vals)
             data.groups, data.n_groups = codes[train_idx], len(names)
@@ -238,7 +248,14 @@ class ReportClassifier:
         }
         if self.label_issue_summary is not None:
             self.meta["label_issues"] = dict(self.label_issue_summary)
+        if canaries is not None:
+            self.meta["canaries"] = canaries.to_meta()
         return self
+
+    def _canaries(self, findings: list[str]) -> Canaries | None:
+        """The run's audit canaries (``config.canaries``; report runs only), or None."""
+        n = getattr(self.config, "canaries", 0)
+        return make_canaries(n, findings, self.config.canary_seed) if n else None
 
     def prepare(self, cohort: Cohort, labels: LabelTable, validation_labels: LabelTable | None = None) -> tuple:
         """Check the inputs and split them, without tokenising or training (so a bad input fails before a

@@ -35,6 +35,62 @@ def _echo(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+@app.callback()
+def _global_options(
+    deid: Annotated[str, typer.Option("--deid", envvar="RADTRUST_DEID", help="de-identify report text as it is read, in every command: mask ([NAME], [DATE], ...), surrogate (realistic fakes) or off")] = "mask",
+    deid_shift_dates: Annotated[bool, typer.Option("--deid-shift-dates", help="shift each patient's dates by one secret offset (intervals kept) instead of masking them")] = False,
+    deid_key_file: Annotated[Optional[Path], typer.Option("--deid-key-file", help="file holding a secret key: the same key gives the same surrogates and date shifts in every run (default: $RADTRUST_DEID_KEY, else random per command)")] = None,
+    deid_engine: Annotated[str, typer.Option("--deid-engine", help="auto (adds Presidio where it and a spaCy English model are installed), radtrust or presidio")] = "auto",
+) -> None:
+    """Global options, given before the command: ``radtrust --deid surrogate train ...``."""
+    from radtrust.deid.door import set_deid
+
+    set_deid(_deid_config(deid, deid_shift_dates, deid_key_file, deid_engine))
+
+
+def _deid_config(mode: str, shift_dates: bool, key_file: Path | None, engine: str):
+    import os
+
+    from radtrust.deid import DeidConfig
+    from radtrust.deid.door import KEY_ENV
+    from radtrust.errors import build_config
+
+    if mode not in ("mask", "surrogate", "off"):
+        raise RadtrustError(f"--deid must be mask, surrogate or off, not '{mode}'")
+    if mode == "off":
+        return None
+    key = os.environ.get(KEY_ENV) or None
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise RadtrustError(f"{key_file}: cannot read the de-identification key ({type(e).__name__})") from None
+        if not key:
+            raise RadtrustError(f"{key_file}: the de-identification key file is empty")
+    return build_config(DeidConfig, "options", mode=mode, shift_dates=shift_dates, key=key, engine=engine)
+
+
+@app.command("deid")
+def deid_cmd(
+    input: Annotated[Path, typer.Argument(help="reports: CSV, Parquet, JSONL or an Open-i archive")],
+    out: Annotated[Path, typer.Option(help="de-identified copy to write (.csv, .parquet or .jsonl); counts go to <stem>.deid.json")],
+    columns: Annotated[Optional[str], typer.Option(help="comma-separated free-text columns (default: findings, impression, indication, comparison, text)")] = None,
+    column_map: ColumnMap = None,
+) -> None:
+    """Write a de-identified copy of a report file: names, dates (or per-patient date shifts), ages over 89,
+    phone/fax, e-mail, URLs, record/accession/ID numbers, addresses and institutions, as typed masks or
+    surrogates (global --deid options), keeping radiology vocabulary."""
+    from radtrust.deid.door import current_deid, describe
+    from radtrust.deid.files import deid_file
+    from radtrust.train.config import parse_str_list
+
+    cfg = current_deid()
+    if cfg is None:
+        raise RadtrustError("radtrust deid with --deid off would copy the text unchanged: choose mask or surrogate")
+    summary = deid_file(input, out, cfg, parse_str_list(columns), column_map)
+    _echo(f"{describe(summary)} → {out}")
+
+
 @synth_app.command("chest")
 def synth_chest_cmd(
     out: Annotated[Path, typer.Option(help="cohort file (.parquet or .csv); truth goes to <stem>.truth.csv beside it")],
@@ -681,12 +737,22 @@ def demo_cmd(
     typer.echo(f"report: {Path(out) / 'report.html'}")
 
 
+def _say_what_was_scrubbed() -> None:
+    """Which de-identification engine ran on the text the command read, and what it replaced (counts only)."""
+    from radtrust.deid.door import describe, take_summary
+
+    summary = take_summary()
+    if summary is not None:
+        _echo(describe(summary))
+
+
 def main() -> None:
     """Console-script entry point: one-line errors and exit code 2 for user mistakes."""
     import click
 
     try:
         rv = app(standalone_mode=False)
+        _say_what_was_scrubbed()
     except RadtrustError as e:
         msg = " ".join(str(e).split())
         print(f"radtrust: error: {msg}", file=sys.stderr)

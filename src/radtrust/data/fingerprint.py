@@ -37,12 +37,13 @@ def file_fingerprint(path: str | Path, column_map: Mapping[str, str] | Iterable[
 
     Every row counts, empty reports included, so the same reports in CSV and Parquet share one
     fingerprint and ``--empty-reports drop`` at training does not change which dataset was touched.
-    ``read``: the same file already read with the same column map; reused when it kept every row, which
-    saves reading a large file twice.
+    ``read``: the same file already read with the same column map; reused when it kept every row and its
+    text was not de-identified, which saves reading a large file twice.
     """
-    if read is not None and read.n_dropped_empty == 0:
+    if read is not None and read.n_dropped_empty == 0 and read.deid is None:
         return data_fingerprint(read)
-    return data_fingerprint(read_cohort(path, column_map, empty_reports="keep"))
+    # The raw text: a budget belongs to the records, whatever de-identification a command applied.
+    return data_fingerprint(read_cohort(path, column_map, empty_reports="keep", deid=None))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -98,17 +98,20 @@ def read_cohort(
     path: str | Path,
     column_map: Mapping[str, str] | Iterable[str] | None = None,
     empty_reports: str = "error",
+    deid: object = "current",
 ) -> Cohort:
-    """Read reports from a table file or an Open-i archive (``.tgz`` or a folder of XML files).
+    """Read reports from a table file or an Open-i archive (``.tgz`` or a folder of XML files), with
+    their text de-identified before anything else sees it.
 
     ``column_map`` maps radtrust column names to the file's (``{"case_id": "accession"}``); a source
     column may feed several radtrust columns (e.g. ``patient_id=case_id`` when each report is its own
-    patient).
+    patient). ``deid``: a :class:`~radtrust.deid.DeidConfig`, None for the raw text, or "current" for the
+    process's setting (:mod:`radtrust.deid.door`; default: typed masks).
     """
     path = Path(path)
     _check_exists(path)
     if path.is_dir() or path.name.lower().endswith((".tgz", ".tar.gz", ".tar", ".xml")):
-        return read_openi(path, empty_reports=empty_reports)
+        return _deidentified(read_openi(path, empty_reports=empty_reports), deid)
     frame = read_table(path)
     mapping = parse_column_map(column_map)
     for target, src in mapping.items():
@@ -119,7 +122,15 @@ def read_cohort(
         frame[target] = col
     if "image_path" in frame.columns:
         frame["image_path"] = resolve_image_paths(frame["image_path"], path.parent)
-    return Cohort(frame, str(path), empty_reports)
+    return _deidentified(Cohort(frame, str(path), empty_reports), deid)
+
+
+def _deidentified(cohort: Cohort, deid: object) -> Cohort:
+    if deid is None or cohort.modality == "image":
+        return cohort
+    from radtrust.deid.door import deidentify_cohort  # the next stage in the data flow, loaded on first text read
+
+    return deidentify_cohort(cohort, deid)  # type: ignore[arg-type]
 
 
 def resolve_image_paths(paths: pd.Series, base: Path) -> pd.Series:

@@ -55,6 +55,9 @@ class Cohort:
     #: error naming the row), "drop" (remove it and count it in ``n_dropped_empty``) or "keep".
     empty_reports: str = "error"
     n_dropped_empty: int = 0
+    #: What de-identification did to the text (engine, mode, counts per kind; never text), or None if
+    #: the text was not scrubbed (see :mod:`radtrust.deid.door`).
+    deid: dict | None = None
 
     def __post_init__(self) -> None:
         self.frame, dropped = _normalise_cohort(self.frame, self.source, self.empty_reports)
@@ -113,7 +116,7 @@ class Cohort:
         """Rows selected by a boolean mask or positional indices, as a new Cohort."""
         idx = np.asarray(mask_or_index)
         sub = self.frame.iloc[np.flatnonzero(idx)] if idx.dtype == bool else self.frame.iloc[idx]
-        return Cohort(sub.reset_index(drop=True), self.source, "keep")
+        return Cohort(sub.reset_index(drop=True), self.source, "keep", deid=self.deid)
 
     def summary(self) -> dict:
         """Counts a reviewer asks for first (no text, no identifiers)."""

@@ -25,6 +25,7 @@ import pandas as pd
 from radtrust.data.io import atomic_path
 from radtrust.data.readers import TABLE_SUFFIXES, parse_column_map, read_cohort
 from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABELLED_SECTIONS, Cohort
+from radtrust.deid.door import current_deid, merge_summaries, record_summary
 from radtrust.errors import ConfigError, InputError
 from radtrust.labeling.vocab import get_vocabulary
 
@@ -47,6 +48,7 @@ class StreamResult:
     seconds: float
     label_source: str
     findings: list[str] = field(default_factory=list)
+    deid: dict | None = None  # what de-identification replaced before labeling (counts per kind), None if off
 
     @property
     def reports_per_s(self) -> float:
@@ -56,17 +58,41 @@ class StreamResult:
 # ---------------------------------------------------------------------------------------- workers
 
 _WORKER_LABELER = None
+_WORKER_DEID = None
 
 
-def _init_worker(vocab: str) -> None:
-    global _WORKER_LABELER
+def _init_worker(vocab: str, deid=None) -> None:
+    global _WORKER_LABELER, _WORKER_DEID
     from radtrust.labeling.rules import RuleLabeler
 
     _WORKER_LABELER = RuleLabeler(vocab)
+    _WORKER_DEID = _deidentifier(deid)
 
 
-def _label_chunk(sections: dict[str, list]) -> np.ndarray:
-    return _to_codes(_WORKER_LABELER.label_texts(_report_texts(sections)))  # type: ignore[union-attr]
+def _deidentifier(config):
+    if config is None:
+        return None
+    from radtrust.deid import Deidentifier
+
+    return Deidentifier(config)
+
+
+def _label_chunk(sections: dict[str, list], patients: list | None = None) -> tuple[np.ndarray, dict | None]:
+    return _scrub_and_label(_WORKER_LABELER, _WORKER_DEID, sections, patients)
+
+
+def _scrub_and_label(labeler, deid, sections: dict[str, list], patients: list | None) -> tuple[np.ndarray, dict | None]:
+    """De-identify the sections the labeler reads (in the worker, so it scales with the workers like the
+    labeling does), then label them. Returns the label codes and what was scrubbed (counts only)."""
+    summary = None
+    if deid is not None and patients is not None:
+        from radtrust.deid import deidentify_frame
+
+        frame = pd.DataFrame({**sections, "patient_id": patients})
+        frame, done = deidentify_frame(frame, list(sections), deidentifier=deid)
+        sections = {c: frame[c].tolist() for c in sections}
+        summary = done.to_dict()
+    return _to_codes(labeler.label_texts(_report_texts(sections))), summary
 
 
 def _report_texts(sections: dict[str, list]) -> list[str]:
@@ -371,11 +397,17 @@ def label_stream(
     max_pending = max(2, n_workers + 1)  # bounds memory: chunks read ahead of the writer
     dups = _DuplicateIds()
     n_rows = n_written = n_dropped = n_chunks = 0
+    deid, local_deid = _deid_for_workers(), None
+    deid_parts: list[dict] = []  # every chunk's summary, for the result
+    scrubbed_here: list[dict] = []  # those scrubbed by this call (the rest by read_cohort, which counted them)
 
     def collect(writer: _Writer) -> None:
         nonlocal n_written
         ids, res = pending.popleft()
-        codes = res.result() if isinstance(res, Future) else res
+        codes, scrubbed = res.result() if isinstance(res, Future) else res
+        if scrubbed is not None:
+            deid_parts.append(scrubbed)
+            scrubbed_here.append(scrubbed)
         writer.write(ids, codes)
         n_written += len(ids)
         if progress is not None:
@@ -389,7 +421,7 @@ def label_stream(
                 while upcoming is not None:
                     frame, upcoming = upcoming, _next_frame(frames, input_path, kind)
                     if isinstance(frame, Cohort):
-                        cohort, raw_ids = frame, frame.frame["case_id"]
+                        cohort, raw_ids = frame, frame.frame["case_id"]  # read_cohort de-identified it
                     else:
                         cohort = _validate(frame, input_path, n_rows, empty_reports)
                         raw_ids = _as_str(frame["case_id"])  # before empty reports are dropped: file rows
@@ -400,13 +432,19 @@ def label_stream(
                     n_chunks += 1
                     ids = cohort.case_ids
                     sections = {s: cohort.frame[s].tolist() for s in LABELLED_SECTIONS if s in cohort.frame.columns}
+                    # Table chunks are de-identified where they are labelled, before the labeler reads them.
+                    patients = None if cohort.deid is not None or deid is None else cohort.frame["patient_id"].tolist()
+                    if cohort.deid is not None:
+                        deid_parts.append(cohort.deid)
                     if pool is None and n_workers > 1 and (upcoming is not None or n_chunks > 1):
                         # Started only once a second chunk exists: one chunk is faster labelled here.
-                        pool = ProcessPoolExecutor(n_workers, _mp_context(), initializer=_init_worker, initargs=(vocab,))
+                        pool = ProcessPoolExecutor(n_workers, _mp_context(), initializer=_init_worker, initargs=(vocab, deid))
                     if pool is not None:
-                        pending.append((ids, pool.submit(_label_chunk, sections)))
+                        pending.append((ids, pool.submit(_label_chunk, sections, patients)))
                     else:
-                        pending.append((ids, _to_codes(labeler.label_texts(_report_texts(sections)))))
+                        if local_deid is None and deid is not None:
+                            local_deid = _deidentifier(deid)
+                        pending.append((ids, _scrub_and_label(labeler, local_deid, sections, patients)))
                     while len(pending) >= max_pending:
                         collect(writer)
                 while pending:
@@ -418,7 +456,11 @@ def label_stream(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    deid_summary = merge_summaries(deid_parts)
+    if scrubbed_here:
+        record_summary(merge_summaries(scrubbed_here))  # type: ignore[arg-type]
     return StreamResult(
+        deid=deid_summary,
         out_path=out_path,
         n_reports=n_written,
         n_dropped_empty=n_dropped,
@@ -428,6 +470,19 @@ def label_stream(
         label_source=source,
         findings=findings,
     )
+
+
+def _deid_for_workers():
+    """The current de-identification setting, with a key fixed for this call when it needs one, so every
+    worker process makes the same surrogates and date shifts."""
+    cfg = current_deid()
+    if cfg is not None and cfg.key is None and (cfg.mode == "surrogate" or cfg.shift_dates):
+        import secrets
+
+        from pydantic import SecretStr
+
+        cfg = cfg.model_copy(update={"key": SecretStr(secrets.token_hex(32))})
+    return cfg
 
 
 def _next_frame(frames: Iterator, path: Path, kind: str):

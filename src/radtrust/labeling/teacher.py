@@ -717,6 +717,7 @@ def teacher_label_file(
             "vocab": vocab,
             "prompt_version": PROMPT_VERSION,
             "stats": stats.to_dict(),
+            "deid": cohort.deid,  # what was scrubbed before the reports went to the server (None: --deid off)
         },
         sidecar_path(out),
     )

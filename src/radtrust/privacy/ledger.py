@@ -403,7 +403,7 @@ def _read_dataset(data: str | Path, column_map: Mapping[str, str] | Iterable[str
     from radtrust.data.fingerprint import file_fingerprint
     from radtrust.data.readers import read_cohort
 
-    cohort = read_cohort(data, column_map, empty_reports)
+    cohort = read_cohort(data, column_map, empty_reports, deid=None)  # only counted and fingerprinted
     return file_fingerprint(data, column_map, read=cohort), len(cohort)
 
 

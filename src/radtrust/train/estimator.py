@@ -250,6 +250,8 @@ class ReportClassifier:
             self.meta["label_issues"] = dict(self.label_issue_summary)
         if canaries is not None:
             self.meta["canaries"] = canaries.to_meta()
+        if cohort.deid is not None:
+            self.meta["deid"] = dict(cohort.deid)  # engine, mode and counts of what was scrubbed before training
         return self
 
     def _canaries(self, findings: list[str]) -> Canaries | None:

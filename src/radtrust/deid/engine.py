@@ -1,0 +1,309 @@
+"""The de-identification facade: configuration, the optional Presidio adapter, masking or surrogates, and
+a table-level helper with a text-free summary.
+
+``Deidentifier(config).deidentify(text, patient_id)`` is the whole API; ``deidentify_frame`` applies it to
+report columns of a table. Nothing here logs or raises with report text: only kinds, counts and columns.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from radtrust.deid.allowlist import AllowList
+from radtrust.deid.recognizers import KINDS, MEDIUM, WEAK, Candidate, Span, date_spans, find_candidates, has_month_name, resolve
+from radtrust.deid.surrogates import SurrogateGenerator, shift_date_text
+from radtrust.errors import ConfigError, InputError
+
+#: spaCy English pipelines Presidio may use, best first. They are looked up locally, never downloaded.
+SPACY_MODELS: tuple[str, ...] = ("en_core_web_lg", "en_core_web_trf", "en_core_web_md", "en_core_web_sm")
+
+#: Presidio entity types and the kinds they become; any other type (NRP, ORGANIZATION, ...) is ignored.
+PRESIDIO_KINDS: dict[str, str] = {
+    "PERSON": "NAME",
+    "DATE_TIME": "DATE",
+    "PHONE_NUMBER": "PHONE",
+    "EMAIL_ADDRESS": "EMAIL",
+    "URL": "URL",
+    "LOCATION": "ADDRESS",
+    "US_SSN": "ID",
+    "MEDICAL_LICENSE": "ID",
+    "US_DRIVER_LICENSE": "ID",
+}
+
+#: Presidio's pattern recognizers report low-confidence guesses (any 9-digit run as a licence, ...).
+PRESIDIO_MIN_SCORE = 0.5
+
+#: Places that Safe Harbor lets stand (a state or a country), as Presidio's LOCATION would write them.
+_LOCATION_ALLOWED = frozenset(
+    p.strip() for p in (
+        "us,usa,united states,united states of america,america,uk,united kingdom,england,scotland,wales,"
+        "britain,great britain,canada,mexico,europe,asia,africa,india,china,germany,france,spain,italy,nigeria,japan,"
+        "alabama,alaska,arizona,arkansas,california,colorado,connecticut,delaware,florida,georgia,hawaii,idaho,"
+        "illinois,indiana,iowa,kansas,kentucky,louisiana,maine,maryland,massachusetts,michigan,minnesota,mississippi,"
+        "missouri,montana,nebraska,nevada,new hampshire,new jersey,new mexico,new york state,north carolina,"
+        "north dakota,ohio,oklahoma,oregon,pennsylvania,rhode island,south carolina,south dakota,tennessee,texas,utah,"
+        "vermont,virginia,washington state,west virginia,wisconsin,wyoming,puerto rico"
+    ).split(",")
+)
+
+
+class DeidConfig(BaseModel):
+    """How to de-identify: what to replace with, whether to shift dates, which engine, what to keep.
+
+    ``key`` seeds surrogates and date shifts (HMAC-SHA256). Give the same key to get the same surrogates and
+    shifts across runs; leave it None for a fresh random key per :class:`Deidentifier` (consistent within
+    one run only). The key is a secret: it is never written to a file or a log.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["mask", "surrogate"] = Field(
+        "mask", description="mask: typed placeholders like [NAME]; surrogate: realistic fakes of the same kind and shape"
+    )
+    shift_dates: bool = Field(
+        False, description="move every date of a patient by the same number of days (kept in its format) instead of "
+        "masking or faking it, so intervals between a patient's dates survive"
+    )
+    shift_max_days: int = Field(365, ge=1, le=3650, description="largest date shift in days; shifts are never 0")
+    key: SecretStr | None = Field(None, description="secret for surrogates and date shifts; None = random per run")
+    engine: Literal["auto", "radtrust", "presidio"] = Field(
+        "auto", description="auto: add Presidio if it and a spaCy English model are installed; radtrust: rules only; "
+        "presidio: require Presidio"
+    )
+    extra_allow: list[str] = Field(default_factory=list, description="terms never to remove (case-insensitive words or phrases)")
+    kinds: tuple[str, ...] = Field(KINDS, description=f"identifier kinds to act on, of {', '.join(KINDS)}")
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in v if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r}; choose from {', '.join(KINDS)}")
+        if not v:
+            raise ValueError("at least one kind is needed")
+        return tuple(dict.fromkeys(v))
+
+
+class _Analyzer(Protocol):
+    def analyze(self, text: str, language: str, **kwargs: Any) -> list[Any]: ...
+
+
+class PresidioAdapter:
+    """Turns a Presidio ``AnalyzerEngine`` (or anything with its ``analyze`` method) into weak candidates.
+
+    Presidio's results only add to the rules: they pass the same allow-list, and a DATE_TIME counts only
+    where it holds a real date, since times of day, durations and bare years are not identifiers.
+    """
+
+    def __init__(self, analyzer: _Analyzer, model: str = "injected analyzer") -> None:
+        self.analyzer = analyzer
+        self.model = model
+
+    def candidates(self, text: str) -> list[Candidate]:
+        out: list[Candidate] = []
+        for r in self.analyzer.analyze(text=text, language="en"):
+            kind = PRESIDIO_KINDS.get(str(r.entity_type))
+            if kind is None or float(getattr(r, "score", 1.0)) < PRESIDIO_MIN_SCORE:
+                continue
+            s, e = int(r.start), int(r.end)
+            if not 0 <= s < e <= len(text):
+                continue
+            piece = text[s:e]
+            if kind == "DATE":
+                out.extend(_presidio_dates(piece, s))
+            elif kind == "ADDRESS" and " ".join(piece.lower().replace(".", "").split()) in _LOCATION_ALLOWED:
+                continue  # a state or country alone is not an identifier under Safe Harbor
+            else:
+                out.append(Candidate(s, e, kind, WEAK, "presidio"))
+        return out
+
+
+def _presidio_dates(piece: str, offset: int) -> list[Candidate]:
+    """The dates inside a Presidio DATE_TIME hit: the rule-found ones, else the whole hit if it names a month
+    and a number and is no time of day; nothing for "3:45 pm", "2019", "two weeks"."""
+    inner = [Candidate(offset + s, offset + e, "DATE", MEDIUM, "presidio") for s, e in date_spans(piece)]
+    if inner:
+        return inner
+    if has_month_name(piece) and any(ch.isdigit() for ch in piece) and ":" not in piece:
+        return [Candidate(offset, offset + len(piece), "DATE", WEAK, "presidio")]
+    return []
+
+
+def presidio_model() -> str | None:
+    """The spaCy English pipeline Presidio would use, or None if Presidio or every pipeline is missing."""
+    if importlib.util.find_spec("presidio_analyzer") is None or importlib.util.find_spec("spacy") is None:
+        return None
+    import spacy.util
+
+    for name in SPACY_MODELS:
+        if spacy.util.is_package(name):
+            return name
+    return None
+
+
+def _build_presidio(model: str) -> PresidioAdapter:
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
+    return PresidioAdapter(AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"]), model)
+
+
+class Deidentifier:
+    """Finds identifiers in report text and masks them, fakes them, or shifts dates.
+
+    ``analyzer`` injects a Presidio-like analyzer (an object with ``analyze(text=..., language="en")``);
+    it is used unless ``engine="radtrust"``. Without one, ``engine="auto"`` builds Presidio only where it
+    and a spaCy English pipeline are installed locally.
+    """
+
+    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None) -> None:
+        self.config = config or DeidConfig()
+        if self.config.mode == "surrogate" and importlib.util.find_spec("faker") is None:
+            raise ConfigError("mode 'surrogate' needs the faker package: pip install faker, or use mode 'mask'")
+        self._allow = AllowList(self.config.extra_allow)
+        key = self.config.key.get_secret_value().encode("utf-8") if self.config.key is not None else secrets.token_bytes(32)
+        self._surrogates = SurrogateGenerator(key)
+        self._presidio: PresidioAdapter | None = None
+        if self.config.engine != "radtrust":
+            if analyzer is not None:
+                self._presidio = PresidioAdapter(analyzer)
+            else:
+                model = presidio_model()
+                if model is not None:
+                    self._presidio = _build_presidio(model)
+                elif self.config.engine == "presidio":
+                    raise ConfigError(
+                        "engine 'presidio' needs presidio-analyzer and a local spaCy English pipeline: "
+                        "pip install presidio-analyzer and en_core_web_lg, or use engine 'radtrust'"
+                    )
+        self.engine_name: str = (
+            f"presidio ({self._presidio.model}) + radtrust recognizers" if self._presidio is not None else "radtrust recognizers"
+        )
+
+    def find(self, text: str) -> list[Span]:
+        """Identifier spans in ``text``: sorted, non-overlapping, allow-list applied, only the configured kinds."""
+        cands = find_candidates(text, self._allow)
+        if self._presidio is not None:
+            cands.extend(self._presidio.candidates(text))
+        return resolve(text, cands, self._allow, self.config.kinds)
+
+    def deidentify(self, text: str, patient_id: str | None = None) -> str:
+        """``text`` with its identifiers replaced; ``patient_id`` keys surrogates and the date shift."""
+        return self.deidentify_with_spans(text, patient_id)[0]
+
+    def deidentify_with_spans(self, text: str, patient_id: str | None = None) -> tuple[str, list[Span]]:
+        """The de-identified text and the spans (offsets into the *input*) that were replaced.
+
+        Without a ``patient_id`` all such texts share one anonymous patient: one date shift, one surrogate
+        per original."""
+        spans = self.find(text)
+        if not spans:
+            return text, spans
+        pid = "" if patient_id is None else str(patient_id)
+        parts: list[str] = []
+        pos = 0
+        for sp in spans:
+            parts.append(text[pos:sp.start])
+            parts.append(self._replacement(sp.kind, text[sp.start:sp.end], pid))
+            pos = sp.end
+        parts.append(text[pos:])
+        return "".join(parts), spans
+
+    def date_shift_days(self, patient_id: str | None) -> int:
+        """The number of days this patient's dates move by when ``shift_dates`` is on."""
+        return self._surrogates.date_shift_days("" if patient_id is None else str(patient_id), self.config.shift_max_days)
+
+    def _replacement(self, kind: str, original: str, pid: str) -> str:
+        if kind == "DATE" and self.config.shift_dates:
+            shifted = shift_date_text(original, self.date_shift_days(pid))
+            if shifted is not None:
+                return shifted
+            return "[DATE]"
+        if self.config.mode == "mask":
+            return f"[{kind}]"
+        return self._surrogates.surrogate(kind, original, pid)
+
+
+@dataclass
+class DeidSummary:
+    """What a table pass did, in numbers only: it never holds report text or identifiers."""
+
+    engine: str
+    mode: str
+    shift_dates: bool
+    n_texts: int = 0
+    n_changed: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "engine": self.engine,
+            "mode": self.mode,
+            "shift_dates": self.shift_dates,
+            "n_texts": self.n_texts,
+            "n_changed": self.n_changed,
+            "counts": {k: int(v) for k, v in self.counts.items()},
+        }
+
+
+def deidentify_frame(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    config: DeidConfig | None = None,
+    patient_column: str | None = "patient_id",
+    deidentifier: Deidentifier | None = None,
+) -> tuple[pd.DataFrame, DeidSummary]:
+    """De-identify the text ``columns`` of ``frame``; returns a copy and a text-free summary.
+
+    Cells that are not strings (NaN, numbers) are left as they are. ``patient_column`` keys surrogates and
+    date shifts per patient; when the default ``patient_id`` column is absent every row counts as one
+    anonymous patient, while a column named explicitly must exist. A given ``deidentifier`` wins over
+    ``config`` (useful to reuse one key across tables).
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"text column '{missing[0]}' is not in the table")
+    if patient_column is not None and patient_column not in frame.columns and patient_column != "patient_id":
+        raise InputError(f"patient column '{patient_column}' is not in the table")
+    deid = deidentifier or Deidentifier(config)
+    summary = DeidSummary(engine=deid.engine_name, mode=deid.config.mode, shift_dates=deid.config.shift_dates)
+    out = frame.copy()
+    if patient_column is not None and patient_column in frame.columns:
+        patients = [None if pd.isna(p) else str(p) for p in frame[patient_column].tolist()]
+    else:
+        patients = [None] * len(frame)
+    for col in columns:
+        values = frame[col].tolist()
+        new_values: list[Any] = []
+        for value, pid in zip(values, patients):
+            if not isinstance(value, str):
+                new_values.append(value)
+                continue
+            new, spans = deid.deidentify_with_spans(value, pid)
+            summary.n_texts += 1
+            summary.n_changed += int(new != value)
+            for sp in spans:
+                summary.counts[sp.kind] = summary.counts.get(sp.kind, 0) + 1
+            new_values.append(new)
+        out[col] = pd.Series(new_values, index=out.index, dtype=frame[col].dtype)
+    return out, summary
+
+
+__all__ = [
+    "DeidConfig",
+    "DeidSummary",
+    "Deidentifier",
+    "PRESIDIO_KINDS",
+    "PresidioAdapter",
+    "deidentify_frame",
+    "presidio_model",
+]

@@ -1,0 +1,44 @@
+"""``radtrust deid INPUT --out OUTPUT``: a de-identified copy of a report file, and what was done to it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from radtrust.data.io import write_json, write_table
+from radtrust.data.readers import read_cohort
+from radtrust.data.schema import TEXT_SECTIONS
+from radtrust.deid.engine import DeidConfig, deidentify_frame
+from radtrust.errors import InputError
+
+
+def summary_path(out: str | Path) -> Path:
+    """Where the counts go: ``<out stem>.deid.json`` beside the output."""
+    out = Path(out)
+    return out.with_name(out.name.split(".")[0] + ".deid.json")
+
+
+def deid_file(input_path: str | Path, out: str | Path, config: DeidConfig | None = None, columns: Sequence[str] | None = None, column_map=None) -> dict:
+    """Write ``out`` (CSV, Parquet or JSONL by suffix; an Open-i archive becomes a table) with the report
+    text de-identified, and ``<out stem>.deid.json`` with the engine, mode and counts per kind.
+
+    The file is read and validated as every pipeline reads it (ids, columns), every row kept. ``columns``
+    names the free-text columns to scrub (default: the report sections present: findings, impression,
+    indication, comparison, text). Both files are written atomically; the input is never overwritten."""
+    src, out = Path(input_path), Path(out)
+    if out.exists() and src.exists() and out.resolve() == src.resolve():
+        raise InputError(f"{out}: the output would overwrite the input; write the de-identified copy elsewhere")
+    cohort = read_cohort(src, column_map, empty_reports="keep", deid=None)
+    if cohort.modality == "image":
+        raise InputError(f"{src}: an image manifest has no report text to de-identify")
+    cols = list(columns) if columns else [s for s in TEXT_SECTIONS if s in cohort.frame.columns]
+    missing = [c for c in cols if c not in cohort.frame.columns]
+    if missing:
+        raise InputError(f"{src}: column '{missing[0]}' (--columns) is not in the file")
+    if not cols:
+        raise InputError(f"{src}: no report text column (findings, impression, indication, comparison or text); name them with --columns")
+    frame, summary = deidentify_frame(cohort.frame, cols, config, patient_column="patient_id")
+    result = summary.to_dict() | {"columns": cols, "n_rows": len(frame)}
+    write_table(frame, out)
+    write_json(result, summary_path(out))
+    return result

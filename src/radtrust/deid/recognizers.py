@@ -1,0 +1,1215 @@
+"""Rule-based recognizers for the HIPAA Safe-Harbor identifiers found in radiology reports.
+
+Each recognizer is a few compiled regular expressions plus a little context logic; together they return
+*candidates* with a strength, and :func:`resolve` applies the allow-list and merges them into disjoint
+spans. Context-driven name finding (titles, credentials, cue phrases, "Last, First", header fields)
+follows the rule-based de-identifiers "Scrub" (Sweeney, 1996) and "deid" (Neamatullah et al., 2008), with
+a small first-name / surname dictionary for names that appear without any cue.
+
+Speed: a regex tried at every character of a report is what makes rule-based scrubbers slow. Here most
+expressions are tried only where a trigger sits (a cue word, a month name, a digit run, a keyword), found
+by one pass that indexes the words and digit runs of the text; the few that scan the whole text start
+with a character class, which lets the regex engine skip ahead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
+
+#: The identifier kinds, in the order used for reporting.
+KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
+
+#: When overlapping candidates of different kinds tie on length, the earlier kind names the merged span.
+_KIND_PRIORITY = {k: i for i, k in enumerate(("EMAIL", "URL", "DATE", "PHONE", "AGE", "ID", "ADDRESS", "INSTITUTION", "NAME"))}
+
+# Evidence strength. STRONG survives the allow-list ("Dr. Paget" is a person); MEDIUM loses where every
+# word is allow-listed; WEAK also loses where it touches a clinical number shape (C5-6, 3.2 x 1.1 cm).
+WEAK, MEDIUM, STRONG = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Span:
+    """One identifier: character offsets into the text, its kind, and which recognizer family found it."""
+
+    start: int
+    end: int
+    kind: str
+    source: str = "radtrust"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recognizer's proposal, before the allow-list and merging."""
+
+    start: int
+    end: int
+    kind: str
+    strength: int
+    source: str = "radtrust"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The trigger index: where words and digit runs start
+# ---------------------------------------------------------------------------------------------------
+
+_ALPHA_RUN_RE = re.compile(r"[A-Za-z]+")
+_DIGIT_RUN_RE = re.compile(r"\d+")
+
+
+@dataclass
+class _Doc:
+    """A text plus the positions of its (lower-cased) letter runs and its digit runs."""
+
+    text: str
+    words: dict[str, list[int]] = field(default_factory=dict)
+    digits: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, text: str) -> _Doc:
+        doc = cls(text)
+        words = doc.words
+        for m in _ALPHA_RUN_RE.finditer(text):
+            words.setdefault(m.group().lower(), []).append(m.start())
+        doc.digits = [m.span() for m in _DIGIT_RUN_RE.finditer(text)]
+        return doc
+
+    def at(self, triggers: Iterable[str]) -> list[int]:
+        """Sorted start positions of the trigger words."""
+        keys = self.words.keys() & (triggers if isinstance(triggers, (set, frozenset)) else set(triggers))
+        out: list[int] = []
+        for t in keys:
+            out.extend(self.words[t])
+        out.sort()
+        return out
+
+
+def _matches_at(rx: re.Pattern[str], text: str, positions: Iterable[int]) -> Iterator[re.Match[str]]:
+    """``rx.match`` at each position, in order, skipping positions inside an earlier match."""
+    end = -1
+    for p in positions:
+        if p < end:
+            continue
+        m = rx.match(text, p)
+        if m is not None and m.end() > m.start():
+            end = m.end()
+            yield m
+
+
+def _cue_regex(frags: Sequence[str]) -> tuple[str, frozenset[str]]:
+    """A case-insensitive alternation of cue phrases and the set of their first words (the triggers).
+
+    Every phrase must start with a letter run, which is how the index finds it."""
+    triggers = set()
+    for f in frags:
+        m = re.match(r"[a-z]+", f)
+        if m is None:
+            raise ValueError(f"cue fragment must start with a lower-case word: {f!r}")
+        triggers.add(m.group())
+    ordered = sorted(frags, key=len, reverse=True)
+    return "(?i:" + "|".join(ordered) + ")", frozenset(triggers)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Name building blocks
+# ---------------------------------------------------------------------------------------------------
+
+# Python's re has no \p{Lu}: Latin-1 and Latin Extended-A/B/Additional cover the names we expect (Müller,
+# Łukasz, Nguyễn). The extended blocks mix cases; counting them as both is harmless here.
+_UP = "A-ZÀ-ÖØ-Þ\u0100-\u024f\u1e00-\u1eff"
+_LO = "a-zß-öø-ÿ\u0100-\u024f\u1e00-\u1eff"
+_TITLE_PART = rf"[{_UP}](?:['’][{_UP}])?[{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['’][{_UP}][{_LO}]+)?"
+_UPPER_PART = rf"[{_UP}](?:['’][{_UP}])?[{_UP}]+(?:['’][{_UP}]{{2,}})?"
+# After the first capital: the rest of a title-case word (hyphenated parts may be lower-case: "Min-jun")
+# or of an upper-case word. Written this way a word starts with a character class, which the regex
+# engine can scan for quickly.
+_TITLE_REST = rf"(?:['’][{_UP}])?[{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['’][{_UP}][{_LO}]+)?(?:-(?:{_TITLE_PART}|[{_LO}]{{2,}}))*"
+_UPPER_REST = rf"(?:['’][{_UP}])?[{_UP}]+(?:['’][{_UP}]{{2,}})?(?:-{_UPPER_PART})*"
+# a title is never a name word ("Dr. Weber, DR. De Luca" is two names, not "Weber, DR")
+_NOT_TITLE = "".join(rf"(?<!\b{t})" for t in ("Dr", "DR", "Mr", "MR", "Ms", "MS", "Mx", "Drs", "Mrs", "MRS", "Prof", "PROF"))
+_WORD_TAIL = rf"(?![{_UP}{_LO}\d]){_NOT_TITLE}"
+_WORD = rf"[{_UP}](?:{_TITLE_REST}|{_UPPER_REST}){_WORD_TAIL}"
+# the same, anchored: not inside another word
+_WORD_START = rf"[{_UP}](?<![\w'’-][{_UP}])(?:{_TITLE_REST}|{_UPPER_REST}){_WORD_TAIL}"
+_INITIAL = rf"[{_UP}]\.(?: ?[{_UP}]\.)*"
+_PARTICLE = r"(?:(?i:de|da|del|della|der|den|di|du|dos|das|van|von|la|le|bin|binti|ibn|al|el|ter|ten)|y)"
+_PARTICLES = rf"(?:{_PARTICLE} )*"
+# A name: up to four words, with initials and particles in between ("John A. Smith", "Juan de la Cruz").
+_NAME_SEQ = (
+    rf"(?:{_INITIAL} ?)?{_PARTICLES}{_WORD}"
+    rf"(?: (?:(?:{_INITIAL}|[{_UP}](?= [{_UP}])) ?)?{_PARTICLES}{_WORD}){{0,3}}"
+    rf"(?: [{_UP}]\.?(?![\w.]))?"
+)
+# "Last, First M." (also "SMITH, JOHN A", "von Braun, Craig E.") and DICOM's "LAST^FIRST^MIDDLE"
+_LAST_FIRST = rf"{_PARTICLES}{_WORD} ?, ?{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}}"
+_DICOM_NAME = rf"{_PARTICLES}{_WORD}(?:\^(?:{_PARTICLES}{_WORD}|[{_UP}]\.?)){{1,3}}\^*"
+_NAME_ANY = rf"(?:{_DICOM_NAME}|{_LAST_FIRST}|{_NAME_SEQ})"
+_NAME_ANY_RE = re.compile(_NAME_ANY)
+
+_TITLES = r"(?:Dr|DR|Drs|Doctor|DOCTOR|Mr|Mrs|MRS|Ms|Mx|Miss|MISS|Prof|PROF|Professor|Sr|Rev)\.?|(?:MR|MS|dr|mr|mrs|ms)\."
+_TITLE_WORDS = frozenset("dr drs doctor mr mrs ms mx miss prof professor sr rev".split())
+_TITLE_RE = re.compile(rf"(?<![\w.])(?:{_TITLES})(?![\w])[ \t]*({_NAME_ANY})")
+_TITLE_LOWER_RE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|prof)\.?[ \t]+([a-z][a-z'’-]+(?:[ \t]+[a-z][a-z'’-]+)?)")
+
+_CREDENTIALS = (
+    r"M\.?D\.?|D\.?O\.?|R\.?N\.?|RT[ \t]*\(\w+\)(?:[ \t]*\(\w+\))*|RTT|RT|PA-C|PA|N\.?P\.?|MBBS|MBChB|MB|FRCR|FRCPC|FRANZCR|"
+    r"Ph\.?D\.?|PHD|DNP|CRNA|RDMS|RVT|RDCS|RCS|CNMT|ARRT|RRA|FACR|MPH|LPN|CNP|APRN|FNP|FNP-C|ACNP|DMD|DDS|MSN|BSN|CNM|RPA"
+)
+_CRED_TRIGGERS = frozenset(
+    "md m do d rn r rt rtt pa np n mbbs mbchb mb frcr frcpc franzcr phd ph dnp crna rdms rvt rdcs rcs cnmt arrt rra facr "
+    "mph lpn cnp aprn fnp acnp dmd dds msn bsn cnm rpa".split()
+)
+# PA and DO are also words of reports ("PA and lateral", "do not"): only after a comma. The credential is
+# found first and the name read backwards from it.
+_CRED_ANCHOR_RE = re.compile(
+    rf"(?:[ \t]*,[ \t]*(?:{_CREDENTIALS})|[ \t]+(?:M\.?D\.?|R\.?N\.?|RT[ \t]*\(\w+\)(?:[ \t]*\(\w+\))*|PA-C|N\.?P\.?|"
+    r"MBBS|FRCR|FRCPC|Ph\.?D\.?|PHD|DNP|CRNA|RDMS|RVT|CNMT|ARRT|FACR|APRN|FNP|FNP-C))(?![\w])"
+)
+_CREDENTIAL_RE = re.compile(rf"(?:{_CREDENTIALS})")
+_CRED_AFTER_RE = re.compile(rf"[ \t]*,?[ \t]*(?:{_CREDENTIALS})(?![\w])")
+_NAME_BEFORE_RE = re.compile(rf"(?<![\w'’-])(?:{_NAME_ANY})$")
+
+_COLON_CUES, _COLON_TRIGGERS = _cue_regex((
+    r"patient(?:['’]s)?[ \t]+name", "patient", r"pt[ \t]+name", "pt", "name", r"full[ \t]+name",
+    r"attending(?:[ \t]+(?:physician|radiologist))?", "resident", "fellow", "technologist", "tech", "technician",
+    "sonographer", "radiographer", "radiologist", "reader", r"reading[ \t]+radiologist",
+    r"referring(?:[ \t]+(?:physician|provider|doctor|clinician|md|dr))?",
+    r"ordering(?:[ \t]+(?:physician|provider|doctor|clinician|md|dr))?", r"requested[ \t]+by",
+    r"requesting(?:[ \t]+(?:physician|provider|clinician))?", r"ordered[ \t]+by", r"referred[ \t]+by", "cc",
+    r"copy[ \t]+to", r"copies[ \t]+to", "pcp", r"primary[ \t]+care(?:[ \t]+(?:physician|provider))?", "physician",
+    "provider", "clinician", "surgeon", "nurse", r"dictated(?:[ \t]+by)?", r"signed(?:[ \t]+by)?",
+    r"e-signed(?:[ \t]+by)?", r"esigned(?:[ \t]+by)?", r"electronically[ \t]+signed(?:[ \t]+by)?", "signature",
+    r"read[ \t]+by", r"reviewed(?:[ \t]+by)?", r"verified(?:[ \t]+by)?", r"attested(?:[ \t]+by)?",
+    r"approved(?:[ \t]+by)?", r"interpreted[ \t]+by", r"performed[ \t]+by", r"reported[ \t]+by",
+    r"transcribed[ \t]+by", "transcriptionist", "scribe", "author", "by", "guardian", r"emergency[ \t]+contact",
+    r"next[ \t]+of[ \t]+kin", "nok", "contact", "mother", "father", "spouse", "parent", "informant",
+    r"last[ \t]+name", r"first[ \t]+name", "surname", r"given[ \t]+name", r"maiden[ \t]+name", "aka", "alias",
+))
+_COLON_CUE_RE = re.compile(
+    rf"(?<![\w-]){_COLON_CUES}[ \t]*[:#=][ \t]*(?:(?:{_TITLES})[ \t]*)?"
+    rf"({_NAME_ANY}|[a-z][a-z'’-]+(?:,?[ \t]+[a-z][a-z'’-]+){{0,2}}|[{_UP}]{{2,3}}(?![\w])|(?:[{_UP}]\.){{2,3}})"
+)
+
+_FAMILY = (
+    "son", "daughter", "wife", "husband", "mother", "father", "brother", "sister", "spouse", "partner", "niece", "nephew",
+    "grandson", "granddaughter", "grandmother", "grandfather", "aunt", "uncle", "cousin", "friend", "caregiver",
+    "guardian", "fiance", "fiancee", "fiancée", "boyfriend", "girlfriend", "parent", "parents", "child",
+)
+_ROLE_WORDS = (
+    r"(?:the[ \t]+|a[ \t]+|an[ \t]+|her[ \t]+|his[ \t]+|their[ \t]+)?(?:(?:patient|pt)['’]?s?[ \t]+)?"
+    r"(?:(?:referring|ordering|attending|covering|on-call|on[ \t]+call|ed|er|emergency|primary|treating|consulting|"
+    r"requesting|overnight|night|day|floor|icu|charge|bedside|clinical)[ \t]+)*"
+    r"(?:(?:physician|provider|doctor|clinician|surgeon|nurse|radiologist|resident|fellow|team|np|pa|rn|md|"
+    rf"practitioner|technologist|tech|{'|'.join(_FAMILY)})['’]?s?[ \t]*,?[ \t]+)?"
+)
+_SIGNATURE_CUES, _SIGNATURE_TRIGGERS = _cue_regex((
+    r"read[ \t]+by", r"dictated[ \t]+by", r"signed[ \t]+by", r"e-signed[ \t]+by", r"esigned[ \t]+by",
+    r"electronically[ \t]+signed[ \t]+by", r"signed[ \t]+out[ \t]+by", r"reviewed[ \t]+by", r"verified[ \t]+by",
+    r"interpreted[ \t]+by", r"attested[ \t]+by", r"approved[ \t]+by", r"transcribed[ \t]+by",
+))
+_SIGNATURE_CUE_RE = re.compile(rf"(?<![\w]){_SIGNATURE_CUES}[ \t]*[,:]?[ \t]+(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})")
+_VERBAL_CUES, _VERBAL_TRIGGERS = _cue_regex((
+    r"discussed[ \t]+with", "d/w", r"d\\w", r"called[ \t]+to", r"communicated[ \t]+to", r"conveyed[ \t]+to",
+    r"relayed[ \t]+to", r"reported[ \t]+to", r"given[ \t]+to", "notified", "paged", "informed", r"seen[ \t]+by",
+    r"evaluated[ \t]+by", r"referred[ \t]+by", r"ordered[ \t]+by", r"requested[ \t]+by", r"spoke[ \t]+(?:with|to)",
+    r"spoken[ \t]+(?:with|to)", r"talked[ \t]+(?:with|to)", "telephoned", "phoned", "contacted", r"attn\.?",
+    "attention", "per", r"care[ \t]+of", "c/o", r"follow-up[ \t]+with", r"followup[ \t]+with",
+    r"follow[ \t]+up[ \t]+with", r"followed[ \t]+by", "by", "attending", "resident", "fellow", "technologist",
+    "sonographer", r"referring[ \t]+physician", r"ordering[ \t]+physician", *_FAMILY,
+))
+_VERBAL_CUE_RE = re.compile(rf"(?<![\w]){_VERBAL_CUES}[ \t]*[,:]?[ \t]+(?i:{_ROLE_WORDS})(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})")
+_VERBAL_CUE_LOWER_RE = re.compile(
+    rf"(?<![\w]){_VERBAL_CUES}[ \t]*[,:]?[ \t]+(?i:{_ROLE_WORDS})([a-z][a-z'’-]+(?:[ \t]+[a-z][a-z'’-]+){{0,2}})"
+)
+# "Patient Wang, Min (MRN ...)": no comma after the cue ("young patient, low pretest probability")
+_PATIENT_CUE_RE = re.compile(rf"(?<![\w])(?:patient|Patient|PATIENT|pt|Pt|PT)[ \t]+(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})")
+# "cc" (lower or title case: "CC" in capitals is the craniocaudal view)
+_CC_RE = re.compile(rf"(?<![\w])(?:cc|Cc)[ \t]+(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})")
+# "Dr. X was notified", "Smith was paged at 3 pm": the cue is found first, the name read backwards
+_AFTER_NAME_TRIGGERS = frozenset("was were is has had notified paged informed contacted called made aware".split())
+_AFTER_NAME_CUE_RE = re.compile(
+    r"[ \t]*,?[ \t]+(?:was|were|is|has[ \t]+been|had[ \t]+been)?[ \t]*(?:notified|paged|informed|contacted|called|made[ \t]+aware|aware)(?![\w])"
+)
+# More names in a list after a cue: "cc: Dr. A; B. Jones, MD / Smith, John"
+_LIST_NEXT_RE = re.compile(
+    rf"[ \t]*(?:,?[ \t]*(?:{_CREDENTIALS})(?![\w]))*+[ \t]*(?:[;/&|]|,|[ \t]and[ \t])[ \t]*(?:and[ \t]+)?(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})"
+)
+# formats without a cue; each starts with a character class so the engine can skip ahead
+_MIDDLE_INITIAL_RE = re.compile(rf"({_WORD_START}) [{_UP}]\. ?{_PARTICLES}({_WORD})")
+_LAST_FIRST_RE = re.compile(rf"({_WORD_START}) ?, ?({_WORD})(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?")
+_DICT_SEQ_RE = re.compile(rf"{_WORD_START}(?: (?:(?:{_INITIAL}|[{_UP}](?= [{_UP}])) ?)?{_PARTICLES}{_WORD}){{1,3}}")
+_INITIAL_SURNAME_RE = re.compile(rf"[{_UP}](?<![\w.][{_UP}])\. ?(?:[{_UP}]\. ?)?{_PARTICLES}({_WORD})")
+# A header field: the text between wide gaps, tabs and bars
+_FIELD_RE = re.compile(r"[^|\t ](?:[^|\t]*?[^|\t ])?(?=[ \t]{2,}|\t|[ \t]+[|/–-][ \t]+|[ \t]*[|]|[ \t]*$)")
+_TOKEN_RE = re.compile(rf"[{_UP}{_LO}][{_UP}{_LO}'’-]*\.?|[{_UP}]\.")
+_TEXT_WORD_RE = re.compile(rf"[{_UP}{_LO}](?<![\w'’-][{_UP}{_LO}])[{_UP}{_LO}]*(?:['’][{_UP}{_LO}]+)*(?:-[{_UP}{_LO}]+)*(?![\w-])")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Name dictionary
+# ---------------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _name_sets() -> tuple[frozenset[str], frozenset[str]]:
+    """First names and surnames of faker's en_US provider (about 700 + 1000), lower-cased.
+
+    Only the English list is used on purpose: names from other locales must be found through context
+    (titles, credentials, cue phrases, formats), which the benchmark measures separately.
+    """
+    try:
+        from faker.providers.person.en_US import Provider
+    except ImportError:  # faker is optional for finding; without it only context finds names
+        return frozenset(), frozenset()
+    first = frozenset(n.lower() for n in list(Provider.first_names))
+    last = frozenset(n.lower() for n in Provider.last_names)
+    return first, last
+
+
+def name_in_dictionary(token: str) -> bool:
+    """True if ``token`` is in the first-name or surname dictionary that the recognizers use without context."""
+    first, last = _name_sets()
+    t = normalise(token)
+    return t in first or t in last
+
+
+def _is_first(token: str) -> bool:
+    return normalise(token) in _name_sets()[0]
+
+
+def _is_last(token: str) -> bool:
+    return normalise(token) in _name_sets()[1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------------------------------
+
+def _tokens(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
+
+
+def _word(text: str, tok: tuple[int, int]) -> str:
+    return text[tok[0]:tok[1]].rstrip(".")
+
+
+def _is_initial(text: str, tok: tuple[int, int]) -> bool:
+    return tok[1] - tok[0] == 2 and text[tok[1] - 1] == "." and text[tok[0]].isupper()
+
+
+def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int = MEDIUM, titled: bool = False) -> tuple[int, int] | None:
+    """Drop report words, titles and credentials from both ends of a name span ("Findings discussed with
+    John Smith Today" -> "John Smith").
+
+    A word in a name's structural slot stays even if it is also an English word: after a middle initial
+    ("Kalpit J. Deep"), after the comma of "Last, First" ("Wang, Min"), or the only word after a title
+    ("Dr. Colon"); after a title or credential, short capitalised words stay too ("Dr. Nguyen Van An").
+    A candidate that ends up empty is no name."""
+    toks = _tokens(text, start, end)
+    if not toks:
+        return None
+
+    def droppable(i: int, from_end: bool) -> bool:
+        tok = toks[i]
+        w = _word(text, tok)
+        if w.lower() in _TITLE_WORDS or (w.isupper() and _CREDENTIAL_RE.fullmatch(text, tok[0], tok[1])):
+            return True
+        if len(w) > 1 and not w.strip("Xx"):
+            return True  # an earlier scrubber's "XXXX" is no part of a name
+        if re.fullmatch(_PARTICLE, w):
+            # "de Jong": a leading particle belongs to the name; "Dung Le": so does a capitalised last word
+            return from_end and not w[:1].isupper()
+        if _is_initial(text, tok):
+            return False
+        if from_end and i > 0:
+            gap = text[toks[i - 1][1]:tok[0]]
+            if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
+                return False
+        if strength >= STRONG and len(w) <= 3 and w[:1].isupper() and not w.isupper():
+            return False
+        if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):
+            return True  # "SIGNED: DR BARON SEP-20-2024": the month belongs to the date
+        if from_end and len(w) == 1 and w.isupper() and strength >= MEDIUM and i > 0:
+            return False  # a middle initial without its period ("SMITH, JOHN A")
+        return allow.is_clinical_word(w)
+
+    first_word = toks[0]
+    while toks and droppable(0, False):
+        toks.pop(0)
+    while toks and droppable(len(toks) - 1, True):
+        toks.pop()
+    if not toks:
+        if not titled or _word(text, first_word).lower() in _TITLE_WORDS:
+            return None
+        toks = [first_word]  # "Dr. Colon": the one word after a title is the name
+    s, e = toks[0][0], toks[-1][1]
+    # keep a trailing period only when it closes an initial ("John A.")
+    if text[e - 1] == "." and not _is_initial(text, toks[-1]):
+        e -= 1
+    # possessive: "Smith's" -> "Smith"
+    if text[s:e].endswith(("'s", "’s")):
+        e -= 2
+    return (s, e) if e > s else None
+
+
+def _all_allowed(text: str, start: int, end: int, allow: AllowList) -> bool:
+    """True when every word of the span is allow-listed, so weak evidence of a name does not count.
+
+    An initial ("J. Smith") is evidence of a name, and so is a dictionary first name next to another word
+    ("Mark Kerley", "Kerley, June"): eponyms take no first names."""
+    toks = _tokens(text, start, end)
+    if any(_is_initial(text, t) for t in toks):
+        return False
+    words = [_word(text, t) for t in toks if len(_word(text, t)) > 1]
+    if not words or not all(allow.is_allowed_word(w) for w in words):
+        return not words
+    return not (len(words) > 1 and any(_is_first(w) and not allow.is_clinical_word(w) for w in words))
+
+
+def _followed_by_eponym_head(text: str, end: int) -> bool:
+    m = _NEXT_WORD_RE.match(text, end)
+    return bool(m and m.group(1).lower() in EPONYM_HEADS)
+
+
+_NEXT_WORD_RE = re.compile(r"(?:['’]s)?[ \t]+([A-Za-z]+)")
+
+
+def _shouting(text: str, start: int, end: int) -> bool:
+    """True when the span and the text around it are in capitals (a report typed in upper case)."""
+    if not text[start:end].isupper():
+        return False
+    around = text[max(0, start - 60):start] + text[end:end + 60]
+    letters = [ch for ch in around if ch.isalpha()]
+    return len(letters) > 10 and sum(ch.isupper() for ch in letters) > 0.8 * len(letters)
+
+
+def _vowel(word: str) -> bool:
+    return re.search(r"[AEIOUYaeiouyÀ-ÖØ-öø-ÿ\u0100-\u024f\u1e00-\u1eff]", word) is not None
+
+
+def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
+    text = doc.text
+    out: list[Candidate] = []
+
+    def add(start: int, end: int, strength: int, titled: bool = False, listed: bool = False) -> None:
+        span = _trim_name(text, start, end, allow, strength, titled)
+        if span is None:
+            return
+        s, e = span
+        if listed and len(_tokens(text, s, e)) < 2 and not name_in_dictionary(text[s:e]) and not _CRED_AFTER_RE.match(text, e):
+            return  # one capitalised word after "; " is more often a new sentence than a name
+        if strength < STRONG and _all_allowed(text, s, e, allow):
+            return
+        if strength < STRONG and _shouting(text, s, e):
+            # in capitals every word looks like a name: one word needs the dictionary or an initial
+            words = [_word(text, t) for t in _tokens(text, s, e)]
+            if len(words) < 2 and not any(name_in_dictionary(w) for w in words):
+                return
+        out.append(Candidate(s, e, "NAME", strength))
+
+    def add_list(end: int, strength: int) -> None:
+        # names that follow in a list: "cc: Dr. A; B. Jones, MD / Smith, John"
+        while True:
+            m = _LIST_NEXT_RE.match(text, end)
+            if m is None:
+                return
+            add(*m.span(1), strength, listed=True)
+            end = m.end(1)
+
+    # context: titles, credentials, cue phrases
+    titles = doc.at(_TITLE_WORDS)
+    for m in _matches_at(_TITLE_RE, text, titles):
+        add(*m.span(1), STRONG, titled=True)
+        add_list(m.end(1), MEDIUM)
+    for m in _matches_at(_TITLE_LOWER_RE, text, titles):
+        s = m.start(1)
+        keep = []
+        for w in re.finditer(r"[^\s]+", m.group(1)):
+            if allow.is_clinical_word(w.group()):
+                break
+            keep.append(w)
+        if keep:
+            out.append(Candidate(s, s + keep[-1].end(), "NAME", STRONG))
+    seen_anchor = -1
+    for p in doc.at(_CRED_TRIGGERS):
+        q = p
+        while q > 0 and text[q - 1] in " \t,":
+            q -= 1
+        if q <= seen_anchor:
+            continue
+        m = _CRED_ANCHOR_RE.match(text, q)
+        if m is None or m.end() <= p:
+            continue
+        seen_anchor = m.end()
+        n = _NAME_BEFORE_RE.search(text, max(0, q - 80), q)
+        if n is not None:
+            add(*n.span(), STRONG)
+            add_list(n.end(), MEDIUM)
+    for m in _matches_at(_COLON_CUE_RE, text, doc.at(_COLON_TRIGGERS)):
+        s, e = m.span(1)
+        if _NAME_ANY_RE.fullmatch(text, s, e) is None:
+            # a lower-case name after "Patient:"; stop at the first allow-listed word
+            keep = []
+            for w in re.finditer(r"[^\s,]+", m.group(1)):
+                if allow.is_allowed_word(w.group()):
+                    break
+                keep.append(w)
+            if keep:
+                out.append(Candidate(s, s + keep[-1].end(), "NAME", STRONG))
+        elif not allow.is_clinical_word(text[s:e]):
+            add(s, e, STRONG)
+            add_list(e, MEDIUM)
+    for m in _matches_at(_SIGNATURE_CUE_RE, text, doc.at(_SIGNATURE_TRIGGERS)):
+        add(*m.span(1), STRONG)
+        add_list(m.end(1), MEDIUM)
+    verbal = doc.at(_VERBAL_TRIGGERS)
+    for m in _matches_at(_VERBAL_CUE_RE, text, verbal):
+        add(*m.span(1), MEDIUM)
+        add_list(m.end(1), MEDIUM)
+    for m in _matches_at(_VERBAL_CUE_LOWER_RE, text, verbal):
+        # lower-case text: accept only dictionary names ("discussed with john smith")
+        s = m.start(1)
+        keep = []
+        for w in re.finditer(r"[a-z][a-z'’-]+", m.group(1)):
+            if name_in_dictionary(w.group()) and not allow.is_clinical_word(w.group()):
+                keep.append(w)
+            else:
+                break
+        if keep and _is_first(keep[0].group()):
+            out.append(Candidate(s + keep[0].start(), s + keep[-1].end(), "NAME", MEDIUM))
+    for m in _matches_at(_PATIENT_CUE_RE, text, doc.at(("patient", "pt"))):
+        s, e = m.span(1)
+        if allow.is_clinical_word(_word(text, _tokens(text, s, e)[0])):
+            continue  # "patient with Kaposi sarcoma": the cue must be followed by the name itself
+        structured = "," in text[s:e] or "^" in text[s:e] or any(_is_initial(text, t) for t in _tokens(text, s, e))
+        add(s, e, STRONG if structured else MEDIUM)
+    for m in _matches_at(_CC_RE, text, doc.at(("cc",))):
+        add(*m.span(1), MEDIUM)
+        add_list(m.end(1), MEDIUM)
+    for p in doc.at(_AFTER_NAME_TRIGGERS):
+        q = p
+        while q > 0 and text[q - 1] in " \t,":
+            q -= 1
+        m = _AFTER_NAME_CUE_RE.match(text, q)
+        if m is None or m.end() <= p:
+            continue
+        n = _NAME_BEFORE_RE.search(text, max(0, q - 80), q)
+        if n is not None:
+            add(*n.span(), MEDIUM)
+
+    # formats: "First M. Last", "Last, First"
+    for m in _MIDDLE_INITIAL_RE.finditer(text):
+        first, last = m.group(1), m.group(2)
+        if allow.is_clinical_word(first) or allow.is_clinical_word(last):
+            continue
+        if _shouting(text, m.start(1), m.end(2)) and not (name_in_dictionary(first) or name_in_dictionary(last)):
+            continue  # "ACR A. HYPERMETABOLIC NODE"
+        if not (allow.is_allowed_word(first) and allow.is_allowed_word(last)) or _is_first(first):
+            add(m.start(1), m.end(2), MEDIUM)
+    for m in _LAST_FIRST_RE.finditer(text):
+        last, first = m.group(1), m.group(2)
+        if allow.is_clinical_word(last) or allow.is_clinical_word(first) or not _vowel(last) or not _vowel(first):
+            continue
+        if _shouting(text, m.start(1), m.end(2)) and not (_is_first(first) or (_is_last(last) and name_in_dictionary(first))):
+            continue  # "INCOMPLETE, NEEDS ADDITIONAL IMAGING", "HAYWARD, PROVIDED HISTORY"
+        neither_allowed = not allow.is_allowed_word(last) and not allow.is_allowed_word(first)
+        if neither_allowed or (_is_first(first) and not allow.is_allowed_word(first)) or (_is_last(last) and _is_first(first)):
+            add(m.start(1), m.end(), MEDIUM)
+
+    # dictionary evidence without context: "John Smith", "J. Smith"
+    for m in _DICT_SEQ_RE.finditer(text):
+        toks = _tokens(text, *m.span())
+        words = [_word(text, t) for t in toks]
+        for i, w in enumerate(words[:-1]):
+            if len(w) > 1 and _is_first(w) and not allow.is_clinical_word(w):
+                last = words[-1]
+                if allow.is_clinical_word(last) or _followed_by_eponym_head(text, toks[-1][1]):
+                    break
+                if (w.isupper() or allow.is_allowed_word(w)) and not (_is_last(last) or _is_first(last)):
+                    break
+                add(toks[i][0], toks[-1][1], MEDIUM if _is_last(last) else WEAK)
+                break
+    for m in _INITIAL_SURNAME_RE.finditer(text):
+        w = m.group(1)
+        if allow.is_clinical_word(w) or _followed_by_eponym_head(text, m.end(1)):
+            continue
+        before = text[max(0, m.start() - 12):m.start()].rstrip(" \t")
+        # "J. Smith" anywhere for a dictionary surname; any surname after a list or field boundary
+        if (_is_last(w) and not allow.is_allowed_word(w)) or not before or before[-1] in ",;/|(&\n" or before.endswith(" and"):
+            out.append(Candidate(m.start(), m.end(1), "NAME", MEDIUM))
+    return out
+
+
+_SENTENCE_END = frozenset(".!?")
+
+
+def _line_end_names(text: str, allow: AllowList) -> list[Candidate]:
+    """A name that closes a line after a sentence or stands alone on it: the signature after
+    "I have reviewed the images and agree with the report. Fabian Lukasiuk"."""
+    out: list[Candidate] = []
+    pos = 0
+    n = len(text)
+    while pos <= n:
+        le = text.find("\n", pos)
+        le = n if le < 0 else le
+        e = le
+        while e > pos and text[e - 1] in " \t":
+            e -= 1
+        # cheap gate: the line must end in a letter of a capitalised word
+        w = e
+        while w > pos and (text[w - 1].isalpha() or text[w - 1] in "'’-"):
+            w -= 1
+        if e - pos >= 4 and w < e and text[w].isupper() and text[e - 1].isalpha():
+            m = _NAME_BEFORE_RE.search(text, max(pos, e - 60), e)
+            if m is not None:
+                before = text[pos:m.start()].rstrip(" \t")
+                span = _trim_name(text, m.start(), m.end(), allow) if not before or before[-1] in _SENTENCE_END else None
+                if span is not None:
+                    toks = _tokens(text, *span)
+                    words = [_word(text, t) for t in toks if not _is_initial(text, t)]
+                    if (len(toks) >= 2 and not any(allow.is_clinical_word(w) for w in words)
+                            and not _all_allowed(text, *span, allow)
+                            and not (_shouting(text, *span) and not any(name_in_dictionary(w) for w in words))):
+                        out.append(Candidate(*span, "NAME", MEDIUM))
+        pos = le + 1
+    return out
+
+
+def _field_names(text: str, others: Sequence[Candidate], allow: AllowList) -> list[Candidate]:
+    """Names standing alone in a header field ("Maciej Jasina  Unit No: 123", "XIA, TAO | DOB ...",
+    "CARMELA BEIER August 24, 1916", "E5490766 Yen Dang").
+
+    Only on lines that also hold a date, record number or phone number, which is what makes a line a
+    header. Within a field, the other identifiers are cut out and each remaining piece must be a name and
+    nothing else."""
+    anchors = sorted(c.start for c in others if c.kind in ("DATE", "ID", "PHONE"))
+    if not anchors:
+        return []
+    cuts = sorted((c.start, c.end) for c in others)
+    out: list[Candidate] = []
+    done_lines: set[int] = set()
+    for a in anchors:
+        start = text.rfind("\n", 0, a) + 1
+        if start in done_lines:
+            continue
+        done_lines.add(start)
+        end = text.find("\n", a)
+        end = len(text) if end < 0 else end
+        for f in _FIELD_RE.finditer(text, start, end):
+            fs, fe = f.span()
+            pieces, p = [], fs
+            for a2, b2 in cuts:
+                if b2 <= fs or a2 >= fe:
+                    continue
+                pieces.append((p, max(p, a2)))
+                p = max(p, b2)
+            pieces.append((p, fe))
+            whole = len(pieces) == 1
+            for ps, pe in pieces:
+                chunk = text[ps:pe]
+                stripped = chunk.strip(" \t,;:-–()/|")
+                if not stripped or chunk.rstrip().endswith((":", "#")):
+                    continue  # "Tel: 555 ...", "Acc# 123": a label, not a name
+                cs = ps + chunk.index(stripped)
+                m = _NAME_ANY_RE.fullmatch(text, cs, cs + len(stripped))
+                if m is None:
+                    continue
+                toks = _tokens(text, cs, m.end())
+                words = [w for w in (_word(text, t) for t in toks) if len(w) > 1]
+                if not words or any(allow.is_clinical_word(w) for w in words):
+                    continue
+                if len(toks) == 1 and (not whole or allow.is_allowed_word(words[0]) or words[0].isupper() or len(words[0]) < 3):
+                    continue
+                out.append(Candidate(cs, m.end(), "NAME", MEDIUM))
+    return out
+
+
+def _propagate_names(doc: _Doc, names: Sequence[Candidate], allow: AllowList) -> list[Candidate]:
+    """Other mentions of a word already found in a name ("Dr. John Okafor ... Okafor agreed").
+
+    A word that is also an eponym or an English word ("Smith", "White") is propagated only where it is
+    not used that way: not before an eponym head ("Smith fracture") or a report word ("White matter")."""
+    text = doc.text
+    words: set[str] = set()
+    for c in names:
+        for t in _tokens(text, c.start, c.end):
+            w = _word(text, t)
+            if len(w) > 2 and w[0].isupper() and not allow.is_clinical_word(w) and not _CREDENTIAL_RE.fullmatch(w):
+                words.add(w)
+                words.add(w.upper())
+                if w.isupper():
+                    words.add(w.title())
+    if not words:
+        return []
+    out = []
+    positions = doc.at({_ALPHA_RUN_RE.match(w).group().lower() for w in words if _ALPHA_RUN_RE.match(w)})
+    for m in _matches_at(_TEXT_WORD_RE, text, positions):
+        w = m.group()
+        if w not in words:
+            continue
+        if allow.is_allowed_word(w):
+            nxt = _NEXT_WORD_RE.match(text, m.end())
+            if nxt and (nxt.group(1).lower() in EPONYM_HEADS or allow.is_clinical_word(nxt.group(1))):
+                continue
+        out.append(Candidate(m.start(), m.end(), "NAME", STRONG if allow.is_allowed_word(w) else MEDIUM))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dates (any date more specific than a year)
+# ---------------------------------------------------------------------------------------------------
+
+_MON_FULL = "january february march april may june july august september october november december".split()
+_MON_ABBR = "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+_MON_ANY = rf"(?i:(?:{'|'.join(_MON_FULL)})|(?:{'|'.join(_MON_ABBR)})\.?)(?![a-z])"
+# Without a year the month must look like a month, not "may" or "mar(ked)".
+_MON_CAP = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"JANUARY|FEBRUARY|MARCH|APRIL|MAY|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER|"
+    r"(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)\.?)(?![A-Za-z])"
+)
+_MONTH_TRIGGERS = frozenset(_MON_FULL + _MON_ABBR)
+_MONTH_NAME_RE = re.compile(_MON_CAP)
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th)?"
+_YEAR4 = r"(?:1[89]\d\d|20\d\d)"
+_YEAR = rf"(?:{_YEAR4}|['’]\d\d)"
+_NOT_MEASURE = r"(?![ \t]*(?:[.,]\d|mm|cm|m\b|ml|mg|%|x\b|×|o['’]?clock|:\d))"
+
+_DATE_TEXT_RE = re.compile("|".join(f"(?:{p})" for p in (
+    # Jan 2, 2020 / January 2nd 2020 / Jan. 02, '20 / SEP-20-2024
+    rf"\b{_MON_ANY}[ \t-]*{_DAY}(?:,|-)?[ \t]*{_YEAR}(?!\d)",
+    # 2nd January 2020 / 2 Jan 2020 / 2nd of January, 2020
+    rf"\b{_DAY}[ \t]*(?:(?i:of)[ \t]+)?{_MON_ANY},?[ \t]*{_YEAR}(?!\d)",
+    # 02-Jan-2020 / 2/Jan/20
+    rf"\b{_DAY}[-/.]{_MON_ANY}[-/.](?:{_YEAR4}|\d\d)(?!\d)",
+    # 2020 Jan 02 / 2020-Jan-02
+    rf"\b{_YEAR4}[ \t-]{_MON_ANY}[ \t-]{_DAY}\b",
+    # January 2020 / Jan 2020 / Jan-2020 / January of 2020
+    rf"\b{_MON_ANY}[ \t]*(?:,|-|of)?[ \t]*{_YEAR}(?!\d)",
+    # March 3 / March 3rd (no year), and the 3rd of March / 3 March
+    rf"\b{_MON_CAP}[ \t]+{_DAY}\b{_NOT_MEASURE}",
+    rf"(?:\b(?i:the)[ \t]+)?\b{_DAY}[ \t]+(?:(?i:of)[ \t]+)?{_MON_CAP}",
+)))
+_DATE_NUM_RE = re.compile("|".join(f"(?:{p})" for p in (
+    # 01/02/2020, 1/2/20, 01-02-2020, 01.02.2020 (validated below)
+    r"(?<![\w./-])(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{4}|\d{2})(?![\w/]|[.-]\d)",
+    # 2020-01-02, 2020/01/02, 2020.01.02 (validated below)
+    r"(?<![\w./-])(?P<y>(?:1[89]|20)\d\d)(?P<sep2>[/.-])(?P<m>\d{1,2})(?P=sep2)(?P<d>\d{1,2})(?![\d/]|[.-]\d)",
+    # 01/2020, 1-2020 (month and year)
+    r"(?<![\w./-])(?:0?[1-9]|1[0-2])[/-](?:19|20)\d\d(?![\w/]|[.-]\d)",
+    # 20200102: a compact date (a record number after a cue stays an ID: the cue is stronger evidence)
+    r"(?<![\w./-])(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w/]|[.-]\d)",
+)))
+
+
+def _valid_numeric_date(m: re.Match[str]) -> bool:
+    if m.group("a") is not None:
+        a, b = int(m.group("a")), int(m.group("b"))
+        return 1 <= a <= 31 and 1 <= b <= 31 and (a <= 12 or b <= 12)
+    if m.group("y") is not None:
+        return 1 <= int(m.group("m")) <= 12 and 1 <= int(m.group("d")) <= 31
+    return True
+
+
+def _dates_in(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    for m in _matches_at(_DATE_NUM_RE, text, (s for s, _ in doc.digits)):
+        if _valid_numeric_date(m):
+            yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
+    seen: set[tuple[int, int]] = set()
+    for p in doc.at(_MONTH_TRIGGERS):
+        for m in _DATE_TEXT_RE.finditer(text, max(0, p - 20), min(len(text), p + 40)):
+            if not m.start() <= p < m.end():
+                continue
+            s = m.start()
+            if text[s:s + 4].lower() == "the ":
+                s += 4
+            if (s, m.end()) not in seen:
+                seen.add((s, m.end()))
+                yield Candidate(s, m.end(), "DATE", MEDIUM)
+
+
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """Where the date recognizer finds dates in ``text`` (also used to vet Presidio's DATE_TIME hits)."""
+    return [(c.start, c.end) for c in _dates_in(_Doc.of(text))]
+
+
+def has_month_name(text: str) -> bool:
+    """True if ``text`` names a month the way dates do ("March", "Jan."), not "may" or "mar"."""
+    return _MONTH_NAME_RE.search(text) is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ages over 89 (only these are identifiers under Safe Harbor)
+# ---------------------------------------------------------------------------------------------------
+
+_OLD = r"(?:9\d|1[01]\d|12[0-5])"
+_AGE_RE = re.compile("|".join((
+    rf"(?<![\w.,/-]){_OLD}[ \t]*-?[ \t]*(?i:years?|yrs?|y)[ \t]*-?[ \t]*(?i:old|o\.?)(?![a-z])",
+    rf"(?<![\w.,/-]){_OLD}[ \t]*-?[ \t]*(?i:y/o|y\.o\.?|yo|yrs?|years?|y)(?![a-z])(?![ \t]*(?i:ago|later|earlier|prior))",
+    rf"(?<![\w])(?i:age[ds]?|aged|age[ \t]+of|age[ \t]*/[ \t]*(?:sex|gender))[ \t]*[:=]?[ \t]*{_OLD}(?!\d|[.,]\d)",
+    rf"(?<![\w.,/-]){_OLD}[ \t]*-?[ \t]*(?:F|M|yoF|yoM|yF|yM)(?![\w])",
+    rf"(?<![\w.,/-]){_OLD}[ \t]*(?i:-?year-old|-?yr-old)",
+)))
+_AGE_NUM_RE = re.compile(r"9\d|1[01]\d|12[0-5]")
+
+
+def _ages(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    for s, e in doc.digits:
+        if not (e - s in (2, 3) and 90 <= int(text[s:e]) <= 125):
+            continue
+        for m in _AGE_RE.finditer(text, max(0, s - 16), min(len(text), e + 20)):
+            n = _AGE_NUM_RE.search(m.group())
+            if n and m.start() + n.start() == s:
+                yield Candidate(s, e, "AGE", STRONG)
+                break
+
+
+# ---------------------------------------------------------------------------------------------------
+# Phone, fax, pager
+# ---------------------------------------------------------------------------------------------------
+
+_EXT = r"(?:[ \t]*[,;]?[ \t]*(?i:ext\.?|extension|x)[ \t]*\d{1,6})?"
+_PHONE_RE = re.compile("|".join(f"(?:{p})" for p in (
+    # (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567, 555 123 4567
+    rf"(?<![\w+])(?<!\d[ .-])(?:\+?1[ \t.-]?)?(?:\(\d{{3}}\)[ \t.-]?|\d{{3}}[ \t.-])\d{{3}}[ \t.-]\d{{4}}(?![\d-]){_EXT}",
+    # international: +44 20 7946 0958, +49 (0)30 1234567, +234 803 123 4567
+    rf"(?<![\w+])\+\d{{1,3}}(?:[ \t.-]?\(?\d{{1,5}}\)?){{2,5}}(?!\d){_EXT}",
+    # UK national numbers: 020 7946 0958, 07700 900123
+    r"(?<![\w./-])0\d{2,4}[ \t]?\d{3,4}[ \t]?\d{3,4}(?![\w/-])",
+    # seven-digit local: 555-1234
+    rf"(?<![\w./-])\d{{3}}-\d{{4}}(?![\w/-]){_EXT}",
+)))
+_PHONE_CUES, _PHONE_TRIGGERS = _cue_regex((
+    "phone", "ph", "tel", "telephone", "fax", "facsimile", "cell", "mobile", "pager", "pgr", "beeper", "bleep",
+    "bleeper", "page", "paged", "ext", "extension", r"call[ \t]+back", "callback", "call", "vocera", "spectralink", "x",
+))
+_PHONE_CUE_RE = re.compile(
+    rf"(?<![\w]){_PHONE_CUES}(?![a-z])\.?[ \t]*(?i:(?:no\.?|number|#)[ \t]*)?"
+    r"(?i:at|to|on)?[ \t]*[:#]?[ \t]*(\+?\(?\d+(?:(?:\)[ \t]?|[ \t.\-/])\(?\d+){0,6})(?![\w/]|[.,]\d)(?![ \t]*(?i:hours|hrs|h|am|pm|a\.m|p\.m)\b)"
+)
+_SPLIT_PHONE_CUE = frozenset(("page", "paged", "call", "x"))
+
+
+def _phones(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    end = -1
+    for s, _ in doc.digits:
+        if s < end:
+            continue
+        m = _PHONE_RE.match(text, s - 1) if s > 0 and text[s - 1] in "(+" else None
+        m = m or _PHONE_RE.match(text, s)
+        if m is not None:
+            end = m.end()
+            if 7 <= sum(ch.isdigit() for ch in m.group()) <= 17:
+                yield Candidate(m.start(), m.end(), "PHONE", MEDIUM)
+    for m in _matches_at(_PHONE_CUE_RE, text, doc.at(_PHONE_TRIGGERS)):
+        cue = _ALPHA_RUN_RE.match(text, m.start())
+        value = m.group(1)
+        digits = sum(ch.isdigit() for ch in value)
+        # "call", "page" and "x" are common words: ask for more digits after them
+        need = 4 if cue and cue.group().lower() in _SPLIT_PHONE_CUE else 3
+        if need <= digits <= 17 and not re.fullmatch(r"\d{1,2}[:.]\d{2}", value):
+            yield Candidate(m.start(1), m.end(1), "PHONE", STRONG)
+
+
+# ---------------------------------------------------------------------------------------------------
+# E-mail and URLs
+# ---------------------------------------------------------------------------------------------------
+
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
+_TLD = "com|org|net|edu|gov|mil|int|io|info|biz|health|care|clinic|hospital|med|uk|ca|au|de|fr|nl|ch|ie|nz|za|ng|in|cn|jp|us|eu"
+_URL_GATE_RE = re.compile(rf"://|www\.|\.(?:{_TLD})(?![\w-])", re.IGNORECASE)
+_URL_RE = re.compile(
+    r"(?i:(?:https?|ftp)://[^\s<>\"')\]]+)"
+    r"|(?i:www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/[^\s<>\"')\]]*)?)"
+    rf"|(?i:(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:{_TLD})(?![\w-])(?:/[^\s<>\"')\]]*)?)"
+)
+_URL_STOP = set(" \t\n\r<>\"'()[]{},;")
+
+
+def _emails_urls(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    emails: list[tuple[int, int]] = []
+    if "@" in text:
+        for at in (i for i, ch in enumerate(text) if ch == "@"):
+            s = at
+            while s > 0 and (text[s - 1].isalnum() or text[s - 1] in "._+-"):
+                s -= 1
+            m = _EMAIL_RE.match(text, s)
+            if m is not None and m.end() > at:
+                emails.append(m.span())
+                yield Candidate(m.start(), m.end(), "EMAIL", STRONG)
+    end = -1
+    for g in _URL_GATE_RE.finditer(text):
+        s = g.start()
+        while s > 0 and text[s - 1] not in _URL_STOP:
+            s -= 1
+        if s < end or any(a <= s < b for a, b in emails):
+            continue
+        m = _URL_RE.match(text, s)
+        if m is None or m.end() <= g.start():
+            continue
+        e = m.end()
+        while e > s and text[e - 1] in ".,;:!?":
+            e -= 1
+        if (s > 0 and text[s - 1] in "@.-") or any(a < e and s < b for a, b in emails):
+            continue
+        end = e
+        yield Candidate(s, e, "URL", STRONG)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Record numbers and other identifiers
+# ---------------------------------------------------------------------------------------------------
+
+_ID_CUES, _ID_TRIGGERS = _cue_regex((
+    "mrn", r"mr[ \t]*#", r"mr[ \t]*no\.?", r"mr[ \t]*number", r"medical[ \t]+record(?:[ \t]+(?:number|no\.?|#|num))?",
+    r"med[ \t]+rec(?:[ \t]+(?:number|no\.?|#|num))?", r"record[ \t]+(?:number|no\.?|#)",
+    r"hospital[ \t]+(?:number|no\.?|#)", r"acc(?:ession)?(?:[ \t]*(?:#|no\.?|number|num))?", "accn", "acc#",
+    r"study[ \t]*(?:id|#|no\.?|number|uid)", r"exam[ \t]*(?:id|#|no\.?|number)",
+    r"encounter(?:[ \t]*(?:id|#|no\.?|number|num))?", r"enc[ \t]*#", r"visit[ \t]*(?:id|#|no\.?|number)",
+    r"account(?:[ \t]*(?:id|#|no\.?|number|num))?", r"acct(?:[ \t]*(?:#|no\.?|number))?",
+    r"order[ \t]*(?:id|#|no\.?|number|num)", r"requisition(?:[ \t]*(?:#|no\.?|number))?", r"req[ \t]*#", "ssn",
+    r"ss[ \t]*#", r"social[ \t]+security(?:[ \t]+(?:number|no\.?|#))?", r"serial(?:[ \t]*(?:#|no\.?|number|num))?", "s/n",
+    r"device[ \t]*(?:id|serial(?:[ \t]*(?:#|no\.?|number))?)", r"lot[ \t]*(?:#|no\.?|number)",
+    r"patient[ \t]*(?:id|#|no\.?|number)", r"pt[ \t]*(?:id|#)", "pid", r"id(?:[ \t]*#)?", "identifier",
+    r"member[ \t]*(?:id|#|number)", r"policy[ \t]*(?:#|no\.?|number)", r"insurance[ \t]*(?:id|#|no\.?|number)",
+    r"health[ \t]*plan[ \t]*(?:id|#|no\.?|number)", r"beneficiary[ \t]*(?:id|#|no\.?|number)",
+    r"licen[cs]e[ \t]*(?:#|no\.?|number)", r"dl[ \t]*#", "npi", r"dea(?:[ \t]*#)?", r"nhs[ \t]*(?:number|no\.?|#)",
+    r"case[ \t]*(?:id|#|no\.?|number)", r"specimen[ \t]*(?:id|#|no\.?|number)", r"certificate[ \t]*(?:#|no\.?|number)",
+    r"registration[ \t]*(?:#|no\.?|number)", r"unit[ \t]*(?:#|no\.?|number)", r"ref(?:erence)?[ \t]*(?:#|no\.?|number)?",
+    r"claim[ \t]*(?:#|no\.?|number)", r"tracking[ \t]*(?:#|no\.?|number)", r"study[ \t]+instance[ \t]+uid",
+    r"series[ \t]+instance[ \t]+uid",
+))
+_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI")
+_ID_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.:](?=[A-Za-z0-9]))*(?:[ \t]\d{2,}(?![\w.]))*"
+_ID_CUE_RE = re.compile(
+    rf"(?<![\w])(?:{_ID_CUES}|{'|'.join(_ID_UPPER_CUES)})(?![a-z])\.?[ \t]*(?i:is|was|of)?[ \t]*[:#=]?[ \t]*#?[ \t]*({_ID_VALUE})"
+)
+_ID_ALL_TRIGGERS = _ID_TRIGGERS | {c.lower() for c in _ID_UPPER_CUES}
+_SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
+_LONG_DIGITS_RE = re.compile(r"(?<![\w.,/])\d{2,}(?:[-.]\d{2,}){0,4}(?![\w/]|[.,]\d)")
+_ALNUM_ID_RE = re.compile(r"(?<![\w.-])(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])")
+# "#A18512445": a number sign directly before a code
+_HASH_ID_RE = re.compile(r"#[ \t]?([A-Za-z]{0,4}\d[\dA-Za-z-]{3,})(?![\w-])")
+
+
+def _ids(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    for m in _matches_at(_ID_CUE_RE, text, doc.at(_ID_ALL_TRIGGERS)):
+        value = m.group(1)
+        if sum(ch.isdigit() for ch in value) >= 2 and len(value) >= 3:
+            yield Candidate(m.start(1), m.end(1), "ID", STRONG)
+    if "#" in text:
+        for m in _HASH_ID_RE.finditer(text):
+            if sum(ch.isdigit() for ch in m.group(1)) >= 4:
+                yield Candidate(m.start(1), m.end(1), "ID", MEDIUM)
+    end_digits = end_token = -1
+    for s, e in doc.digits:
+        if e - s >= 3 and s >= end_digits:
+            m = _SSN_RE.match(text, s)
+            if m is not None:
+                yield Candidate(m.start(), m.end(), "ID", STRONG)
+        if s >= end_digits:
+            m = _LONG_DIGITS_RE.match(text, s)
+            if m is not None:
+                end_digits = m.end()
+                if sum(ch.isdigit() for ch in m.group()) >= 6:
+                    yield Candidate(m.start(), m.end(), "ID", WEAK)
+        # the alphanumeric token holding this digit run ("RAD2020-000123", "A12345678")
+        ts = s
+        while ts > 0 and (text[ts - 1].isalnum() or (text[ts - 1] == "-" and ts > 1 and text[ts - 2].isalnum())):
+            ts -= 1
+        if ts < end_token:
+            continue
+        m = _ALNUM_ID_RE.match(text, ts)
+        if m is not None:
+            end_token = m.end()
+            if sum(ch.isdigit() for ch in m.group()) >= 5:
+                yield Candidate(m.start(), m.end(), "ID", WEAK)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Addresses
+# ---------------------------------------------------------------------------------------------------
+
+_STATE_ABBR = (
+    r"AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|"
+    r"OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|FM|MH|PW|AA|AE|AP"
+)
+_STATE_NAMES = (
+    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia Hawaii Idaho Illinois Indiana "
+    "Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts Michigan Minnesota Mississippi Missouri Montana Nebraska "
+    "Nevada Ohio Oklahoma Oregon Pennsylvania Tennessee Texas Utah Vermont Virginia Washington Wisconsin Wyoming"
+).split() + ["New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota", "Rhode Island",
+             "South Carolina", "South Dakota", "West Virginia", "Puerto Rico", "District of Columbia"]
+_STATE_FULL = "|".join(n.replace(" ", r"[ \t]+") for n in sorted(_STATE_NAMES, key=len, reverse=True))
+#: Street types: the USPS list (Publication 28, appendix C1), with plurals and common abbreviations.
+_STREET_TYPES = (
+    "Alley Avenue Branch Bridge Brook Burg Bypass Camp Canyon Cape Causeway Center Circle Cliff Club Common Corner "
+    "Course Court Cove Creek Crescent Crest Crossing Crossroad Curve Dale Dam Divide Drive Estate Expressway Extension "
+    "Fall Ferry Field Flat Ford Forest Forge Fork Fort Freeway Garden Gateway Glen Green Grove Harbor Haven Heights "
+    "Highway Hill Hollow Inlet Island Isle Junction Key Knoll Lake Land Landing Lane Light Loaf Lock Lodge Loop Mall "
+    "Manor Meadow Mews Mill Mission Motorway Mount Mountain Neck Orchard Oval Overpass Park Parkway Pass Passage Path "
+    "Pike Pine Place Plain Plaza Point Port Prairie Radial Ramp Ranch Rapid Rest Ridge River Road Route Row Rue Run "
+    "Shoal Shore Skyway Spring Spur Square Station Stravenue Stream Street Summit Terrace Throughway Trace Track "
+    "Trafficway Trail Tunnel Turnpike Underpass Union Valley Via Viaduct View Village Ville Vista Walk Wall Way Well "
+    "Close Gate Wharf Quay Yard Embankment Parade Promenade Broadway Boulevard Esplanade"
+).split()
+_STREET_ABBR = "St Ave Av Rd Blvd Dr Ln Ct Pl Ter Pkwy Hwy Cir Sq Trl Cres Expy Fwy Tpke Rte Ctr Xing Plz Hts Jct Mtn".split()
+_STREET_WORDS = {w + s for w in _STREET_TYPES for s in ("", "s", "es") if s != "es" or w.endswith(("s", "x", "ch", "sh"))} | set(_STREET_ABBR)
+_STREET_SUFFIX = r"(?:" + "|".join(sorted(_STREET_WORDS | {w.upper() for w in _STREET_WORDS}, key=len, reverse=True)) + r")\.?"
+_CITY = r"[A-Z][a-z]+(?:[ \t.]+[A-Z][a-z]+){0,2}|[A-Z]{2,}(?:[ \t]+[A-Z]{2,}){0,2}"
+_ZIP = r"\d{5}(?:-\d{4})?"
+_UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"
+_CA_POSTCODE = r"[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
+_UNIT = r"(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Bldg|Building|Floor|Fl|Room|Rm|Flat|Studio|APT|SUITE|UNIT|#)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)"
+_UNIT_WORDS = ("Flat", "Studio", "Apartment", "Apt", "Unit", "Suite", "FLAT", "STUDIO", "APT", "UNIT", "SUITE")
+_UNIT_BEFORE = rf"(?:(?:{'|'.join(_UNIT_WORDS)})\.?[ \t]*[A-Za-z0-9-]+[ \t]*[,\n][ \t]*)"
+_STATE_ZIP = rf"(?:(?:{_STATE_ABBR})(?![\w])|{_STATE_FULL})(?:[ \t]*,?[ \t]*{_ZIP})?"
+_CITY_STATE_TAIL = (
+    rf"(?:,?[ \t]*(?:{_CITY}),?[ \t]*{_STATE_ZIP}"
+    rf"|,?[ \t]*(?:{_CITY}),?[ \t]*(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w]))?"
+)
+_STREET_NAME = (
+    rf"(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?(?:(?:\d{{1,3}}(?:st|nd|rd|th)|[A-Z][A-Za-z'’-]*|[A-Z][a-z]{{0,2}}\.)[ \t]+){{1,4}}"
+    rf"{_STREET_SUFFIX}(?![\w])(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\.?(?![\w]))?"
+)
+# 1234 Oak Street, 55 W. 3rd Ave, Apt 4B, Springfield, IL 62704
+_STREET_RE = re.compile(rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}")
+# UK: "Flat 6⏎Christian Roads, Trevormouth SP8P 4NY", "Flat 2, 10 High Street, Leeds LS1 4AB"
+_UNIT_STREET_RE = re.compile(
+    rf"(?<![\w.,/-]){_UNIT_BEFORE}(?:\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+)?{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}"
+)
+_PO_BOX_RE = re.compile(rf"(?<![\w])(?i:p\.?[ \t]*o\.?[ \t]*box|pob|post[ \t]+office[ \t]+box)[ \t]*#?[ \t]*\d+{_CITY_STATE_TAIL}")
+# Springfield, IL 62704 / Springfield, Illinois / IL 62704 / London SW1A 1AA / K1A 0B1
+_CITY_STATE_RE = re.compile("|".join(f"(?:{p})" for p in (
+    rf"(?<![\w])(?:{_CITY}),[ \t]*(?:(?:{_STATE_ABBR})[ \t]+{_ZIP}|(?:{_STATE_FULL})(?:[ \t]+{_ZIP})?)(?![\w])",
+    rf"(?<![\w])(?:{_STATE_ABBR}|{_STATE_FULL})[ \t]+{_ZIP}(?![\w])",
+)))
+_POSTCODE_RE = re.compile(rf"(?<![\w])(?:(?:{_CITY}),?[ \t]+)?(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w])")
+_STATE_TRIGGERS = frozenset(n.split()[0].lower() for n in _STATE_NAMES)
+# "Address: ..." / "Home: ..." up to the end of the field (line end, "|", or a wide gap)
+_ADDRESS_CUES, _ADDRESS_TRIGGERS = _cue_regex((
+    r"patient[ \t]+address", r"home[ \t]+address", r"mailing[ \t]+address", r"street[ \t]+address",
+    r"current[ \t]+address", r"permanent[ \t]+address", "address", "home", "residence", r"lives[ \t]+at",
+    r"resides[ \t]+at", r"residing[ \t]+at",
+))
+_ADDRESS_CUE_RE = re.compile(rf"(?<![\w]){_ADDRESS_CUES}[ \t]*[:#-][ \t]*([^\s|][^\n|]*?)(?=[ \t]{{2,}}|[ \t]*[|\n]|[ \t]*$)")
+_PLACE_PREFIXES = frozenset("new north south east west lake port mount fort saint st upper lower great old san santa los las el la".split())
+
+
+def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
+    text = doc.text
+    n = len(text)
+    found: list[tuple[int, int]] = []
+    for m in _matches_at(_STREET_RE, text, (s for s, e in doc.digits if e - s <= 6)):
+        if not touches_protected(text, m.start(), m.start() + 1):  # "0715 hours ...", "4 o'clock ..."
+            found.append(m.span())
+    found.extend(m.span() for m in _matches_at(_UNIT_STREET_RE, text, doc.at(w.lower() for w in _UNIT_WORDS[:6])))
+    found.extend(m.span() for m in _matches_at(_PO_BOX_RE, text, doc.at(("p", "po", "pob", "post"))))
+    windows = [(max(0, s - 60), min(n, e + 6)) for s, e in doc.digits if e - s == 5]
+    windows += [(max(0, p - 40), min(n, p + 50)) for p in doc.at(_STATE_TRIGGERS)]
+    for ws, we in windows:
+        found.extend(m.span() for m in _CITY_STATE_RE.finditer(text, ws, we))
+    for s, e in doc.digits:
+        # a postcode digit sits next to capitals: "SW1A 1AA", "B4J 8LU", "K1A 0B1"
+        if e - s <= 2 and ((s > 0 and text[s - 1].isupper()) or text[e:e + 2].isupper()):
+            found.extend(m.span() for m in _POSTCODE_RE.finditer(text, max(0, s - 45), min(n, e + 6)))
+    for s, e in sorted(set(found)):
+        # "Mild ... SW1A 1AA"-style leading words: start at the first non-report word
+        toks = _tokens(text, s, e)
+        while (toks and toks[0][0] == s and not text[s].isdigit() and allow.is_clinical_word(_word(text, toks[0]))
+               and text[toks[0][1]:toks[0][1] + 1] in (" ", "\t", ",", "\n") and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES):
+            nxt = re.search(r"[^\s,]", text[toks[0][1]:e])
+            if not nxt:
+                break
+            s = toks[0][1] + nxt.start()
+            toks = _tokens(text, s, e)
+        yield Candidate(s, e, "ADDRESS", MEDIUM)
+    for m in _matches_at(_ADDRESS_CUE_RE, text, doc.at(_ADDRESS_TRIGGERS)):
+        s, e = m.span(1)
+        value = text[s:e].rstrip(" .,;")
+        # an address has a number or a capitalised word; "Home: n/a" or "Address: unknown" has neither
+        if value and (any(ch.isdigit() for ch in value) or value[0].isupper()) and not allow.is_clinical_word(value):
+            yield Candidate(s, s + len(value), "ADDRESS", STRONG)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Institutions
+# ---------------------------------------------------------------------------------------------------
+
+_INST_KEYWORDS = (
+    "Hospital", "Hospitals", "Medical Center", "Medical Centre", "Medical Group", "Medical Associates", "Health Center",
+    "Health Centre", "Health System", "Health Services", "Health Network", "Health Partners", "Healthcare",
+    "Health Care", "Health", "Clinic", "Clinics", "Infirmary", "Institute", "Imaging Center", "Imaging Centre",
+    "Imaging Associates", "Imaging", "Radiology Associates", "Radiology Group", "Radiology Partners", "Radiology",
+    "Diagnostics", "Cancer Center", "Cancer Centre", "Children's Hospital", "Memorial", "General", "Regional",
+    "Sanatorium", "Hospice", "Nursing Home", "Rehabilitation Center", "Rehabilitation Centre", "Surgery Center",
+    "Surgery Centre", "Surgical Center", "Surgical Centre", "Urgent Care", "Medical", "University", "Foundation",
+    "NHS Trust", "NHS Foundation Trust", "Trust", "Permanente", "Family Practice", "Family Medicine",
+    "Medical Practice", "Practice", "Open MRI", "Diagnostic Imaging", "Associates", "Partners",
+)
+# In capitals only the unmistakable keywords count ("RECALL FOR ADDITIONAL IMAGING" is no institution).
+_INST_UPPER_KEYWORDS = (
+    "Hospital", "Hospitals", "Medical Center", "Medical Centre", "Health System", "Infirmary", "Institute", "Clinic",
+    "Imaging Center", "Imaging Centre", "Cancer Center", "Children's Hospital", "Regional", "Memorial",
+    "NHS Trust", "NHS Foundation Trust", "Family Practice", "Open MRI", "Radiology Associates", "Healthcare",
+    "Diagnostic Imaging", "Medical Group",
+)
+_INST_KEYWORD = (
+    "(?:" + "|".join(sorted({k.replace(" ", r"[ \t]+").replace("'", "['’]") for k in _INST_KEYWORDS}
+                            | {k.upper().replace(" ", r"[ \t]+").replace("'", "['’]") for k in _INST_UPPER_KEYWORDS}, key=len, reverse=True))
+    + r")(?![\w])"
+)
+_INST_TRIGGERS = frozenset(k.split()[0].lower().replace("'s", "") for k in _INST_KEYWORDS)
+_CAPW = r"[A-Z][A-Za-z'’&-]*"
+_INST_NAME = rf"(?:(?:St\.?|ST\.?|Saint|SAINT|Ste\.?|Mt\.?|Mount)[ \t]+)?{_CAPW}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|del|OF|AND|THE)[ \t]+)?{_CAPW}){{0,4}}"
+_INST_NAME_BEFORE_RE = re.compile(rf"(?<![\w])({_INST_NAME})[ \t]+$")
+_INST_KEYWORD_RE = re.compile(rf"{_INST_KEYWORD}(?:[ \t]+(?:of|at|in|for)[ \t]+(?:the[ \t]+)?{_CAPW}(?:[ \t]+{_CAPW}){{0,2}})?")
+_SAINT_RE = re.compile(rf"(?<![\w])(?:St\.?|ST\.?|Saint|SAINT)[ \t]+(?:[A-Z][a-z]+|[A-Z]{{2,}})['’][sS](?![\w])(?:[ \t]+{_INST_KEYWORD})?")
+_UNIVERSITY_RE = re.compile(rf"(?<![\w])(?:University|UNIVERSITY)[ \t]+(?:of|OF)[ \t]+{_CAPW}(?:[ \t]+{_CAPW}){{0,2}}")
+_INST_CUES, _INST_CUE_TRIGGERS = _cue_regex((
+    r"outside[ \t]+(?:films?|images?|imaging|study|studies|exam|examination|ct|cta|mri?|us|ultrasound|report|records?|hospital)[ \t]+(?:from|at)",
+    r"transferred[ \t]+(?:here[ \t]+)?from", r"transfer[ \t]+from", r"performed[ \t]+at", r"obtained[ \t]+at", r"done[ \t]+at",
+    r"acquired[ \t]+at",
+    r"prior[ \t]+(?:study|exam|examination|ct|cta|mri?|imaging|films?|ultrasound|us|radiograph|pet/ct|pet)[ \t]+(?:from|at|performed[ \t]+at|obtained[ \t]+at|done[ \t]+at)",
+    r"referred[ \t]+from", r"admitted[ \t]+(?:to|at)", r"seen[ \t]+at", r"presented[ \t]+to", r"images[ \t]+from",
+    r"films[ \t]+from", r"reports?[ \t]+from", r"records[ \t]+from", r"transferred[ \t]+to",
+    r"comparison[ \t]+(?:is[ \t]+)?made[ \t]+(?:to|with)[ \t]+(?:an?[ \t]+)?(?:prior[ \t]+)?(?:study|exam)[ \t]+from",
+    r"at[ \t]+an[ \t]+outside[ \t]+(?:facility|hospital|institution)[ \t]*,?", r"outside[ \t]+institution[ \t]*,?",
+))
+_INST_CUE_RE = re.compile(rf"(?<![\w]){_INST_CUES}[ \t]*:?[ \t]+(?:the[ \t]+)?({_INST_NAME})")
+_CONNECTORS = frozenset("of and the for at in &".split())
+_GENERIC_INST_WORDS = frozenset(
+    "hospital hospitals medical center centre clinic clinics health system healthcare care imaging institute "
+    "infirmary general regional university radiology associates group services the of and for family practice open "
+    "mri diagnostic diagnostics partners foundation trust nhs community children's".split()
+)
+
+
+def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
+    text = doc.text
+    spans: list[tuple[int, int]] = []
+    for p in doc.at(_INST_TRIGGERS):
+        k = _INST_KEYWORD_RE.match(text, p)
+        if k is None:
+            continue
+        n = _INST_NAME_BEFORE_RE.search(text, max(0, p - 90), p)
+        if n is not None:
+            spans.append((n.start(), k.end()))
+    spans.extend(m.span() for m in _matches_at(_SAINT_RE, text, doc.at(("st", "saint"))))
+    spans.extend(m.span() for m in _matches_at(_UNIVERSITY_RE, text, doc.at(("university",))))
+    for s, e in spans:
+        toks = _tokens(text, s, e)
+        # drop leading report words ("Comparison Mercy Hospital", "Outside Hospital")
+        while toks and allow.is_clinical_word(_word(text, toks[0])) and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES:
+            toks.pop(0)
+        if not toks:
+            continue
+        names = [_word(text, t) for t in toks if normalise(_word(text, t)) not in _GENERIC_INST_WORDS]
+        if not any(len(w) > 2 and not allow.is_clinical_word(w) and not _MONTH_NAME_RE.fullmatch(w) and w.strip("Xx") for w in names):
+            continue
+        yield Candidate(toks[0][0], e, "INSTITUTION", MEDIUM)
+    for m in _matches_at(_INST_CUE_RE, text, doc.at(_INST_CUE_TRIGGERS)):
+        s, e = m.span(1)
+        toks = _tokens(text, s, e)
+        while toks and (allow.is_clinical_word(_word(text, toks[-1])) and normalise(_word(text, toks[-1])) not in _GENERIC_INST_WORDS
+                        or normalise(_word(text, toks[-1])) in _CONNECTORS or _MONTH_NAME_RE.fullmatch(_word(text, toks[-1]))):
+            toks.pop()
+        while (toks and allow.is_clinical_word(_word(text, toks[0])) and normalise(_word(text, toks[0])) not in _GENERIC_INST_WORDS
+               and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES):
+            toks.pop(0)
+        words = [_word(text, t) for t in toks]
+        if not any(len(w) > 2 and not allow.is_clinical_word(w) and normalise(w) not in _GENERIC_INST_WORDS and w.strip("Xx") for w in words):
+            continue
+        e = toks[-1][1] - (1 if text[toks[-1][1] - 1] == "." else 0)
+        yield Candidate(toks[0][0], e, "INSTITUTION", MEDIUM)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Putting it together
+# ---------------------------------------------------------------------------------------------------
+
+def find_candidates(text: str, allow: AllowList | None = None) -> list[Candidate]:
+    """Every recognizer's proposals for ``text``, unfiltered and possibly overlapping."""
+    allow = allow or AllowList()
+    doc = _Doc.of(text)
+    out: list[Candidate] = []
+    out.extend(_dates_in(doc))
+    out.extend(_ages(doc))
+    out.extend(_phones(doc))
+    out.extend(_emails_urls(doc))
+    out.extend(_ids(doc))
+    out.extend(_addresses(doc, allow))
+    out.extend(_institutions(doc, allow))
+    names = _names(doc, allow) + _field_names(text, out, allow) + _line_end_names(text, allow)
+    out.extend(names)
+    out.extend(_propagate_names(doc, names, allow))
+    return _with_initials(text, out)
+
+
+_INITIAL_BEFORE_RE = re.compile(rf"(?<![\w.])[{_UP}]\. ?$")
+
+
+def _with_initials(text: str, cands: list[Candidate]) -> list[Candidate]:
+    """Extend a name over an initial right before it ("J. Smith" when only "Smith" was found)."""
+    out = []
+    for c in cands:
+        if c.kind == "NAME" and c.start >= 2:
+            m = _INITIAL_BEFORE_RE.search(text, max(0, c.start - 3), c.start)
+            if m is not None:
+                c = Candidate(m.start(), c.end, c.kind, c.strength, c.source)
+        out.append(c)
+    return out
+
+
+_ALREADY_MASKED_RE = re.compile(r"(?:[Xx*_#]{2,}|\[[A-Z>0-9+-]+\])(?:[ ,./-]+(?:[Xx*_#]{2,}|\[[A-Z>0-9+-]+\]))*")
+
+
+def resolve(text: str, candidates: Iterable[Candidate], allow: AllowList | None = None,
+            kinds: Iterable[str] = KINDS) -> list[Span]:
+    """Apply the allow-list to candidates and merge overlapping ones into sorted, disjoint spans.
+
+    A merged span covers the union of its members and takes the kind of the longest member, so a name
+    inside an institution ("St. Mary's Hospital") leaves one INSTITUTION span.
+    """
+    allow = allow or AllowList()
+    wanted = set(kinds)
+    cands = [c for c in candidates if c.kind in wanted and c.end > c.start]
+    if not cands:
+        return []
+    user = allow.user_spans(text)
+    firm = {(c.start, c.end) for c in cands if c.strength > WEAK}
+    kept: list[Candidate] = []
+    for c in cands:
+        if any(s <= c.start and c.end <= e for s, e in user):
+            continue
+        if _ALREADY_MASKED_RE.fullmatch(text, c.start, c.end):
+            continue  # "XXXX", "XXXX, XXXX", "[NAME]": scrubbed before, nothing left to hide
+        if c.strength == WEAK and (c.start, c.end) not in firm and touches_protected(text, c.start, c.end):
+            continue
+        weak_evidence = c.strength < STRONG if c.kind == "NAME" else c.strength == WEAK and c.kind in ("INSTITUTION", "ADDRESS")
+        if weak_evidence and _all_allowed(text, c.start, c.end, allow):
+            continue
+        kept.append(c)
+    kept.sort(key=lambda c: (c.start, -c.end))
+    spans: list[Span] = []
+    group: list[Candidate] = []
+    end = -1
+    for c in [*kept, None]:
+        if c is not None and group and c.start < end:
+            group.append(c)
+            end = max(end, c.end)
+            continue
+        if group:
+            best = max(group, key=lambda g: (g.end - g.start, g.strength, -_KIND_PRIORITY[g.kind], g.source == "radtrust"))
+            spans.append(Span(group[0].start, end, best.kind, best.source))
+        if c is not None:
+            group, end = [c], c.end
+    return spans

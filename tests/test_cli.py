@@ -108,6 +108,8 @@ def test_demo_smoke_with_tiny_encoder(tmp_path):
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "data:image/png;base64" in html and "PRV" in html
     assert "Fairness audit" in html and "Underdiagnosis rate" in html
+    assert "Membership-inference audit" in html and "empirical ε ≥" in html
+    assert m["private"]["privacy_audit"]["n_canaries"] == 100 and (tmp_path / "demo" / "runs" / "private" / "privacy_audit.json").exists()
     f = json.loads((tmp_path / "demo" / "fairness.json").read_text())
     assert {"by_group", "gaps", "tests", "adjusted_disparities"} <= set(f)
     # the mammography part: image models trained on report-derived labels, scored against the image truth

@@ -33,6 +33,25 @@ from radtrust.train.config import TrainConfig
 #: Demo training settings: LoRA on the top encoder layer only and reports cut at 96 tokens keep both runs
 #: to about a minute and a half each on 2 CPU cores; everything else is the library default.
 DEMO_TRAIN = dict(lora_top_layers=1, max_length=96)
+#: Canaries planted in each demo run for its membership-inference audit (half are trained on).
+DEMO_CANARIES = 100
+
+
+def _privacy_audit(run: Path, train: Cohort, labels, seed: int) -> dict:
+    """The run's membership-inference audit on its canaries and training records (loss attack; the
+    benchmark adds LiRA shadow models), condensed for the report."""
+    from radtrust.evaluate.privacy_audit import PrivacyAuditConfig, audit_privacy
+
+    a = audit_privacy(run, train, labels, PrivacyAuditConfig(shadows=0, n_boot=500, seed=seed))
+    write_json(a, run / "privacy_audit.json")
+    can, rec = a["attacks"].get("loss/canaries"), a["attacks"]["loss/training_records"]
+    return {
+        "canary_auc": can["auc"] if can else None, "canary_auc_ci95": can["auc_ci95"] if can else None,
+        "canary_tpr_at_fpr_0.01": can["tpr_at_fpr_0.01"]["tpr"] if can else None,
+        "record_auc": rec["auc"], "record_auc_ci95": rec["auc_ci95"],
+        "epsilon_lower_bound": a["empirical_epsilon"]["lower_bound"], "confidence": a["empirical_epsilon"]["confidence"],
+        "within_claim": a["empirical_epsilon"]["within_claim"], "n_canaries": a["population"]["canaries_included"] + a["population"]["canaries_excluded"],
+    }  # fmt: skip
 
 
 def _audit_private_model(clf, test, test_truth, seed: int, out: Path) -> dict:
@@ -116,10 +135,12 @@ def run_demo(
     # the demo's own ledger, so a demo neither litters the project's ledger nor counts against its budgets
     ledger = PrivacyLedger(out / "privacy_ledger.sqlite")
     for name, eps in runs.items():
-        cfg = TrainConfig(encoder=encoder, epsilon=eps, seed=seed, **DEMO_TRAIN)
+        cfg = TrainConfig(encoder=encoder, epsilon=eps, seed=seed, canaries=DEMO_CANARIES, **DEMO_TRAIN)
         clf = fit_and_save(train, labels, cfg, out / "runs" / name, overwrite=True, progress=progress, ledger=ledger)
         m = score_against_gold(clf, test, test_truth, seed=seed, progress=False)
         m["privacy"] = clf.result.privacy.to_dict()
+        m["privacy_audit"] = _privacy_audit(out / "runs" / name, train, labels, seed)
+        log(f"{name}: canary membership AUC {m['privacy_audit']['canary_auc']:.3f}, empirical ε ≥ {m['privacy_audit']['epsilon_lower_bound']:.2f}")
         m["train_wall_seconds"] = round(clf.result.wall_seconds, 1)
         results[name] = m
         if name == "private":

@@ -68,7 +68,8 @@ def set_deid(config: DeidConfig | None) -> None:
 def _engine(config: DeidConfig) -> Deidentifier:
     # One engine per setting and process: a random key (surrogates, date shifts) stays the same across the
     # chunks of one file and the files of one command.
-    k = config.model_dump_json()
+    # (model_dump_json masks the secret, so the key itself is part of the cache key; kept in memory only)
+    k = config.model_dump_json() + "\x1f" + (config.key.get_secret_value() if config.key is not None else "")
     if k not in _engines:
         _engines[k] = Deidentifier(config)
     return _engines[k]

@@ -157,3 +157,8 @@ def test_cli_audit_privacy_writes_json_records_a_non_private_analysis_and_respec
     assert r.returncode == 2 and "not private" in r.stderr and "Traceback" not in r.stderr and not out.exists()
     r = radtrust(*args, ledger, "--shadows", "3")
     assert r.returncode == 2 and "shadows" in r.stderr and "Traceback" not in r.stderr
+    other = tmp_path / "other.parquet"
+    write_table(cohort.frame.head(200), other)
+    r = radtrust(*[str(other) if a == str(data) else a for a in args], ledger)
+    assert r.returncode == 2 and "not the data run" in r.stderr
+    assert len(PrivacyLedger(ledger).charges(file_fingerprint(other))) == 0  # refused before any charge

@@ -32,6 +32,7 @@ for the data holder's review. It is recorded in the privacy ledger as a non-priv
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -271,6 +272,9 @@ def audit_privacy_files(
     whole = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)
     if not keep.all():
         cohort = cohort.subset(keep)
+    trained_on = json.loads((Path(run) / "run.json").read_text()).get("data_fingerprint")
+    if trained_on not in (whole, data_fingerprint(cohort)):  # checked before anything is charged
+        raise InputError(f"{data}: not the data run {run} was trained on (fingerprint differs): the audit needs the training data")
     privacy_ledger = resolve_ledger(ledger)
     if privacy_ledger is not None:
         try:

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         "weighted_f1": {k: round(v["weighted_f1"], 4) for k, v in metrics.items()},
         "ci95_weighted_f1": {k: [round(x, 4) for x in v["ci95"]["weighted_f1"]] for k, v in metrics.items()},
         "epsilon": {k: v["privacy"]["epsilon"] for k, v in metrics.items()},
+        "membership_audit": {k: v["privacy_audit"] for k, v in metrics.items()},
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "mammography": {
             name: {
@@ -50,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     print(f"radtrust demo: {wall:.0f} s wall; weighted F1 private {out['weighted_f1']['private']:.3f}, non-private {out['weighted_f1']['non_private']:.3f}")
+    for name, a in out["membership_audit"].items():
+        print(
+            f"  {name}: canary membership AUC {a['canary_auc']:.3f} {[round(x, 3) for x in a['canary_auc_ci95']]}, "
+            f"empirical ε ≥ {a['epsilon_lower_bound']:.2f} ({'within' if a['within_claim'] else 'ABOVE'} the claim)"
+        )
     for name, m in out["mammography"].items():
         auc = "n/a" if m["breast_auroc_abnormal"] is None else f"{m['breast_auroc_abnormal']:.3f}"
         print(f"  mammography {name}: breast AUROC normal vs abnormal {auc}, exam density accuracy {m['exam_density_accuracy']:.3f} (ε = {m['epsilon']})")

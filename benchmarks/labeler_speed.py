@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from radtrust.deid import DeidConfig
+    from radtrust.deid.door import using_deid
     from radtrust.labeling.stream import label_stream
 
     sizes = sorted({int(s) for s in args.sizes.split(",")} if args.sizes else {max(1, args.n // 5), args.n})
@@ -165,14 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"wrote {sizes[-1]:,} synthetic reports in {gen_s:.0f} s → {work}")
 
         runs = []
-        for k in sizes:
+        for k, deid in [*((k, DeidConfig()) for k in sizes), (sizes[-1], None)]:
             out = work / f"labels_{k}.parquet"
             base = psutil.Process().memory_info().rss
-            with _MemorySampler() as mem:
+            with _MemorySampler() as mem, using_deid(deid):
                 res = label_stream(paths[k], out, "chexpert14", chunk_size=args.chunk_size, workers=args.workers)
             runs.append(
                 {
                     "n_reports": res.n_reports,
+                    "deid": "off" if deid is None else deid.mode,
                     "seconds": round(res.seconds, 2),
                     "reports_per_s": round(res.reports_per_s),
                     "workers": res.workers,
@@ -189,14 +192,17 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     tab = Table(title=f"label_stream over synthetic chest reports ({os.cpu_count()} CPUs)")
-    for c in ("reports", "seconds", "reports/s", "workers", "peak RSS parent+workers (MiB)", "parent (MiB)", "largest worker (MiB)"):
+    for c in ("reports", "de-identification", "seconds", "reports/s", "workers", "peak RSS parent+workers (MiB)", "parent (MiB)", "largest worker (MiB)"):
         tab.add_column(c, justify="right")
     for r in runs:
         tab.add_row(
-            f"{r['n_reports']:,}", f"{r['seconds']:.1f}", f"{r['reports_per_s']:,}", str(r["workers"]),
+            f"{r['n_reports']:,}", r["deid"], f"{r['seconds']:.1f}", f"{r['reports_per_s']:,}", str(r["workers"]),
             f"{r['peak_rss_parent_plus_workers_mib']:,.0f}", f"{r['peak_rss_parent_mib']:,.0f}", f"{r['peak_rss_largest_worker_mib']:,.0f}",
         )  # fmt: skip
     console.print(tab)
+    with_deid, without = runs[-2], runs[-1]
+    deid_cost = round(with_deid["seconds"] / without["seconds"], 2)
+    console.print(f"de-identification in the workers: {deid_cost:.2f}× the time of labelling alone ({without['n_reports']:,} reports)")
     console.print(
         f"single process, {single['n']:,} reports ({single['mean_chars']:.0f} chars on average): "
         f"{single['cached_reports_per_s']:,} reports/s with the sentence cache, "
@@ -206,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "stream": runs,
         "single_process": single,
+        "deid_time_ratio": deid_cost,
         "generation_seconds": round(gen_s, 1),
         "machine": {
             "cpus": os.cpu_count(),

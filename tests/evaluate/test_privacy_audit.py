@@ -141,7 +141,10 @@ def test_cli_audit_privacy_writes_json_records_a_non_private_analysis_and_respec
     write_table(truth.frame, labels)
     ledger, budgeted = tmp_path / "ledger.sqlite", tmp_path / "budgeted.sqlite"
     out = tmp_path / "audit.json"
-    args = ["audit", "privacy", "--run", str(run), "--data", str(data), "--labels", str(labels), "--out", str(out), "--shadows", "0", "-q", "--ledger"]
+    args = ["--deid", "off", "audit", "privacy", "--run", str(run), "--data", str(data), "--labels", str(labels), "--out", str(out), "--shadows", "0", "-q", "--ledger"]
+    # The run was trained on the text as it is; read with the default de-identification the text would differ.
+    r = radtrust(*args[2:], ledger)
+    assert r.returncode == 2 and "de-identified as 'off'" in r.stderr and "--deid" in r.stderr and not out.exists()
     r = radtrust(*args, ledger)
     assert r.returncode == 0, r.stderr
     a = json.loads(out.read_text())
@@ -162,3 +165,19 @@ def test_cli_audit_privacy_writes_json_records_a_non_private_analysis_and_respec
     r = radtrust(*[str(other) if a == str(data) else a for a in args], ledger)
     assert r.returncode == 2 and "not the data run" in r.stderr
     assert len(PrivacyLedger(ledger).charges(file_fingerprint(other))) == 0  # refused before any charge
+
+
+def test_the_audit_reads_the_text_the_way_training_did():
+    from radtrust.evaluate.privacy_audit import _check_same_text
+
+    mask = {"mode": "mask", "shift_dates": False, "keyed": False}
+    _check_same_text("r", mask, dict(mask))
+    _check_same_text("r", None, None)
+    with pytest.raises(InputError, match="'mask' but the data was read now as 'off'"):
+        _check_same_text("r", mask, None)
+    with pytest.raises(InputError, match="with date shifts"):
+        _check_same_text("r", mask, {**mask, "shift_dates": True})
+    keyed = {"mode": "surrogate", "shift_dates": False, "keyed": True}
+    _check_same_text("r", keyed, dict(keyed))
+    with pytest.raises(InputError, match="one-off random key"):
+        _check_same_text("r", {**keyed, "keyed": False}, {**keyed, "keyed": False})

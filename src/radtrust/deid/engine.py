@@ -239,6 +239,8 @@ class DeidSummary:
     engine: str
     mode: str
     shift_dates: bool
+    #: whether surrogates and date shifts came from the user's key (reproducible) or a one-off random one
+    keyed: bool = False
     n_texts: int = 0
     n_changed: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
@@ -249,6 +251,7 @@ class DeidSummary:
             "engine": self.engine,
             "mode": self.mode,
             "shift_dates": self.shift_dates,
+            "keyed": self.keyed,
             "n_texts": self.n_texts,
             "n_changed": self.n_changed,
             "counts": {k: int(v) for k, v in self.counts.items()},
@@ -275,7 +278,7 @@ def deidentify_frame(
     if patient_column is not None and patient_column not in frame.columns and patient_column != "patient_id":
         raise InputError(f"patient column '{patient_column}' is not in the table")
     deid = deidentifier or Deidentifier(config)
-    summary = DeidSummary(engine=deid.engine_name, mode=deid.config.mode, shift_dates=deid.config.shift_dates)
+    summary = DeidSummary(engine=deid.engine_name, mode=deid.config.mode, shift_dates=deid.config.shift_dates, keyed=deid.config.key is not None)
     out = frame.copy()
     if patient_column is not None and patient_column in frame.columns:
         patients = [None if pd.isna(p) else str(p) for p in frame[patient_column].tolist()]

@@ -241,6 +241,25 @@ def audit_privacy(
     }
 
 
+def _describe_deid(d: dict | None) -> str:
+    return "off" if not d else d["mode"] + (" with date shifts" if d.get("shift_dates") else "")
+
+
+def _check_same_text(run: str | Path, trained: dict | None, now: dict | None) -> None:
+    """Refuse an audit that would attack the model with other text than it was trained on: the ledger
+    fingerprint is the raw file's, so only the de-identification settings tell the two reads apart."""
+    if _describe_deid(trained) != _describe_deid(now):
+        raise InputError(
+            f"run {run} was trained on text de-identified as '{_describe_deid(trained)}' but the data was read now as "
+            f"'{_describe_deid(now)}': rerun with the same --deid options (and --deid-key-file) as the training"
+        )
+    if trained and (trained["mode"] == "surrogate" or trained.get("shift_dates")) and not trained.get("keyed", True):
+        raise InputError(
+            f"run {run} was trained on surrogates or shifted dates made with a one-off random key, so the text it saw "
+            "cannot be rebuilt for the audit: train with --deid-key-file (or --deid mask) to audit it"
+        )
+
+
 def audit_privacy_files(
     run: str | Path,
     data: str | Path,
@@ -272,9 +291,10 @@ def audit_privacy_files(
     whole = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)
     if not keep.all():
         cohort = cohort.subset(keep)
-    trained_on = json.loads((Path(run) / "run.json").read_text()).get("data_fingerprint")
-    if trained_on not in (whole, data_fingerprint(cohort)):  # checked before anything is charged
+    meta = json.loads((Path(run) / "run.json").read_text())
+    if meta.get("data_fingerprint") not in (whole, data_fingerprint(cohort)):  # checked before anything is charged
         raise InputError(f"{data}: not the data run {run} was trained on (fingerprint differs): the audit needs the training data")
+    _check_same_text(run, meta.get("deid"), cohort.deid)
     privacy_ledger = resolve_ledger(ledger)
     if privacy_ledger is not None:
         try:

@@ -398,6 +398,7 @@ def label_stream(
     dups = _DuplicateIds()
     n_rows = n_written = n_dropped = n_chunks = 0
     deid, local_deid = _deid_for_workers(), None
+    user_keyed = current_deid() is not None and current_deid().key is not None  # the key fixed for the workers is one-off
     deid_parts: list[dict] = []  # every chunk's summary, for the result
     scrubbed_here: list[dict] = []  # those scrubbed by this call (the rest by read_cohort, which counted them)
 
@@ -406,6 +407,7 @@ def label_stream(
         ids, res = pending.popleft()
         codes, scrubbed = res.result() if isinstance(res, Future) else res
         if scrubbed is not None:
+            scrubbed = {**scrubbed, "keyed": user_keyed}
             deid_parts.append(scrubbed)
             scrubbed_here.append(scrubbed)
         writer.write(ids, codes)

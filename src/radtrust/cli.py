@@ -49,17 +49,9 @@ def _global_options(
 
 
 def _deid_config(mode: str, shift_dates: bool, key_file: Path | None, engine: str):
-    import os
+    from radtrust.deid.door import deid_setting
 
-    from radtrust.deid import DeidConfig
-    from radtrust.deid.door import KEY_ENV
-    from radtrust.errors import build_config
-
-    if mode not in ("mask", "surrogate", "off"):
-        raise RadtrustError(f"--deid must be mask, surrogate or off, not '{mode}'")
-    if mode == "off":
-        return None
-    key = os.environ.get(KEY_ENV) or None
+    key = None
     if key_file is not None:
         try:
             key = key_file.read_text(encoding="utf-8").strip()
@@ -67,7 +59,7 @@ def _deid_config(mode: str, shift_dates: bool, key_file: Path | None, engine: st
             raise RadtrustError(f"{key_file}: cannot read the de-identification key ({type(e).__name__})") from None
         if not key:
             raise RadtrustError(f"{key_file}: the de-identification key file is empty")
-    return build_config(DeidConfig, "options", mode=mode, shift_dates=shift_dates, key=key, engine=engine)
+    return deid_setting(mode, key, "--deid", shift_dates=shift_dates, engine=engine)
 
 
 @app.command("deid")

@@ -32,16 +32,22 @@ _engines: dict[str, Deidentifier] = {}
 _done: list[dict] = []  # summaries of the cohorts scrubbed since the last take_summary()
 
 
-def _from_env() -> DeidConfig | None:
-    mode = os.environ.get(DEID_ENV, "mask").strip().lower() or "mask"
+def deid_setting(mode: str, key: str | None = None, origin: str = f"${DEID_ENV}", **options) -> DeidConfig | None:
+    """The setting for ``mode`` (mask, surrogate or off; None = off) as the CLI or the environment names it:
+    ``key``, else ``$RADTRUST_DEID_KEY``, keys surrogates and date shifts; ``options`` are other
+    :class:`DeidConfig` fields. A bad mode is a one-line error naming ``origin``."""
+    from radtrust.errors import ConfigError, build_config
+
+    mode = mode.strip().lower() or "mask"
     if mode == "off":
         return None
-    from radtrust.errors import ConfigError
-
     if mode not in ("mask", "surrogate"):
-        raise ConfigError(f"${DEID_ENV} must be mask, surrogate or off, not '{mode}'")
-    key = os.environ.get(KEY_ENV) or None
-    return DeidConfig(mode=mode, key=key)
+        raise ConfigError(f"{origin} must be mask, surrogate or off, not '{mode}'")
+    return build_config(DeidConfig, "options", mode=mode, key=key or os.environ.get(KEY_ENV) or None, **options)
+
+
+def _from_env() -> DeidConfig | None:
+    return deid_setting(os.environ.get(DEID_ENV, "mask"))
 
 
 def current_deid() -> DeidConfig | None:
@@ -127,4 +133,4 @@ def describe(summary: dict | None) -> str:
     return f"de-identified {summary.get('n_changed', 0)} of {summary.get('n_texts', 0)} texts ({summary.get('engine')}, {summary.get('mode')}): {counts}"
 
 
-__all__ = ["DEID_ENV", "KEY_ENV", "DeidSummary", "current_deid", "deidentify_cohort", "describe", "merge_summaries", "record_summary", "set_deid", "take_summary", "using_deid"]
+__all__ = ["DEID_ENV", "KEY_ENV", "DeidSummary", "current_deid", "deid_setting", "deidentify_cohort", "describe", "merge_summaries", "record_summary", "set_deid", "take_summary", "using_deid"]

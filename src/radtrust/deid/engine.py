@@ -164,12 +164,14 @@ class Deidentifier:
     and a spaCy English pipeline are installed locally.
     """
 
-    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None) -> None:
+    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None, one_off_key: bytes | None = None) -> None:
         self.config = config or DeidConfig()
         if self.config.mode == "surrogate" and importlib.util.find_spec("faker") is None:
             raise ConfigError("mode 'surrogate' needs the faker package: pip install faker, or use mode 'mask'")
         self._allow = AllowList(self.config.extra_allow)
-        key = self.config.key.get_secret_value().encode("utf-8") if self.config.key is not None else secrets.token_bytes(32)
+        # Without the user's key: a random one, or ``one_off_key`` when several processes must make the same
+        # surrogates and shifts for one command (the label workers). Either way not reproducible later.
+        key = self.config.key.get_secret_value().encode("utf-8") if self.config.key is not None else (one_off_key or secrets.token_bytes(32))
         self._surrogates = SurrogateGenerator(key)
         self._presidio: PresidioAdapter | None = None
         if self.config.engine != "radtrust":

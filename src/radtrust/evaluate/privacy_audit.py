@@ -94,7 +94,7 @@ def balanced_inclusion(n_units: int, n_shadows: int, seed: int) -> np.ndarray:
 def score_attack(member: np.ndarray, nonmember: np.ndarray, member_clusters: np.ndarray, nonmember_clusters: np.ndarray, delta: float, alpha: float, n_boot: int, seed: int) -> dict:
     """AUC (patient-clustered 95% interval), TPR at FPR 1% and 0.1% (Clopper–Pearson) and the held-out
     ε lower bound at confidence 1 - alpha, for one attack's scores (higher = member)."""
-    out = attack_metrics(member, nonmember, LOW_FPRS)
+    out = attack_metrics(member, nonmember, fprs=())  # AUC; the TPRs below carry their intervals
     y = np.concatenate([np.ones(len(member)), np.zeros(len(nonmember))])
     s = np.concatenate([member, nonmember])
     clusters = np.concatenate([np.asarray(member_clusters, dtype=object), np.asarray(nonmember_clusters, dtype=object)])
@@ -143,7 +143,6 @@ def audit_privacy(
     The run must have been trained on ``cohort``: its recorded fingerprint must be the cohort's, or one of
     ``fingerprints`` (the whole file's, as ``radtrust train`` records when it charges a ledger).
     Counts, rates and bounds only: no record, text or identifier."""
-    from radtrust.data.fingerprint import data_fingerprint
     from radtrust.train.api import load_classifier
     from radtrust.train.canaries import make_canaries
     from radtrust.train.loop import train_model
@@ -151,8 +150,7 @@ def audit_privacy(
     cfg = config or PrivacyAuditConfig()
     clf = load_classifier(run_dir)
     c = clf.config
-    if clf.meta.get("data_fingerprint") not in (*fingerprints, data_fingerprint(cohort)):
-        raise InputError(f"{cohort.source}: not the data run {run_dir} was trained on (fingerprint differs): the audit needs the training data")
+    check_training_data(run_dir, clf.meta, cohort, fingerprints)
     if clf.meta.get("validation_label_source", clf.meta.get("label_source")) != clf.meta.get("label_source"):
         raise InputError(f"run {run_dir} was validated on separate reviewed labels; its split cannot be rebuilt from the training data alone")
     findings = list(clf.findings)
@@ -241,6 +239,19 @@ def audit_privacy(
     }
 
 
+def check_training_data(run_dir: str | Path, meta: dict, cohort: Cohort, fingerprints: tuple[str, ...] = ()) -> None:
+    """Refuse to attack the run (``meta``: its run.json) with other data, or other text, than it trained on.
+
+    The recorded fingerprint must be one of ``fingerprints`` or the cohort's (hashed only when needed), and
+    the text must have been read with the training's de-identification settings."""
+    from radtrust.data.fingerprint import data_fingerprint
+
+    recorded = meta.get("data_fingerprint")
+    if recorded not in fingerprints and recorded != data_fingerprint(cohort):
+        raise InputError(f"{cohort.source}: not the data run {run_dir} was trained on (fingerprint differs): the audit needs the training data")
+    _check_same_text(run_dir, meta.get("deid"), cohort.deid)
+
+
 def _describe_deid(d: dict | None) -> str:
     return "off" if not d else d["mode"] + (" with date shifts" if d.get("shift_dates") else "")
 
@@ -291,10 +302,7 @@ def audit_privacy_files(
     whole = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)
     if not keep.all():
         cohort = cohort.subset(keep)
-    meta = json.loads((Path(run) / "run.json").read_text())
-    if meta.get("data_fingerprint") not in (whole, data_fingerprint(cohort)):  # checked before anything is charged
-        raise InputError(f"{data}: not the data run {run} was trained on (fingerprint differs): the audit needs the training data")
-    _check_same_text(run, meta.get("deid"), cohort.deid)
+    check_training_data(run, json.loads((Path(run) / "run.json").read_text()), cohort, (whole,))  # before anything is charged
     privacy_ledger = resolve_ledger(ledger)
     if privacy_ledger is not None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -61,20 +62,20 @@ _WORKER_LABELER = None
 _WORKER_DEID = None
 
 
-def _init_worker(vocab: str, deid=None) -> None:
+def _init_worker(vocab: str, deid=None, one_off_key: bytes | None = None) -> None:
     global _WORKER_LABELER, _WORKER_DEID
     from radtrust.labeling.rules import RuleLabeler
 
     _WORKER_LABELER = RuleLabeler(vocab)
-    _WORKER_DEID = _deidentifier(deid)
+    _WORKER_DEID = _deidentifier(deid, one_off_key)
 
 
-def _deidentifier(config):
+def _deidentifier(config, one_off_key: bytes | None):
     if config is None:
         return None
     from radtrust.deid import Deidentifier
 
-    return Deidentifier(config)
+    return Deidentifier(config, one_off_key=one_off_key)
 
 
 def _label_chunk(sections: dict[str, list], patients: list | None = None) -> tuple[np.ndarray, dict | None]:
@@ -397,8 +398,8 @@ def label_stream(
     max_pending = max(2, n_workers + 1)  # bounds memory: chunks read ahead of the writer
     dups = _DuplicateIds()
     n_rows = n_written = n_dropped = n_chunks = 0
-    deid, local_deid = _deid_for_workers(), None
-    user_keyed = current_deid() is not None and current_deid().key is not None  # the key fixed for the workers is one-off
+    deid, local_deid = current_deid(), None
+    one_off_key = secrets.token_bytes(32)  # shared by the workers when the user gave no key (surrogates, date shifts)
     deid_parts: list[dict] = []  # every chunk's summary, for the result
     scrubbed_here: list[dict] = []  # those scrubbed by this call (the rest by read_cohort, which counted them)
 
@@ -407,7 +408,6 @@ def label_stream(
         ids, res = pending.popleft()
         codes, scrubbed = res.result() if isinstance(res, Future) else res
         if scrubbed is not None:
-            scrubbed = {**scrubbed, "keyed": user_keyed}
             deid_parts.append(scrubbed)
             scrubbed_here.append(scrubbed)
         writer.write(ids, codes)
@@ -440,12 +440,12 @@ def label_stream(
                         deid_parts.append(cohort.deid)
                     if pool is None and n_workers > 1 and (upcoming is not None or n_chunks > 1):
                         # Started only once a second chunk exists: one chunk is faster labelled here.
-                        pool = ProcessPoolExecutor(n_workers, _mp_context(), initializer=_init_worker, initargs=(vocab, deid))
+                        pool = ProcessPoolExecutor(n_workers, _mp_context(), initializer=_init_worker, initargs=(vocab, deid, one_off_key))
                     if pool is not None:
                         pending.append((ids, pool.submit(_label_chunk, sections, patients)))
                     else:
                         if local_deid is None and deid is not None:
-                            local_deid = _deidentifier(deid)
+                            local_deid = _deidentifier(deid, one_off_key)
                         pending.append((ids, _scrub_and_label(labeler, local_deid, sections, patients)))
                     while len(pending) >= max_pending:
                         collect(writer)
@@ -472,19 +472,6 @@ def label_stream(
         label_source=source,
         findings=findings,
     )
-
-
-def _deid_for_workers():
-    """The current de-identification setting, with a key fixed for this call when it needs one, so every
-    worker process makes the same surrogates and date shifts."""
-    cfg = current_deid()
-    if cfg is not None and cfg.key is None and (cfg.mode == "surrogate" or cfg.shift_dates):
-        import secrets
-
-        from pydantic import SecretStr
-
-        cfg = cfg.model_copy(update={"key": SecretStr(secrets.token_hex(32))})
-    return cfg
 
 
 def _next_frame(frames: Iterator, path: Path, kind: str):

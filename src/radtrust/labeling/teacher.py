@@ -493,13 +493,13 @@ class TeacherLabeler:
         client = self._client()
         self._abort.clear()
         self._use_json = self.json_mode
-        answered = 0  # texts for which the server gave an answer (valid or not)
         conn_failed = 0
-        in_a_row = 0  # consecutive texts lost to transport failures after all retries
         breaker = max(3, 2 * self.max_concurrency)
-        # The worker threads trip the breaker themselves (``_trip``), so that no thread sends another
-        # request between the failure that trips it and the main thread reading that failure.
-        self._breaker, self._worker_answered, self._worker_in_a_row = breaker, 0, 0
+        # The breaker is counted and tripped in the worker threads (``_label_one``), so that no thread sends
+        # another request between the failure that trips it and this thread reading that failure.
+        self._breaker = breaker
+        self._answered = 0  # texts for which the server gave an answer (valid or not)
+        self._in_a_row = 0  # consecutive texts lost to transport failures after all retries
         last_error = ""
         fatal: _Fatal | None = None
         for name in _CLIENT_LOGGERS:
@@ -525,9 +525,6 @@ class TeacherLabeler:
                         stats.n_transport_retries += res.retries
                         for k, v in res.reasons.items():
                             stats.invalid_reasons[k] = stats.invalid_reasons.get(k, 0) + v
-                        if res.kind in ("ok", "invalid"):
-                            answered += 1
-                            in_a_row = 0
                         if res.kind == "ok":
                             fill(rows, res.labels)
                             stats.n_ok += len(rows)
@@ -542,12 +539,7 @@ class TeacherLabeler:
                             stats.failed_case_ids.extend(str(case_ids[i]) for i in rows)
                             conn_failed += res.connection_failed
                             if res.transport:
-                                in_a_row += 1
                                 last_error = res.error_type
-                            # Stop rather than wait out every report's retries when nothing has ever
-                            # answered, or when the server has stopped answering.
-                            if (answered == 0 and res.connection_failed) or in_a_row >= breaker:
-                                self._abort.set()
                         else:  # skipped after an abort
                             stats.failed_case_ids.extend(str(case_ids[i]) for i in rows)
                         bar.advance(1)
@@ -560,6 +552,7 @@ class TeacherLabeler:
                 logging.getLogger(name).removeFilter(_DROP_DEBUG)
             client.close()
         stats.json_mode = self._use_json
+        answered, in_a_row = self._answered, self._in_a_row  # every worker has finished: the loop drained them
         if fatal is not None:
             raise ConfigError(f"teacher server at {self.base_url}: {fatal}")
         if answered == 0 and conn_failed:
@@ -593,11 +586,13 @@ class TeacherLabeler:
         res = self._label_one_inner(client, text)
         with self._lock:
             if res.kind in ("ok", "invalid"):
-                self._worker_answered += 1
-                self._worker_in_a_row = 0
+                self._answered += 1
+                self._in_a_row = 0
             elif res.kind == "error" and res.transport:
-                self._worker_in_a_row += 1
-                if (self._worker_answered == 0 and res.connection_failed) or self._worker_in_a_row >= self._breaker:
+                self._in_a_row += 1
+                # Stop rather than wait out every report's retries when nothing has ever answered, or when
+                # the server has stopped answering.
+                if (self._answered == 0 and res.connection_failed) or self._in_a_row >= self._breaker:
                     self._abort.set()
         return res
 

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 from scipy.stats import beta
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 
 
 def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -76,11 +76,10 @@ def attack_metrics(member_scores: np.ndarray, nonmember_scores: np.ndarray, fprs
     o = np.asarray(nonmember_scores, dtype=float)
     y = np.concatenate([np.ones(len(m)), np.zeros(len(o))])
     s = np.concatenate([m, o])
-    fpr, tpr, _ = roc_curve(y, s)
     out = {"auc": float(roc_auc_score(y, s)), "n_members": int(len(m)), "n_nonmembers": int(len(o))}
     for target in fprs:
         # The highest TPR reachable without exceeding the target FPR (a step function, no interpolation).
-        out[f"tpr_at_fpr_{target:g}"] = float(tpr[fpr <= target].max()) if (fpr <= target).any() else 0.0
+        out[f"tpr_at_fpr_{target:g}"] = tpr_at_fpr(m, o, target)["tpr"]
     return out
 
 

@@ -191,7 +191,7 @@ class ReportClassifier:
         if canaries is not None:
             # Planted audit canaries (each its own patient) join the training split; the others stay out.
             inc = np.flatnonzero(canaries.included)
-            train_inputs = train_inputs + self._take(self._encode(canaries.cohort), inc)
+            train_inputs = train_inputs + self._encode(canaries.cohort.subset(inc))
             train_t = np.vstack([train_t, canaries.targets[inc]])
             train_m = np.vstack([train_m, np.ones_like(canaries.targets[inc])])
             units = np.concatenate([units, canaries.cohort.patient_ids[inc]])

@@ -64,3 +64,26 @@ def test_deid_file_writes_a_scrubbed_copy_and_counts_atomically(tmp_path):
     assert summary["counts"]["ID"] == 1 and (tmp_path / "clean.deid.json").exists()
     assert "48213377" not in pd.read_parquet(out)["findings"][0]
     assert "48213377" not in (tmp_path / "clean.deid.json").read_text()
+
+
+def test_deid_file_without_patient_id_keys_on_the_case_and_keeps_the_file_columns(tmp_path):
+    p = tmp_path / "cases.csv"
+    pd.DataFrame({"case_id": ["a", "b"], "text": [TEXT, "Lungs clear."]}).to_csv(p, index=False)
+    out = tmp_path / "out.csv"
+    summary = deid_file(p, out, DeidConfig(mode="surrogate", key="k"))
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["case_id", "text"] and summary["keyed_on"] == "case_id"
+    assert "Carrow" not in written["text"][0] and written["text"][1] == "Lungs clear."
+    assert "keyed per case_id" in describe(summary)
+    masked = deid_file(p, tmp_path / "m.csv", DeidConfig())
+    assert "keyed per" not in describe(masked) and pd.read_csv(tmp_path / "m.csv")["text"][0].startswith("Patient [NAME]")
+
+
+def test_deid_file_scrubs_a_mapped_text_column_under_its_own_name(tmp_path):
+    p = tmp_path / "export.csv"
+    pd.DataFrame({"acc": ["a"], "pid": ["p1"], "report": [TEXT]}).to_csv(p, index=False)
+    out = tmp_path / "out.csv"
+    deid_file(p, out, DeidConfig(), column_map={"case_id": "acc", "patient_id": "pid", "findings": "report"})
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["acc", "pid", "report"]
+    assert "Carrow" not in written["report"][0] and "48213377" not in out.read_text()

@@ -384,7 +384,7 @@ def test_summary_holds_no_text() -> None:
     blob = json.dumps(summary.to_dict())
     for secret in ("Okonkwo", "01/02/2020", "12345678", "Mercy", "92"):
         assert secret not in blob
-    assert set(summary.to_dict()) == {"engine", "mode", "shift_dates", "keyed", "n_texts", "n_changed", "counts"}
+    assert set(summary.to_dict()) == {"engine", "mode", "shift_dates", "keyed", "n_texts", "n_changed", "n_cut_back", "counts"}
 
 
 def test_deidentify_frame_errors_name_columns_not_text() -> None:

@@ -112,7 +112,19 @@ def read_cohort(
     _check_exists(path)
     if path.is_dir() or path.name.lower().endswith((".tgz", ".tar.gz", ".tar", ".xml")):
         return _deidentified(read_openi(path, empty_reports=empty_reports), deid)
-    frame = read_table(path)
+    return _deidentified(cohort_from_table(read_table(path), path, column_map, empty_reports), deid)
+
+
+def cohort_from_table(
+    frame: pd.DataFrame,
+    path: str | Path,
+    column_map: Mapping[str, str] | Iterable[str] | None = None,
+    empty_reports: str = "error",
+) -> Cohort:
+    """A cohort (not yet de-identified) from a table already read from ``path``: the column map applied
+    (each mapped column is a copy, so the file's own columns stay), relative image paths resolved.
+    ``frame`` gains the mapped columns."""
+    path = Path(path)
     mapping = parse_column_map(column_map)
     for target, src in mapping.items():
         if src not in frame.columns:
@@ -122,7 +134,7 @@ def read_cohort(
         frame[target] = col
     if "image_path" in frame.columns:
         frame["image_path"] = resolve_image_paths(frame["image_path"], path.parent)
-    return _deidentified(Cohort(frame, str(path), empty_reports), deid)
+    return Cohort(frame, str(path), empty_reports)
 
 
 def _deidentified(cohort: Cohort, deid: object) -> Cohort:

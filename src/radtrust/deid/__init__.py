@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from radtrust.deid.allowlist import AllowList
+from radtrust.deid.bounds import cut_back
 from radtrust.deid.engine import (
     PRESIDIO_KINDS,
     DeidConfig,
@@ -32,7 +33,7 @@ def _default_allow() -> AllowList:
 def find_identifiers(text: str) -> list[Span]:
     """Identifier spans in ``text`` found by the radtrust recognizers alone (no Presidio), allow-list applied."""
     allow = _default_allow()
-    return resolve(text, find_candidates(text, allow), allow)
+    return cut_back(text, resolve(text, find_candidates(text, allow), allow))[0]
 
 
 __all__ = [

@@ -120,6 +120,7 @@ def merge_summaries(parts: list[dict]) -> dict | None:
     for p in parts[1:]:
         out["n_texts"] = out.get("n_texts", 0) + p.get("n_texts", 0)
         out["n_changed"] = out.get("n_changed", 0) + p.get("n_changed", 0)
+        out["n_cut_back"] = out.get("n_cut_back", 0) + p.get("n_cut_back", 0)
         for k, v in p.get("counts", {}).items():
             out["counts"][k] = out["counts"].get(k, 0) + v
     return out
@@ -130,7 +131,12 @@ def describe(summary: dict | None) -> str:
     if not summary:
         return "de-identification off"
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.get("counts", {}).items()) if v) or "nothing found"
-    return f"de-identified {summary.get('n_changed', 0)} of {summary.get('n_texts', 0)} texts ({summary.get('engine')}, {summary.get('mode')}): {counts}"
+    keyed_on = summary.get("keyed_on")
+    if keyed_on not in (None, "patient_id") and (summary.get("mode") == "surrogate" or summary.get("shift_dates")):
+        counts += f"; surrogates and date shifts keyed per {keyed_on} (no patient_id column: each report its own patient)"
+    cut = summary.get("n_cut_back", 0)
+    cut_note = f"; {cut} overlong matches cut back at a sentence end or length limit (text kept)" if cut else ""
+    return f"de-identified {summary.get('n_changed', 0)} of {summary.get('n_texts', 0)} texts ({summary.get('engine')}, {summary.get('mode')}): {counts}{cut_note}"
 
 
 __all__ = ["DEID_ENV", "KEY_ENV", "DeidSummary", "current_deid", "deid_setting", "deidentify_cohort", "describe", "merge_summaries", "record_summary", "set_deid", "take_summary", "using_deid"]

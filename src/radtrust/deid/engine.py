@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from radtrust.deid.allowlist import AllowList
+from radtrust.deid.bounds import check_replacement, cut_back
 from radtrust.deid.recognizers import KINDS, MEDIUM, WEAK, Candidate, Span, date_spans, find_candidates, has_month_name, resolve
 from radtrust.deid.surrogates import SurrogateGenerator, shift_date_text
 from radtrust.errors import ConfigError, InputError
@@ -191,11 +192,19 @@ class Deidentifier:
         )
 
     def find(self, text: str) -> list[Span]:
-        """Identifier spans in ``text``: sorted, non-overlapping, allow-list applied, only the configured kinds."""
+        """Identifier spans in ``text``: sorted, non-overlapping, allow-list applied, only the configured
+        kinds, each within its bounds (:mod:`~radtrust.deid.bounds`)."""
+        return self.find_bounded(text)[0]
+
+    def find_bounded(self, text: str) -> tuple[list[Span], int]:
+        """:meth:`find`, and how many spans had to be cut back to their bounds (a recognizer overreached)."""
         cands = find_candidates(text, self._allow)
         if self._presidio is not None:
             cands.extend(self._presidio.candidates(text))
-        return resolve(text, cands, self._allow, self.config.kinds)
+        # each recognizer's match is bounded, and so is what merging them makes
+        cands, n_long = cut_back(text, cands)
+        spans, n_merged = cut_back(text, resolve(text, cands, self._allow, self.config.kinds))
+        return spans, n_long + n_merged
 
     def deidentify(self, text: str, patient_id: str | None = None) -> str:
         """``text`` with its identifiers replaced; ``patient_id`` keys surrogates and the date shift."""
@@ -206,18 +215,31 @@ class Deidentifier:
 
         Without a ``patient_id`` all such texts share one anonymous patient: one date shift, one surrogate
         per original."""
-        spans = self.find(text)
+        out, spans, _ = self.deidentify_counted(text, patient_id)
+        return out, spans
+
+    def deidentify_counted(self, text: str, patient_id: str | None = None) -> tuple[str, list[Span], int]:
+        """:meth:`deidentify_with_spans` and the number of spans cut back to their bounds.
+
+        Every output is checked against the input (:func:`~radtrust.deid.bounds.check_replacement`): only
+        the spans changed, everything else is the input byte for byte."""
+        spans, n_cut = self.find_bounded(text)
         if not spans:
-            return text, spans
+            return text, spans, n_cut
         pid = "" if patient_id is None else str(patient_id)
         parts: list[str] = []
+        reps: list[str] = []
         pos = 0
         for sp in spans:
             parts.append(text[pos:sp.start])
-            parts.append(self._replacement(sp.kind, text[sp.start:sp.end], pid))
+            rep = self._replacement(sp.kind, text[sp.start:sp.end], pid)
+            reps.append(rep)
+            parts.append(rep)
             pos = sp.end
         parts.append(text[pos:])
-        return "".join(parts), spans
+        out = "".join(parts)
+        check_replacement(text, spans, reps, out)
+        return out, spans, n_cut
 
     def date_shift_days(self, patient_id: str | None) -> int:
         """The number of days this patient's dates move by when ``shift_dates`` is on."""
@@ -245,6 +267,9 @@ class DeidSummary:
     keyed: bool = False
     n_texts: int = 0
     n_changed: int = 0
+    #: identifier spans that a recognizer stretched past a sentence end or its kind's length and the engine
+    #: cut back (kept text, not deleted); a non-zero count is worth a bug report, with no text in it
+    n_cut_back: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,6 +281,7 @@ class DeidSummary:
             "keyed": self.keyed,
             "n_texts": self.n_texts,
             "n_changed": self.n_changed,
+            "n_cut_back": self.n_cut_back,
             "counts": {k: int(v) for k, v in self.counts.items()},
         }
 
@@ -293,9 +319,10 @@ def deidentify_frame(
             if not isinstance(value, str):
                 new_values.append(value)
                 continue
-            new, spans = deid.deidentify_with_spans(value, pid)
+            new, spans, n_cut = deid.deidentify_counted(value, pid)
             summary.n_texts += 1
             summary.n_changed += int(new != value)
+            summary.n_cut_back += n_cut
             for sp in spans:
                 summary.counts[sp.kind] = summary.counts.get(sp.kind, 0) + 1
             new_values.append(new)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
+from radtrust.deid.bounds import bound
 
 #: The identifier kinds, in the order used for reporting.
 KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
@@ -171,7 +172,7 @@ _CRED_ANCHOR_RE = re.compile(
 )
 _CREDENTIAL_RE = re.compile(rf"(?:{_CREDENTIALS})")
 _CRED_AFTER_RE = re.compile(rf"[ \t]*,?[ \t]*(?:{_CREDENTIALS})(?![\w])")
-_NAME_BEFORE_RE = re.compile(rf"(?<![\w'’-])(?:{_NAME_ANY})$")
+_NAME_BEFORE_RE = re.compile(rf"(?<![\w'’-])(?:{_NAME_ANY})\Z")
 
 _COLON_CUES, _COLON_TRIGGERS = _cue_regex((
     r"patient(?:['’]s)?[ \t]+name", "patient", r"pt[ \t]+name", "pt", "name", r"full[ \t]+name",
@@ -500,6 +501,17 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         if n is not None:
             add(*n.span(), MEDIUM)
 
+    # a name right before a record label: "Okafor Chidi MRN 1234567", "Wang Min, DOB 01/02/1950"
+    for p in doc.at(_NAME_LABEL_TRIGGERS):
+        q = p
+        while q > 0 and text[q - 1] in " \t,;(":
+            q -= 1
+        if q == p or q == 0 or not (_ID_CUE_RE.match(text, p) or _DOB_CUE_RE.match(text, p)):
+            continue
+        n = _NAME_BEFORE_RE.search(text, max(0, q - 80), q)
+        if n is not None and text[n.start() - 1:n.start()] not in ("/", "-", "&", "+"):
+            add(*n.span(), MEDIUM, listed=True)
+
     # formats: "First M. Last", "Last, First"
     for m in _MIDDLE_INITIAL_RE.finditer(text):
         first, last = m.group(1), m.group(2)
@@ -522,6 +534,9 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
     # dictionary evidence without context: "John Smith", "J. Smith"
     for m in _DICT_SEQ_RE.finditer(text):
         toks = _tokens(text, *m.span())
+        # a record label after a name is no part of it: "John Smith MRN 123" ends at "Smith"
+        while len(toks) > 2 and allow.is_clinical_word(_word(text, toks[-1])) and _word(text, toks[-1]).isupper():
+            toks.pop()
         words = [_word(text, t) for t in toks]
         for i, w in enumerate(words[:-1]):
             if len(w) > 1 and _is_first(w) and not allow.is_clinical_word(w):
@@ -892,6 +907,8 @@ _ID_CUE_RE = re.compile(
     rf"(?<![\w])(?:{_ID_CUES}|{'|'.join(_ID_UPPER_CUES)})(?![a-z])\.?[ \t]*(?i:is|was|of)?[ \t]*[:#=]?[ \t]*#?[ \t]*({_ID_VALUE})"
 )
 _ID_ALL_TRIGGERS = _ID_TRIGGERS | {c.lower() for c in _ID_UPPER_CUES}
+_DOB_CUE_RE = re.compile(r"(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+birth|born)[ \t]*[:#=]?[ \t]*\d")
+_NAME_LABEL_TRIGGERS = _ID_ALL_TRIGGERS | {"dob", "d", "date", "born"}
 _SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 _LONG_DIGITS_RE = re.compile(r"(?<![\w.,/])\d{2,}(?:[-.]\d{2,}){0,4}(?![\w/]|[.,]\d)")
 _ALNUM_ID_RE = re.compile(r"(?<![\w.-])(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])")
@@ -1000,7 +1017,11 @@ _ADDRESS_CUES, _ADDRESS_TRIGGERS = _cue_regex((
     r"current[ \t]+address", r"permanent[ \t]+address", "address", "home", "residence", r"lives[ \t]+at",
     r"resides[ \t]+at", r"residing[ \t]+at",
 ))
-_ADDRESS_CUE_RE = re.compile(rf"(?<![\w]){_ADDRESS_CUES}[ \t]*[:#-][ \t]*([^\s|][^\n|]*?)(?=[ \t]{{2,}}|[ \t]*[|\n]|[ \t]*$)")
+# The cue's value runs to the end of its field (a line end, "|" or a wide gap) but never past the end of
+# its sentence or the longest address: on a one-line report the findings follow on the same line.
+_ADDRESS_CUE_RE = re.compile(rf"(?<![\w]){_ADDRESS_CUES}[ \t]*[:#-][ \t]*(?=[^\s|])")
+_FIELD_END_RE = re.compile(r"[ \t]{2,}|[ \t]*[|\n]|[ \t]*$")
+_LOWER_WORD_RE = re.compile(r"(?<![\w'’-])[a-z]{2,}(?![\w'’-])")
 _PLACE_PREFIXES = frozenset("new north south east west lake port mount fort saint st upper lower great old san santa los las el la".split())
 
 
@@ -1033,7 +1054,13 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
             toks = _tokens(text, s, e)
         yield Candidate(s, e, "ADDRESS", MEDIUM)
     for m in _matches_at(_ADDRESS_CUE_RE, text, doc.at(_ADDRESS_TRIGGERS)):
-        s, e = m.span(1)
+        s = m.end()
+        e = bound(text, s, _FIELD_END_RE.search(text, s).start(), "ADDRESS")
+        # a lower-case report word ends the address where no punctuation does ("... LS1 4AB lungs clear")
+        for t in _LOWER_WORD_RE.finditer(text, s, e):
+            if allow.is_clinical_word(t.group()):
+                e = t.start()
+                break
         value = text[s:e].rstrip(" .,;")
         # an address has a number or a capitalised word; "Home: n/a" or "Address: unknown" has neither
         if value and (any(ch.isdigit() for ch in value) or value[0].isupper()) and not allow.is_clinical_word(value):
@@ -1070,7 +1097,7 @@ _INST_KEYWORD = (
 _INST_TRIGGERS = frozenset(k.split()[0].lower().replace("'s", "") for k in _INST_KEYWORDS)
 _CAPW = r"[A-Z][A-Za-z'’&-]*"
 _INST_NAME = rf"(?:(?:St\.?|ST\.?|Saint|SAINT|Ste\.?|Mt\.?|Mount)[ \t]+)?{_CAPW}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|del|OF|AND|THE)[ \t]+)?{_CAPW}){{0,4}}"
-_INST_NAME_BEFORE_RE = re.compile(rf"(?<![\w])({_INST_NAME})[ \t]+$")
+_INST_NAME_BEFORE_RE = re.compile(rf"(?<![\w])({_INST_NAME})[ \t]+\Z")
 _INST_KEYWORD_RE = re.compile(rf"{_INST_KEYWORD}(?:[ \t]+(?:of|at|in|for)[ \t]+(?:the[ \t]+)?{_CAPW}(?:[ \t]+{_CAPW}){{0,2}})?")
 _SAINT_RE = re.compile(rf"(?<![\w])(?:St\.?|ST\.?|Saint|SAINT)[ \t]+(?:[A-Z][a-z]+|[A-Z]{{2,}})['’][sS](?![\w])(?:[ \t]+{_INST_KEYWORD})?")
 _UNIVERSITY_RE = re.compile(rf"(?<![\w])(?:University|UNIVERSITY)[ \t]+(?:of|OF)[ \t]+{_CAPW}(?:[ \t]+{_CAPW}){{0,2}}")
@@ -1154,7 +1181,7 @@ def find_candidates(text: str, allow: AllowList | None = None) -> list[Candidate
     return _with_initials(text, out)
 
 
-_INITIAL_BEFORE_RE = re.compile(rf"(?<![\w.])[{_UP}]\. ?$")
+_INITIAL_BEFORE_RE = re.compile(rf"(?<![\w.])[{_UP}]\. ?\Z")
 
 
 def _with_initials(text: str, cands: list[Candidate]) -> list[Candidate]:

@@ -8,8 +8,8 @@ any span that crosses a sentence boundary or is longer than its kind can be, and
 such event instead of deleting text. :func:`check_replacement` verifies the invariant on every text.
 
 Sentence boundaries follow the usual abbreviation-aware rule of rule-based sentence splitters (the Punkt
-idea, Kiss & Strunk 2006, with a fixed list instead of a learned one): a ".", "!" or "?" followed by space
-and a capital or digit ends a sentence unless the word before it is an initial, an abbreviation
+idea, Kiss & Strunk 2006, with a fixed list instead of a learned one): a ".", "!" or "?" followed by white
+space (a line break too) and a capital or digit ends a sentence unless the word before it is an initial, an abbreviation
 ("Dr.", "St.", "Apt.", "Jan.") or dotted ("M.D.").
 """
 
@@ -48,7 +48,7 @@ ABBREVIATIONS: frozenset[str] = frozenset(
     """.split()
 )
 
-_CANDIDATE_END_RE = re.compile(r"[.!?](?=[ \t]+[\"'(\[]?[A-Z0-9])")
+_CANDIDATE_END_RE = re.compile(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9])")
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:

@@ -38,6 +38,9 @@ PRESIDIO_KINDS: dict[str, str] = {
     "US_DRIVER_LICENSE": "ID",
 }
 
+#: Sentences whose recognizer candidates a :class:`Deidentifier` remembers (about 25 MB at most).
+SENTENCE_CACHE_SIZE = 100_000
+
 #: Presidio's pattern recognizers report low-confidence guesses (any 9-digit run as a licence, ...).
 PRESIDIO_MIN_SCORE = 0.5
 
@@ -162,11 +165,19 @@ class Deidentifier:
 
     ``analyzer`` injects a Presidio-like analyzer (an object with ``analyze(text=..., language="en")``);
     it is used unless ``engine="radtrust"``. Without one, ``engine="auto"`` builds Presidio only where it
-    and a spaCy English pipeline are installed locally.
+    and a spaCy English pipeline are installed locally. ``cache_size`` sentences' candidates are remembered
+    (0 = off); results never depend on it.
     """
 
-    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None, one_off_key: bytes | None = None) -> None:
+    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None, one_off_key: bytes | None = None,
+                 cache_size: int = SENTENCE_CACHE_SIZE) -> None:
         self.config = config or DeidConfig()
+        if cache_size < 0:
+            raise ConfigError("cache_size must be >= 0")
+        # sentence -> the recognizers' candidates in it (see find_candidates); held in memory only, never
+        # written or logged, and gone with the object
+        self.cache_size = cache_size
+        self._cache: dict[str, tuple[Candidate, ...]] = {}
         if self.config.mode == "surrogate" and importlib.util.find_spec("faker") is None:
             raise ConfigError("mode 'surrogate' needs the faker package: pip install faker, or use mode 'mask'")
         self._allow = AllowList(self.config.extra_allow)
@@ -198,7 +209,7 @@ class Deidentifier:
 
     def find_bounded(self, text: str) -> tuple[list[Span], int]:
         """:meth:`find`, and how many spans had to be cut back to their bounds (a recognizer overreached)."""
-        cands = find_candidates(text, self._allow)
+        cands = find_candidates(text, self._allow, self._cache, self.cache_size)
         if self._presidio is not None:
             cands.extend(self._presidio.candidates(text))
         # each recognizer's match is bounded, and so is what merging them makes

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
-from radtrust.deid.bounds import bound
+from radtrust.deid.bounds import bound, sentence_ends
 
 #: The identifier kinds, in the order used for reporting.
 KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
@@ -79,12 +79,17 @@ class _Doc:
         doc.digits = [m.span() for m in _DIGIT_RUN_RE.finditer(text)]
         return doc
 
-    def at(self, triggers: Iterable[str]) -> list[int]:
+    def at(self, triggers: frozenset[str] | set[str]) -> list[int]:
         """Sorted start positions of the trigger words."""
-        keys = self.words.keys() & (triggers if isinstance(triggers, (set, frozenset)) else set(triggers))
+        words = self.words
+        keys = [w for w in words if w in triggers] if len(words) < len(triggers) else [t for t in triggers if t in words]
+        if not keys:
+            return []
+        if len(keys) == 1:
+            return words[keys[0]]
         out: list[int] = []
         for t in keys:
-            out.extend(self.words[t])
+            out.extend(words[t])
         out.sort()
         return out
 
@@ -229,6 +234,8 @@ _VERBAL_CUE_LOWER_RE = re.compile(
 # "Patient Wang, Min (MRN ...)": no comma after the cue ("young patient, low pretest probability")
 _PATIENT_CUE_RE = re.compile(rf"(?<![\w])(?:patient|Patient|PATIENT|pt|Pt|PT)[ \t]+(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})")
 # "cc" (lower or title case: "CC" in capitals is the craniocaudal view)
+_PATIENT_TRIGGERS = frozenset(("patient", "pt"))
+_CC_TRIGGERS = frozenset(("cc",))
 _CC_RE = re.compile(rf"(?<![\w])(?:cc|Cc)[ \t]+(?:(?:{_TITLES})[ \t]*)?({_NAME_ANY})")
 # "Dr. X was notified", "Smith was paged at 3 pm": the cue is found first, the name read backwards
 _AFTER_NAME_TRIGGERS = frozenset("was were is has had notified paged informed contacted called made aware".split())
@@ -481,13 +488,13 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
                 break
         if keep and _is_first(keep[0].group()):
             out.append(Candidate(s + keep[0].start(), s + keep[-1].end(), "NAME", MEDIUM))
-    for m in _matches_at(_PATIENT_CUE_RE, text, doc.at(("patient", "pt"))):
+    for m in _matches_at(_PATIENT_CUE_RE, text, doc.at(_PATIENT_TRIGGERS)):
         s, e = m.span(1)
         if allow.is_clinical_word(_word(text, _tokens(text, s, e)[0])):
             continue  # "patient with Kaposi sarcoma": the cue must be followed by the name itself
         structured = "," in text[s:e] or "^" in text[s:e] or any(_is_initial(text, t) for t in _tokens(text, s, e))
         add(s, e, STRONG if structured else MEDIUM)
-    for m in _matches_at(_CC_RE, text, doc.at(("cc",))):
+    for m in _matches_at(_CC_RE, text, doc.at(_CC_TRIGGERS)):
         add(*m.span(1), MEDIUM)
         add_list(m.end(1), MEDIUM)
     for p in doc.at(_AFTER_NAME_TRIGGERS):
@@ -1003,6 +1010,8 @@ _STREET_RE = re.compile(rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+{
 _UNIT_STREET_RE = re.compile(
     rf"(?<![\w.,/-]){_UNIT_BEFORE}(?:\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+)?{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}"
 )
+_UNIT_TRIGGERS = frozenset(w.lower() for w in _UNIT_WORDS[:6])
+_PO_BOX_TRIGGERS = frozenset(("p", "po", "pob", "post"))
 _PO_BOX_RE = re.compile(rf"(?<![\w])(?i:p\.?[ \t]*o\.?[ \t]*box|pob|post[ \t]+office[ \t]+box)[ \t]*#?[ \t]*\d+{_CITY_STATE_TAIL}")
 # Springfield, IL 62704 / Springfield, Illinois / IL 62704 / London SW1A 1AA / K1A 0B1
 _CITY_STATE_RE = re.compile("|".join(f"(?:{p})" for p in (
@@ -1032,8 +1041,8 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
     for m in _matches_at(_STREET_RE, text, (s for s, e in doc.digits if e - s <= 6)):
         if not touches_protected(text, m.start(), m.start() + 1):  # "0715 hours ...", "4 o'clock ..."
             found.append(m.span())
-    found.extend(m.span() for m in _matches_at(_UNIT_STREET_RE, text, doc.at(w.lower() for w in _UNIT_WORDS[:6])))
-    found.extend(m.span() for m in _matches_at(_PO_BOX_RE, text, doc.at(("p", "po", "pob", "post"))))
+    found.extend(m.span() for m in _matches_at(_UNIT_STREET_RE, text, doc.at(_UNIT_TRIGGERS)))
+    found.extend(m.span() for m in _matches_at(_PO_BOX_RE, text, doc.at(_PO_BOX_TRIGGERS)))
     windows = [(max(0, s - 60), min(n, e + 6)) for s, e in doc.digits if e - s == 5]
     windows += [(max(0, p - 40), min(n, p + 50)) for p in doc.at(_STATE_TRIGGERS)]
     for ws, we in windows:
@@ -1099,6 +1108,8 @@ _CAPW = r"[A-Z][A-Za-z'’&-]*"
 _INST_NAME = rf"(?:(?:St\.?|ST\.?|Saint|SAINT|Ste\.?|Mt\.?|Mount)[ \t]+)?{_CAPW}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|del|OF|AND|THE)[ \t]+)?{_CAPW}){{0,4}}"
 _INST_NAME_BEFORE_RE = re.compile(rf"(?<![\w])({_INST_NAME})[ \t]+\Z")
 _INST_KEYWORD_RE = re.compile(rf"{_INST_KEYWORD}(?:[ \t]+(?:of|at|in|for)[ \t]+(?:the[ \t]+)?{_CAPW}(?:[ \t]+{_CAPW}){{0,2}})?")
+_SAINT_TRIGGERS = frozenset(("st", "saint"))
+_UNIVERSITY_TRIGGERS = frozenset(("university",))
 _SAINT_RE = re.compile(rf"(?<![\w])(?:St\.?|ST\.?|Saint|SAINT)[ \t]+(?:[A-Z][a-z]+|[A-Z]{{2,}})['’][sS](?![\w])(?:[ \t]+{_INST_KEYWORD})?")
 _UNIVERSITY_RE = re.compile(rf"(?<![\w])(?:University|UNIVERSITY)[ \t]+(?:of|OF)[ \t]+{_CAPW}(?:[ \t]+{_CAPW}){{0,2}}")
 _INST_CUES, _INST_CUE_TRIGGERS = _cue_regex((
@@ -1130,8 +1141,8 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         n = _INST_NAME_BEFORE_RE.search(text, max(0, p - 90), p)
         if n is not None:
             spans.append((n.start(), k.end()))
-    spans.extend(m.span() for m in _matches_at(_SAINT_RE, text, doc.at(("st", "saint"))))
-    spans.extend(m.span() for m in _matches_at(_UNIVERSITY_RE, text, doc.at(("university",))))
+    spans.extend(m.span() for m in _matches_at(_SAINT_RE, text, doc.at(_SAINT_TRIGGERS)))
+    spans.extend(m.span() for m in _matches_at(_UNIVERSITY_RE, text, doc.at(_UNIVERSITY_TRIGGERS)))
     for s, e in spans:
         toks = _tokens(text, s, e)
         # drop leading report words ("Comparison Mercy Hospital", "Outside Hospital")
@@ -1163,9 +1174,98 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
 # Putting it together
 # ---------------------------------------------------------------------------------------------------
 
-def find_candidates(text: str, allow: AllowList | None = None) -> list[Candidate]:
-    """Every recognizer's proposals for ``text``, unfiltered and possibly overlapping."""
+def find_candidates(text: str, allow: AllowList | None = None, cache: dict[str, tuple[Candidate, ...]] | None = None,
+                    cache_size: int = 0) -> list[Candidate]:
+    """Every recognizer's proposals for ``text``, unfiltered and possibly overlapping.
+
+    The recognizers look at one sentence at a time (:func:`sentence_pieces`): an identifier never crosses
+    a sentence end, so this loses nothing, and it lets ``cache`` (a dict from sentence to its candidates,
+    cleared when it holds ``cache_size``) skip the sentences seen before. Radiology reports repeat their
+    sentences ("No pneumothorax."), so most sentences of an archive are looked up, not scanned. Only the
+    propagation of a found name to its other mentions looks at the whole text. Results never depend on
+    the cache."""
     allow = allow or AllowList()
+    cached = cache is not None and cache_size > 0
+    if cached:
+        whole = cache.get(text)  # a whole report section seen before ("No acute cardiopulmonary process.")
+        if whole is not None:
+            return list(whole)
+    out: list[Candidate] = []
+    for s, e in sentence_pieces(text):
+        piece = text[s:e]
+        found = cache.get(piece) if cached else None
+        if found is None:
+            found = tuple(_piece_candidates(piece, allow))
+            if cached:
+                _remember(cache, cache_size, piece, found)
+        out.extend(found if s == 0 else (Candidate(s + c.start, s + c.end, c.kind, c.strength, c.source) for c in found))
+    names = [c for c in out if c.kind == "NAME"]
+    if names:
+        out.extend(_with_initials(text, _propagate_names(_Doc.of(text), names, allow)))
+    if cached:
+        _remember(cache, cache_size, text, tuple(out))
+    return out
+
+
+def _remember(cache: dict[str, tuple[Candidate, ...]], size: int, key: str, value: tuple[Candidate, ...]) -> None:
+    if len(cache) >= size:
+        cache.clear()  # cheaper than an LRU's bookkeeping on every hit; refills within a chunk
+    cache[key] = value
+
+
+_SCREEN_RE = re.compile(r"[\d@]")
+_LETTERS_RE = re.compile(r"[^\W\d_]+")  # any script: "Şama" is one word, not "ama"
+# lower-case words after which a lower-case name is read ("dr. smith", "discussed with john smith"), and the
+# verbs that make the word before them a name ("Smith was notified")
+_LOWER_CUES = (
+    _TITLE_WORDS | _VERBAL_TRIGGERS | _PATIENT_TRIGGERS | _CC_TRIGGERS
+    | frozenset("notified paged informed contacted called aware".split())
+)
+
+
+def _nothing_to_find(text: str, allow: AllowList) -> bool:
+    """A cheap pre-screen: True when no recognizer can fire on ``text``, so none is run.
+
+    Every date, age, phone, ID, street address and postcode holds a digit, an e-mail an "@", a web address
+    passes the URL gate. A name, institution or address needs a capitalised word that is not report
+    vocabulary (the recognizers drop report words from both ends of what they find), or a cue that reads a
+    lower-case name after it ("dr.", "discussed with", "Patient:"). So a sentence of lower-case words
+    and capitalised report words alone ("No pleural effusion or pneumothorax.") holds no identifier;
+    anything else, a typo or an abbreviation in capitals included, goes through every recognizer. The
+    test suite checks on every corpus it has that a screened sentence has no candidate."""
+    if _SCREEN_RE.search(text) is not None or _URL_GATE_RE.search(text) is not None:
+        return False
+    marked = ":" in text or "#" in text or "=" in text
+    is_clinical = allow.is_clinical_word
+    for w in _LETTERS_RE.findall(text):
+        lw = w.lower()
+        if lw in _LOWER_CUES or (marked and lw in _COLON_TRIGGERS):
+            return False
+        if lw != w and not is_clinical(w):
+            return False
+    return True
+
+
+def sentence_pieces(text: str) -> list[tuple[int, int]]:
+    """``text`` cut at its sentence ends (:func:`~radtrust.deid.bounds.sentence_ends`), each piece without
+    the white space before it: the same sentence is the same piece wherever it stands."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    n = len(text)
+    for end in sentence_ends(text):
+        out.append((start, end))
+        start = end
+        while start < n and text[start].isspace():
+            start += 1
+    if start < n:
+        out.append((start, n))
+    return out
+
+
+def _piece_candidates(text: str, allow: AllowList) -> list[Candidate]:
+    """What the recognizers propose inside one sentence (everything but the propagation of names)."""
+    if _nothing_to_find(text, allow):
+        return []
     doc = _Doc.of(text)
     out: list[Candidate] = []
     out.extend(_dates_in(doc))
@@ -1175,9 +1275,7 @@ def find_candidates(text: str, allow: AllowList | None = None) -> list[Candidate
     out.extend(_ids(doc))
     out.extend(_addresses(doc, allow))
     out.extend(_institutions(doc, allow))
-    names = _names(doc, allow) + _field_names(text, out, allow) + _line_end_names(text, allow)
-    out.extend(names)
-    out.extend(_propagate_names(doc, names, allow))
+    out.extend(_names(doc, allow) + _field_names(text, out, allow) + _line_end_names(text, allow))
     return _with_initials(text, out)
 
 

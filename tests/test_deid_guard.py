@@ -42,8 +42,10 @@ def planted(i: int) -> str:
         "Comparison: outside films from Bellhaven Memorial Hospital dated 03/17/2021.",
         "94-year-old man living at 4821 Wexford Lane, Springfield, IL 62704.",
         "Findings discussed with Dr. Quillon Zarkovsky at (312) 555-0199; copy to q.zarkovsky@example-hosp.org.",
+        # a name straight before a record number, and an address mid-line with the findings after it
+        "Quillon Zarkovsky MRN 90817263 chest film. Patient address: 4821 Wexford Lane, Springfield, IL 62704. No effusion.",
     ]
-    return " ".join(blocks[(i + k) % 4] for k in range(4))
+    return " ".join(blocks[(i + k) % len(blocks)] for k in range(len(blocks)))
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from radtrust.deid.engine import (
     DeidSummary,
     PresidioAdapter,
     deidentify_frame,
+    deidentify_values,
     presidio_model,
 )
 from radtrust.deid.recognizers import KINDS, Span, find_candidates, name_in_dictionary, resolve
@@ -46,6 +47,7 @@ __all__ = [
     "PresidioAdapter",
     "Span",
     "deidentify_frame",
+    "deidentify_values",
     "find_identifiers",
     "name_in_dictionary",
     "presidio_model",

@@ -20,6 +20,8 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from radtrust.deid.allowlist import EPONYMS, is_clinical_word
+
 #: The most characters one identifier of each kind can hold (a margin above the longest real forms: a
 #: four-word name with particles, a full postal address with unit and postcode, a long URL).
 MAX_CHARS: dict[str, int] = {
@@ -37,45 +39,60 @@ MAX_CHARS: dict[str, int] = {
 #: header; nothing else is.
 MAX_LINE_BREAKS: dict[str, int] = {"ADDRESS": 3}
 
-#: Words that end with a period without ending a sentence (lower-cased, without the period): titles,
-#: street and unit abbreviations, months, and the short forms of reports.
+#: Titles: a period after them never ends a sentence, since a name follows ("Dr. Smith").
+TITLES: frozenset[str] = frozenset("dr drs mr mrs ms mx prof rev sr jr hon gen col capt lt sgt".split())
+#: Other words that end with a period without ending a sentence (lower-cased, without the period): saints,
+#: street and unit abbreviations, months, and the short forms of reports. They can also close a sentence
+#: ("lives at 1 Elm Rd. Mild cardiomegaly."), which is read from the next word: a report word starts a new
+#: sentence, anything else ("St. Mary's", "Baker St. London") continues this one.
 ABBREVIATIONS: frozenset[str] = frozenset(
     """
-    dr drs mr mrs ms mx prof rev sr jr st ste mt ft fr hon gen col capt lt sgt
+    st ste mt ft fr
     ave av rd blvd ln ct pl ter pkwy hwy cir sq trl cres expy fwy tpke rte ctr plz hts jct mtn apt bldg fl rm
     no nos dept univ hosp inc co corp ltd assoc bros ext tel ph fax approx vs etc eg ie cf al fig figs vol pp
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun
     """.split()
 )
+_NEXT_WORD_RE = re.compile(r"\s+[\"'(\[]?([^\W\d_]+)")
 
 _CANDIDATE_END_RE = re.compile(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9])")
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
-    """True when the period at ``dot`` closes an initial, an abbreviation or a dotted form, not a sentence."""
-    if text[dot] != ".":
-        return False
-    i = dot
+def _ends_sentence(text: str, mark: int) -> bool:
+    """Whether the mark at ``mark`` (followed by space and a capital or digit) ends a sentence, or closes
+    an initial, a title, a dotted form or an abbreviation that the next word continues."""
+    if text[mark] != ".":
+        return True
+    i = mark
     while i > 0 and text[i - 1].isalpha():
         i -= 1
-    word = text[i:dot]
-    if not word:
-        return False  # "4AB." / "2021." / "). ": a number or a bracket ends a sentence
-    if len(word) == 1 or word.lower() in ABBREVIATIONS:
-        return True
-    return i > 0 and text[i - 1] == "."  # "M.D.", "Ph.D.", "p.o."
+    if i == mark:
+        return True  # a period after a number or a bracket: "4AB.", "2021.", ")."
+    word = text[i:mark].lower()
+    if mark - i == 1 or word in TITLES or (i > 0 and text[i - 1] == "."):
+        return False  # an initial, a title, a dotted form ("M.D.", "Ph.D.", "p.o.")
+    if word in ABBREVIATIONS:
+        nxt = _NEXT_WORD_RE.match(text, mark + 1)
+        return nxt is not None and _starts_sentence(nxt.group(1))
+    return True
+
+
+def _starts_sentence(word: str) -> bool:
+    """A capitalised report word or eponym ("Mild", "No", "The", "Chiari") after an abbreviation starts a
+    new sentence; a place or a name does not."""
+    return is_clinical_word(word) or word.lower() in EPONYMS
 
 
 def sentence_ends(text: str, start: int = 0, end: int | None = None) -> list[int]:
     """Positions just after each sentence-ending mark in ``text[start:end]``."""
     end = len(text) if end is None else end
-    return [m.end() for m in _CANDIDATE_END_RE.finditer(text, start, end) if not _is_abbreviation(text, m.start())]
+    return [m.end() for m in _CANDIDATE_END_RE.finditer(text, start, end) if _ends_sentence(text, m.start())]
 
 
 def first_sentence_end(text: str, start: int, end: int) -> int | None:
     """The position of the first sentence-ending mark inside ``text[start:end]``, or None."""
     for m in _CANDIDATE_END_RE.finditer(text, start, end):
-        if not _is_abbreviation(text, m.start()):
+        if _ends_sentence(text, m.start()):
             return m.start()
     return None
 

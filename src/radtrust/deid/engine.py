@@ -144,10 +144,10 @@ def presidio_model() -> str | None:
     """The spaCy English pipeline Presidio would use, or None if Presidio or every pipeline is missing."""
     if importlib.util.find_spec("presidio_analyzer") is None or importlib.util.find_spec("spacy") is None:
         return None
-    import spacy.util
-
+    # find_spec looks the pipeline package up without importing it (or spaCy, which takes seconds): every
+    # label worker builds a Deidentifier, most of them where no pipeline is installed
     for name in SPACY_MODELS:
-        if spacy.util.is_package(name):
+        if importlib.util.find_spec(name) is not None:
             return name
     return None
 
@@ -252,6 +252,10 @@ class Deidentifier:
         check_replacement(text, spans, reps, out)
         return out, spans, n_cut
 
+    def new_summary(self) -> DeidSummary:
+        """An empty summary of this de-identifier's settings, for :func:`deidentify_values` to fill."""
+        return DeidSummary(engine=self.engine_name, mode=self.config.mode, shift_dates=self.config.shift_dates, keyed=self.config.key is not None)
+
     def date_shift_days(self, patient_id: str | None) -> int:
         """The number of days this patient's dates move by when ``shift_dates`` is on."""
         return self._surrogates.date_shift_days("" if patient_id is None else str(patient_id), self.config.shift_max_days)
@@ -317,28 +321,40 @@ def deidentify_frame(
     if patient_column is not None and patient_column not in frame.columns and patient_column != "patient_id":
         raise InputError(f"patient column '{patient_column}' is not in the table")
     deid = deidentifier or Deidentifier(config)
-    summary = DeidSummary(engine=deid.engine_name, mode=deid.config.mode, shift_dates=deid.config.shift_dates, keyed=deid.config.key is not None)
+    summary = deid.new_summary()
     out = frame.copy()
     if patient_column is not None and patient_column in frame.columns:
-        patients = [None if pd.isna(p) else str(p) for p in frame[patient_column].tolist()]
+        patients: list[str | None] = [None if pd.isna(p) else str(p) for p in frame[patient_column].tolist()]
     else:
         patients = [None] * len(frame)
     for col in columns:
-        values = frame[col].tolist()
-        new_values: list[Any] = []
-        for value, pid in zip(values, patients):
-            if not isinstance(value, str):
-                new_values.append(value)
-                continue
-            new, spans, n_cut = deid.deidentify_counted(value, pid)
-            summary.n_texts += 1
+        new_values = deidentify_values(deid, frame[col].tolist(), patients, summary)
+        out[col] = pd.Series(new_values, index=out.index, dtype=frame[col].dtype)
+    return out, summary
+
+
+def deidentify_values(deid: Deidentifier, values: Sequence[Any], patients: Sequence[str | None], summary: DeidSummary) -> list[Any]:
+    """``values`` (one text column, any non-string cell left as it is) de-identified, with ``patients``
+    keying surrogates and date shifts row by row, and ``summary`` counting what was done. The loop behind
+    :func:`deidentify_frame`, also called on plain lists where a table would only cost time (the label
+    workers)."""
+    new_values: list[Any] = []
+    counts = summary.counts
+    for value, pid in zip(values, patients):
+        if not isinstance(value, str):
+            new_values.append(value)
+            continue
+        new, spans, n_cut = deid.deidentify_counted(value, pid)
+        summary.n_texts += 1
+        if spans:
             summary.n_changed += int(new != value)
             summary.n_cut_back += n_cut
             for sp in spans:
-                summary.counts[sp.kind] = summary.counts.get(sp.kind, 0) + 1
-            new_values.append(new)
-        out[col] = pd.Series(new_values, index=out.index, dtype=frame[col].dtype)
-    return out, summary
+                counts[sp.kind] = counts.get(sp.kind, 0) + 1
+        else:
+            summary.n_cut_back += n_cut
+        new_values.append(new)
+    return new_values
 
 
 __all__ = [
@@ -348,5 +364,6 @@ __all__ = [
     "PRESIDIO_KINDS",
     "PresidioAdapter",
     "deidentify_frame",
+    "deidentify_values",
     "presidio_model",
 ]

@@ -87,11 +87,11 @@ def _scrub_and_label(labeler, deid, sections: dict[str, list], patients: list | 
     labeling does), then label them. Returns the label codes and what was scrubbed (counts only)."""
     summary = None
     if deid is not None and patients is not None:
-        from radtrust.deid import deidentify_frame
+        from radtrust.deid import deidentify_values
 
-        frame = pd.DataFrame({**sections, "patient_id": patients})
-        frame, done = deidentify_frame(frame, list(sections), deidentifier=deid)
-        sections = {c: frame[c].tolist() for c in sections}
+        pids = [None if p is None or p is pd.NA or (isinstance(p, float) and p != p) else str(p) for p in patients]
+        done = deid.new_summary()
+        sections = {c: deidentify_values(deid, v, pids, done) for c, v in sections.items()}
         summary = done.to_dict()
     return _to_codes(labeler.label_texts(_report_texts(sections))), summary
 

@@ -154,3 +154,19 @@ def test_deid_a_case_id_and_text_file_keeps_every_sentence(tmp_path):
     r = radtrust("--deid", "surrogate", "deid", "export.csv", "--out", "fake.csv", cwd=tmp_path)
     assert r.returncode == 0 and "keyed per case_id" in r.stdout + r.stderr
     assert json.loads((tmp_path / "fake.deid.json").read_text())["keyed_on"] == "case_id"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("train", "--epsilon", "abc"), "--epsilon"),
+    (("nosuch",), "nosuch"),
+    (("deid", "reports.csv"), "--out"),
+    (("train", "--bogus", "1"), "--bogus"),
+])
+def test_usage_errors_are_one_line_exit_2(tmp_path, args, needle):
+    """typer raises its own copies of click's usage errors; they are user mistakes like any other: one line
+    on stderr naming the option, exit code 2, no traceback."""
+    r = radtrust(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("radtrust: error:") and needle in lines[0]
+    assert "Traceback" not in r.stderr

@@ -738,10 +738,28 @@ def _say_what_was_scrubbed() -> None:
         _echo(describe(summary))
 
 
-def main() -> None:
-    """Console-script entry point: one-line errors and exit code 2 for user mistakes."""
+def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """click's usage-error and abort classes, and typer's own copies of them (typer 0.16+ vendors click as
+    ``typer._click`` and raises those, which click's classes do not catch)."""
     import click
 
+    usage: list[type[BaseException]] = [click.ClickException]
+    abort: list[type[BaseException]] = [click.exceptions.Abort]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        pass
+    else:
+        usage.append(vendored.ClickException)
+    if isinstance(getattr(typer, "Abort", None), type):
+        abort.append(typer.Abort)
+    return tuple(usage), tuple(abort)
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors and exit code 2 for user mistakes, usage errors
+    (an unknown option, a bad value, a missing ``--out``) included."""
+    usage_errors, aborts = _click_exceptions()
     try:
         rv = app(standalone_mode=False)
         _say_what_was_scrubbed()
@@ -749,12 +767,13 @@ def main() -> None:
         msg = " ".join(str(e).split())
         print(f"radtrust: error: {msg}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except aborts:
         print("radtrust: aborted", file=sys.stderr)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+    except usage_errors as e:
+        msg = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+        print(f"radtrust: error: {msg} (see radtrust --help)", file=sys.stderr)
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -101,3 +101,15 @@ def test_parse_column_map_roundtrip(names):
 def test_parse_column_map_rejects_garbage():
     with pytest.raises(InputError):
         parse_column_map(["case_id"])
+
+
+def test_a_headerless_file_is_refused_without_quoting_its_first_row(tmp_path):
+    """Without a header row the first row's cells become column names: the error gives their number,
+    never the text or identifiers in them."""
+    p = tmp_path / "nohdr.csv"
+    p.write_text('c1,p1,"Quillon Zarkovsky MRN 90817263. Lungs clear."\nc2,p2,"No effusion."\n')
+    with pytest.raises(InputError) as e:
+        read_cohort(p)
+    msg = str(e.value)
+    assert "missing required column 'case_id'" in msg and "3 columns" in msg
+    assert "Zarkovsky" not in msg and "90817263" not in msg and "c1" not in msg

@@ -14,6 +14,7 @@ Readers convert *into* these; nothing downstream knows which file format the dat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -135,6 +136,21 @@ class Cohort:
         return out
 
 
+_HEADER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
+
+
+def columns_present(columns: Sequence[object]) -> str:
+    """The columns of a file as an error message may show them: their names where they all look like a
+    header ("case_id, text"), else only how many there are. A file without a header row has its first
+    row's cells as column names, report text and identifiers included, and no message quotes cell
+    contents."""
+    names = [str(c) for c in columns]
+    if names and all(_HEADER_NAME_RE.fullmatch(n) for n in names):
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        return f"columns present: {shown}"
+    return f"{len(names)} columns, whose names do not look like a header row (is the header missing?)"
+
+
 def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> tuple[pd.DataFrame, int]:
     if empty_reports not in ("error", "drop", "keep"):
         raise InputError(f"empty_reports must be error, drop or keep, not '{empty_reports}'")
@@ -143,7 +159,7 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
     for col in ("case_id", "patient_id"):
         if col not in frame.columns:
             raise InputError(
-                f"{source}: missing required column '{col}' (columns present: {', '.join(map(str, frame.columns[:12]))}); "
+                f"{source}: missing required column '{col}' ({columns_present(list(frame.columns))}); "
                 "map one with --column-map"
             )
     frame = frame.reset_index(drop=True)
@@ -167,7 +183,7 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
     if not any(s in frame.columns for s in LABELLED_SECTIONS):
         raise InputError(
             f"{source}: no report text column: need 'findings', 'impression' or 'text' "
-            f"(columns present: {', '.join(map(str, frame.columns[:12]))}); map one with --column-map"
+            f"({columns_present(list(frame.columns))}); map one with --column-map"
         )
     for s in text_cols:
         col = frame[s]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from radtrust.data.io import atomic_path
 from radtrust.data.readers import TABLE_SUFFIXES, parse_column_map, read_cohort
-from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABELLED_SECTIONS, Cohort
+from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABELLED_SECTIONS, Cohort, columns_present
 from radtrust.deid.door import current_deid, merge_summaries, record_summary
 from radtrust.errors import ConfigError, InputError
 from radtrust.labeling.vocab import get_vocabulary
@@ -153,14 +153,14 @@ def _check_header(path: Path, columns: list[str], mapping: Mapping[str, str]) ->
         if src not in columns:
             raise InputError(f"{path}: column map names '{src}', which is not a column of the file")
     need = _needed_columns(mapping)
-    shown = ", ".join(map(str, columns[:12]))
+    shown = columns_present(columns)
     for col in ("case_id", "patient_id"):
         if need[col] not in columns:
-            raise InputError(f"{path}: missing required column '{col}' (columns present: {shown}); map one with --column-map")
+            raise InputError(f"{path}: missing required column '{col}' ({shown}); map one with --column-map")
     if not any(need[s] in columns for s in LABELLED_SECTIONS):
         raise InputError(
             f"{path}: no report text column: need 'findings', 'impression' or 'text' "
-            f"(columns present: {shown}); map one with --column-map"
+            f"({shown}); map one with --column-map"
         )
     return sorted({need[t] for t in need if need[t] in columns})
 

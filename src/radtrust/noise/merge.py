@@ -26,7 +26,7 @@ import pandas as pd
 from radtrust.data.fingerprint import file_sha256
 from radtrust.data.io import atomic_path, write_table
 from radtrust.data.readers import read_labels, read_table
-from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABEL_VALUES, LabelTable
+from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABEL_VALUES, LabelTable, columns_present
 from radtrust.errors import InputError
 from radtrust.evaluate.metrics import cluster_bootstrap_counts
 from radtrust.fairness.stats import percentile_interval
@@ -138,7 +138,7 @@ def read_corrections(path: str | Path, findings: list[str] | tuple[str, ...], cu
     frame = frame.drop(columns=[c for c in _IGNORED if c in frame.columns])  # report text goes no further
     for col in ("case_id", "annotator_id", "reviewed_at"):
         if col not in frame.columns:
-            raise InputError(f"{where}: missing column '{col}' (columns present: {', '.join(frame.columns[:12])})")
+            raise InputError(f"{where}: missing column '{col}' ({columns_present(list(frame.columns))})")
     known = list(findings)
     source = _text(frame["source"]).fillna(DEFAULT_SOURCE) if "source" in frame.columns else pd.Series(DEFAULT_SOURCE, index=frame.index)
     rows = pd.Series(np.arange(1, n_rows + 1), index=frame.index)

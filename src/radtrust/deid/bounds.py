@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -49,6 +50,40 @@ ABBREVIATIONS: frozenset[str] = frozenset(
 )
 
 _CANDIDATE_END_RE = re.compile(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9])")
+#: Month names of the languages whose dates the recognizers read (English, Spanish, French, Italian,
+#: German, Dutch, Portuguese, Polish in the nominative and the genitive), and their abbreviations.
+MONTH_NAMES: tuple[str, ...] = tuple(
+    """
+    january february march april may june july august september october november december
+    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre
+    janvier février mars avril mai juin juillet août septembre octobre novembre décembre
+    gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre
+    januar jänner februar feber märz maerz april mai juni juli august september oktober november dezember
+    januari februari maart april mei juni juli augustus september oktober november december
+    janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro
+    styczeń luty marzec kwiecień maj czerwiec lipiec sierpień wrzesień październik listopad grudzień
+    stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października listopada grudnia
+    """.split()
+)
+MONTH_ABBREVIATIONS: tuple[str, ...] = tuple(
+    """
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    ene abr ago dic janv févr fév avr juil déc gen mag giu lug ott mär mrz okt dez mrt fev mai out set
+    sty lut kwi cze lip sie wrz paź lis gru
+    """.split()
+)
+
+
+def strip_accents(word: str) -> str:
+    """``word`` without its diacritics ("décembre" -> "decembre", "Łukasz" -> "Lukasz")."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch)).replace("ł", "l").replace("Ł", "L")
+
+
+_MONTH_WORDS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
+#: month abbreviations that are also words ("3 years ago. 2 nodules"): a period after them ends a sentence
+_WORDS_TOO = frozenset("ago out set mag lip sie sty gen lis".split())
+_DAY_PERIOD_RE = re.compile(r"(?<![\d.,/])\d{1,2}\Z")
+_NEXT_WORD_RE = re.compile(r"\s+([^\W\d_]+)")
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -60,9 +95,16 @@ def _is_abbreviation(text: str, dot: int) -> bool:
         i -= 1
     word = text[i:dot]
     if not word:
+        if _DAY_PERIOD_RE.search(text, max(0, dot - 3), dot) is not None:
+            m = _NEXT_WORD_RE.match(text, dot + 1)
+            if m is not None and strip_accents(m.group(1).lower()) in _MONTH_WORDS:
+                return True  # "9. Dezember 1997": a day written as an ordinal
         return False  # "4AB." / "2021." / "). ": a number or a bracket ends a sentence
     if len(word) == 1 or word.lower() in ABBREVIATIONS:
         return True
+    if (text[dot + 1:dot + 3].strip()[:1].isdigit() and word.lower() not in _WORDS_TOO
+            and strip_accents(word.lower()) in _MONTH_WORDS):
+        return True  # "déc. 1997", "Okt. 2001", "May. 14": a month before its day or year
     return i > 0 and text[i - 1] == "."  # "M.D.", "Ph.D.", "p.o."
 
 

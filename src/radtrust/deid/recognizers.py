@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
-from radtrust.deid.bounds import bound, sentence_ends
+from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, inside_clinical_code, normalise, touches_protected
+from radtrust.deid.bounds import MONTH_ABBREVIATIONS, MONTH_NAMES, bound, sentence_ends, strip_accents
 
 #: The identifier kinds, in the order used for reporting.
 KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
@@ -686,7 +686,7 @@ def _propagate_names(doc: _Doc, names: Sequence[Candidate], allow: AllowList) ->
 
 _MON_FULL = "january february march april may june july august september october november december".split()
 _MON_ABBR = "jan feb mar apr jun jul aug sep sept oct nov dec".split()
-_MON_ANY = rf"(?i:(?:{'|'.join(_MON_FULL)})|(?:{'|'.join(_MON_ABBR)})\.?)(?![a-z])"
+_MON_ANY = rf"(?i:(?:{'|'.join(_MON_FULL)}|{'|'.join(_MON_ABBR)})(?![a-z])\.?)(?![a-z])"
 # Without a year the month must look like a month, not "may" or "mar(ked)".
 _MON_CAP = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
@@ -738,6 +738,7 @@ def _valid_numeric_date(m: re.Match[str]) -> bool:
 
 def _dates_in(doc: _Doc) -> Iterator[Candidate]:
     text = doc.text
+    yield from _foreign_dates(doc)
     for m in _matches_at(_DATE_NUM_RE, text, (s for s, _ in doc.digits)):
         if _valid_numeric_date(m):
             yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
@@ -752,6 +753,64 @@ def _dates_in(doc: _Doc) -> Iterator[Candidate]:
             if (s, m.end()) not in seen:
                 seen.add((s, m.end()))
                 yield Candidate(s, m.end(), "DATE", MEDIUM)
+
+
+# Month names of other languages written in Latin script (Spanish, French, Italian, German, Dutch,
+# Portuguese, Polish in the nominative and the genitive that dates use), with and without their accents,
+# and their usual abbreviations. These dates are found from their digits (every date has one), so a word
+# that is also English or clinical ("mars", "mai", "set", "out") only counts beside a day and a year. The
+# names are :data:`~radtrust.deid.bounds.MONTH_NAMES` (the sentence splitter knows them too: "9. Dezember").
+_AMBIGUOUS_MONTHS = frozenset("mars mai mei maj maja mayo marca marco set out mar dec sept ago gen lut lip lis sie sty mag".split())
+
+
+def _month_alternation(words: Iterable[str]) -> str:
+    forms = {w for x in words for w in (x, strip_accents(x))}
+    return "|".join(sorted(forms, key=len, reverse=True))
+
+
+_ANY_MONTH = (rf"(?:(?:{_month_alternation(MONTH_NAMES)})(?![^\W\d_])\.?"
+              rf"|(?:{_month_alternation(MONTH_ABBREVIATIONS)})(?:\.|(?![^\W\d_])))")
+# "20 de diciembre de 1995", "1er mars 2020", "9. Dezember 1997", "5 stycznia 2019", "6 déc. 1997",
+# "1º de enero", "4 mei 2010": a day, the month, and perhaps a year
+_DAY_MONTH_RE = re.compile(
+    rf"(?i:(?<![\w.,/-])(?:0?[1-9]|[12]\d|3[01])(?:\.|er|re|º|ª|°|st|nd|rd|th)?[ \t]*(?:(?:de|del|of)[ \t]+)?"
+    rf"(?P<mon>{_ANY_MONTH})(?:[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?(?P<year>(?:1[89]|20)\d\d)(?!\d))?)"
+)
+# "Dezember 2022", "diciembre de 1995", "décembre, 2005": a month and a year (found from the year)
+_MONTH_BEFORE_YEAR_RE = re.compile(rf"(?i:(?<![\w-])(?P<mon>{_ANY_MONTH})[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?)\Z")
+
+
+# cheap gates before the long alternation: the word after a day, the word before a year
+_MONTH_KEYS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
+_WORD_AFTER_DAY_RE = re.compile(r"(?i:\.|er|re|º|ª|°|st|nd|rd|th)?[ \t]*(?i:(?:de|del|of)[ \t]+)?([^\W\d_]+)")
+_CONNECTORS_BEFORE_YEAR = frozenset(("de", "del", "of"))
+
+
+def _month_word_before(text: str, s: int) -> bool:
+    words = text[max(0, s - 24):s].split()
+    if words and words[-1].lower() in _CONNECTORS_BEFORE_YEAR:
+        words.pop()
+    return bool(words) and strip_accents(words[-1].rstrip(".,").lower()) in _MONTH_KEYS
+
+
+def _foreign_dates(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    for s, e in doc.digits:
+        if e - s <= 2:
+            w = _WORD_AFTER_DAY_RE.match(text, e)
+            if w is None or strip_accents(w.group(1).lower()) not in _MONTH_KEYS:
+                continue
+            m = _DAY_MONTH_RE.match(text, s)
+            if m is not None:
+                mon = m.group("mon").rstrip(".").lower()
+                if m.group("year") is not None or (mon not in _AMBIGUOUS_MONTHS and mon not in _MONTH_TRIGGERS
+                                                   and len(mon) > 3):
+                    yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
+        elif (e - s == 4 and text[s:s + 2] in ("18", "19", "20") and not (e < len(text) and text[e].isalnum())
+              and _month_word_before(text, s)):
+            m = _MONTH_BEFORE_YEAR_RE.search(text, max(0, s - 24), s)
+            if m is not None and m.group("mon").rstrip(".").lower() not in _AMBIGUOUS_MONTHS:
+                yield Candidate(m.start(), e, "DATE", MEDIUM)
 
 
 def date_spans(text: str) -> list[tuple[int, int]]:
@@ -1319,6 +1378,8 @@ def resolve(text: str, candidates: Iterable[Candidate], allow: AllowList | None 
             continue  # "XXXX", "XXXX, XXXX", "[NAME]": scrubbed before, nothing left to hide
         if c.strength == WEAK and (c.start, c.end) not in firm and touches_protected(text, c.start, c.end):
             continue
+        if c.strength < STRONG and inside_clinical_code(text, c.start, c.end):
+            continue  # "Staging T2N1M0": a stage, not a postcode (a cue's value still counts)
         weak_evidence = c.strength < STRONG if c.kind == "NAME" else c.strength == WEAK and c.kind in ("INSTITUTION", "ADDRESS")
         if weak_evidence and _all_allowed(text, c.start, c.end, allow):
             continue

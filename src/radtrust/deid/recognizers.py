@@ -906,11 +906,25 @@ _PHONE_RE = re.compile("|".join(f"(?:{p})" for p in (
     # (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567, 555 123 4567
     rf"(?<![\w+])(?<!\d[ .-])(?:\+?1[ \t.-]?)?(?:\(\d{{3}}\)[ \t.-]?|\d{{3}}[ \t.-])\d{{3}}[ \t.-]\d{{4}}(?![\d-]){_EXT}",
     # international: +44 20 7946 0958, +49 (0)30 1234567, +234 803 123 4567
-    rf"(?<![\w+])\+\d{{1,3}}(?:[ \t.-]?\(?\d{{1,5}}\)?){{2,5}}(?!\d){_EXT}",
+    rf"(?<![\w+])\+\d{{1,3}}(?:[ \t.-]?\(?\d{{1,5}}\)?){{2,7}}(?!\d){_EXT}",
     # UK national numbers: 020 7946 0958, 07700 900123
     r"(?<![\w./-])0\d{2,4}[ \t]?\d{3,4}[ \t]?\d{3,4}(?![\w/-])",
     # seven-digit local: 555-1234
     rf"(?<![\w./-])\d{{3}}-\d{{4}}(?![\w/-]){_EXT}",
+    # a trunk-prefixed area code in brackets (Australia, the Netherlands, Germany, the UK): (02) 9724 0050,
+    # (021) 6685877, (0406)-812415, (03449) 78690, (01632) 960981
+    r"\(0\d{1,4}\)[ \t.-]?\d{2,8}(?:[ \t.-]\d{2,8}){0,3}(?![\w/-]|[.,]\d)",
+    # Brazil: 17 7818-7890, (11) 98765-4321
+    r"(?<![\w./-])(?:\(\d{2}\)|\d{2})[ \t]?\d{4,5}-\d{4}(?![\w/-]|[.,]\d)",
+)))
+# Shapes that are phone numbers unless a measurement or another clinical number shape claims them (WEAK
+# evidence, vetoed by the allow-list's number shapes): national numbers after a trunk 0 in groups
+# (France 04 15 39 15 00, Germany 03662 585178, the Netherlands 0837 783533, Australia 02 4177 7631) and
+# Poland's 609 141 777 and 22 494 34 83.
+_PHONE_WEAK_RE = re.compile("|".join(f"(?:{p})" for p in (
+    r"(?<![\w./,-])0\d{1,4}(?:[ \t.-]\d{2,8}){1,4}(?![\w/-]|[.,]\d)",
+    r"(?<![\w./,-])[1-9]\d{2}[ \t]\d{3}[ \t]\d{3}(?![\w/-]|[.,]\d|[ \t]\d)",
+    r"(?<![\w./,-])[1-9]\d[ \t]\d{3}[ \t]\d{2}[ \t]\d{2}(?![\w/-]|[.,]\d|[ \t]\d)",
 )))
 _PHONE_CUES, _PHONE_TRIGGERS = _cue_regex((
     "phone", "ph", "tel", "telephone", "fax", "facsimile", "cell", "mobile", "pager", "pgr", "beeper", "bleep",
@@ -935,6 +949,12 @@ def _phones(doc: _Doc) -> Iterator[Candidate]:
             end = m.end()
             if 7 <= sum(ch.isdigit() for ch in m.group()) <= 17:
                 yield Candidate(m.start(), m.end(), "PHONE", MEDIUM)
+            continue
+        m = _PHONE_WEAK_RE.match(text, s)
+        if m is not None:
+            end = m.end()
+            if 9 <= sum(ch.isdigit() for ch in m.group()) <= 12:
+                yield Candidate(m.start(), m.end(), "PHONE", WEAK)
     for m in _matches_at(_PHONE_CUE_RE, text, doc.at(_PHONE_TRIGGERS)):
         cue = _ALPHA_RUN_RE.match(text, m.start())
         value = m.group(1)

@@ -1032,10 +1032,15 @@ _ID_CUES, _ID_TRIGGERS = _cue_regex((
     r"case[ \t]*(?:id|#|no\.?|number)", r"specimen[ \t]*(?:id|#|no\.?|number)", r"certificate[ \t]*(?:#|no\.?|number)",
     r"registration[ \t]*(?:#|no\.?|number)", r"unit[ \t]*(?:#|no\.?|number)", r"ref(?:erence)?[ \t]*(?:#|no\.?|number)?",
     r"claim[ \t]*(?:#|no\.?|number)", r"tracking[ \t]*(?:#|no\.?|number)", r"study[ \t]+instance[ \t]+uid",
-    r"series[ \t]+instance[ \t]+uid",
+    r"series[ \t]+instance[ \t]+uid", r"sop[ \t]+instance[ \t]+uid", "studyinstanceuid", "seriesinstanceuid",
+    "sopinstanceuid", "uid", r"nhs(?=[ \t]*:)", r"ihi[ \t]*(?:#|no\.?|number)?", r"ur[ \t]*(?:#|no\.?|number)",
+    r"urn(?=[ \t]*[:#])", r"hosp(?:ital)?[ \t]*(?:#|no\.?|number)", r"chart[ \t]*(?:#|no\.?|number)",
+    r"health[ \t]+card(?:[ \t]*(?:#|no\.?|number))?", "hcn", "ohip",
 ))
-_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI")
-_ID_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.:](?=[A-Za-z0-9]))*(?:[ \t]\d{2,}(?![\w.]))*"
+_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI", "UR", "URN")
+# a code, and the digit groups that follow it ("SSN 128 09 5747", "NHS: 943 476 5919"); a group never ends
+# in a decimal point ("ID 1234 12.5 cm")
+_ID_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.:](?=[A-Za-z0-9]))*(?:[ \t]\d{2,}(?![\w]|[.,]\d))*"
 _ID_CUE_RE = re.compile(
     rf"(?<![\w])(?:{_ID_CUES}|{'|'.join(_ID_UPPER_CUES)})(?![a-z])\.?[ \t]*(?i:is|was|of)?[ \t]*[:#=]?[ \t]*#?[ \t]*({_ID_VALUE})"
 )
@@ -1043,6 +1048,15 @@ _ID_ALL_TRIGGERS = _ID_TRIGGERS | {c.lower() for c in _ID_UPPER_CUES}
 _DOB_CUE_RE = re.compile(r"(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+birth|born)[ \t]*[:#=]?[ \t]*\d")
 _NAME_LABEL_TRIGGERS = _ID_ALL_TRIGGERS | {"dob", "d", "date", "born"}
 _SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
+# Australia's Medicare number, ten digits and an issue number written "2520 42231 8": the last group is one
+# digit, which the general value leaves out ("MRN 12345678 2 views")
+_MEDICARE_TRIGGERS = frozenset(("medicare",))
+_MEDICARE_RE = re.compile(
+    r"(?i:medicare)(?:[ \t]*(?i:card|no\.?|number|#)){0,2}[ \t]*[:#]?[ \t]*(\d{4}[ \t-]?\d{5}[ \t-]?\d(?:[ \t/-]?\d)?)(?![\w]|[.,]\d)"
+)
+# A DICOM UID without its cue: dot-separated numbers from a registered root ("1.2.840.10008...",
+# "1.3.6.1...", "2.25...") or long enough that nothing else has its shape (a version number has three parts).
+_UID_RE = re.compile(r"(?<![\w.])[012](?:\.(?:0|[1-9]\d*)){3,}(?![\w]|\.\d)")
 _LONG_DIGITS_RE = re.compile(r"(?<![\w.,/])\d{2,}(?:[-.]\d{2,}){0,4}(?![\w/]|[.,]\d)")
 _ALNUM_ID_RE = re.compile(r"(?<![\w.-])(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])")
 # "#A18512445": a number sign directly before a code
@@ -1055,6 +1069,17 @@ def _ids(doc: _Doc) -> Iterator[Candidate]:
         value = m.group(1)
         if sum(ch.isdigit() for ch in value) >= 2 and len(value) >= 3:
             yield Candidate(m.start(1), m.end(1), "ID", STRONG)
+    for m in _matches_at(_MEDICARE_RE, text, doc.at(_MEDICARE_TRIGGERS)):
+        yield Candidate(m.start(1), m.end(1), "ID", STRONG)
+    end_uid = -1
+    for s, _ in doc.digits:
+        if s >= end_uid and text[s] in "012" and text.startswith(".", s + 1):
+            m = _UID_RE.match(text, s)
+            if m is not None:
+                end_uid = m.end()
+                uid = m.group()
+                if uid.startswith(("1.2.", "1.3.6.1.", "2.25.", "2.16.")) or (uid.count(".") >= 4 and len(uid) >= 16):
+                    yield Candidate(m.start(), m.end(), "ID", MEDIUM)
     if "#" in text:
         for m in _HASH_ID_RE.finditer(text):
             if sum(ch.isdigit() for ch in m.group(1)) >= 4:

@@ -776,19 +776,26 @@ _DAY_MONTH_RE = re.compile(
     rf"(?i:(?<![\w.,/-])(?:0?[1-9]|[12]\d|3[01])(?:\.|er|re|º|ª|°|st|nd|rd|th)?[ \t]*(?:(?:de|del|of)[ \t]+)?"
     rf"(?P<mon>{_ANY_MONTH})(?:[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?(?P<year>(?:1[89]|20)\d\d)(?!\d))?)"
 )
-# "Dezember 2022", "diciembre de 1995", "décembre, 2005": a month and a year (found from the year)
-_MONTH_BEFORE_YEAR_RE = re.compile(rf"(?i:(?<![\w-])(?P<mon>{_ANY_MONTH})[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?)\Z")
+# "Dezember 2022", "diciembre de 1995", "décembre, 2005", "marzo 18, 2023": a month (perhaps its day) and a
+# year, found from the year
+_MONTH_BEFORE_YEAR_RE = re.compile(
+    rf"(?i:(?<![\w-])(?P<mon>{_ANY_MONTH})[ \t]*(?:(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th|er|º)?[ \t]*)?,?[ \t]*"
+    r"(?:(?:de|del|of)[ \t]+)?)\Z"
+)
 
 
 # cheap gates before the long alternation: the word after a day, the word before a year
 _MONTH_KEYS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
 _WORD_AFTER_DAY_RE = re.compile(r"(?i:\.|er|re|º|ª|°|st|nd|rd|th)?[ \t]*(?i:(?:de|del|of)[ \t]+)?([^\W\d_]+)")
 _CONNECTORS_BEFORE_YEAR = frozenset(("de", "del", "of"))
+_DAY_TOKEN_RE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th|er|º)?,?")
 
 
 def _month_word_before(text: str, s: int) -> bool:
     words = text[max(0, s - 24):s].split()
     if words and words[-1].lower() in _CONNECTORS_BEFORE_YEAR:
+        words.pop()
+    if words and _DAY_TOKEN_RE.fullmatch(words[-1]):  # "marzo 18, 2023"
         words.pop()
     return bool(words) and strip_accents(words[-1].rstrip(".,").lower()) in _MONTH_KEYS
 
@@ -834,8 +841,8 @@ _AGE_AFTER_RE = re.compile("|".join((
     r"[ \t]*-?[ \t]*(?i:y/o|y\.o\.?|yo|yrs?|years?|y)(?![a-z])(?![ \t]*(?i:ago|later|earlier|prior|before|after|since))",
     r"[ \t]*(?i:-?year-old|-?yr-old|-?years-old)",
 )))
-# digits only: "92M", "98 F", "96yoF", and attached lower case "98f" ("92 m" with a space is a length)
-_AGE_SEX_AFTER_RE = re.compile(r"(?:[ \t]*-?[ \t]*(?:F|M|yoF|yoM|yF|yM)|[fm])(?![\w])")
+# digits only: "92M", "98 F", "92/F", "96yoF", and attached lower case "98f" ("92 m" with a space is a length)
+_AGE_SEX_AFTER_RE = re.compile(r"(?:[ \t]*[-/]?[ \t]*(?:F|M|yoF|yoM|yF|yM)|[fm])(?![\w])")
 _AGE_BEFORE_RE = re.compile(r"(?<![\w])(?i:age[ds]?|aged|age[ \t]+of|age[ \t]*/[ \t]*(?:sex|gender))[ \t]*[:=]?[ \t]*\Z")
 # DICOM's Age String (PatientAge): three digits and a unit, "092Y"
 _DICOM_AGE_AFTER_RE = re.compile(r"Y(?![\w])")
@@ -1035,9 +1042,10 @@ _ID_CUES, _ID_TRIGGERS = _cue_regex((
     r"series[ \t]+instance[ \t]+uid", r"sop[ \t]+instance[ \t]+uid", "studyinstanceuid", "seriesinstanceuid",
     "sopinstanceuid", "uid", r"nhs(?=[ \t]*:)", r"ihi[ \t]*(?:#|no\.?|number)?", r"ur[ \t]*(?:#|no\.?|number)",
     r"urn(?=[ \t]*[:#])", r"hosp(?:ital)?[ \t]*(?:#|no\.?|number)", r"chart[ \t]*(?:#|no\.?|number)",
-    r"health[ \t]+card(?:[ \t]*(?:#|no\.?|number))?", "hcn", "ohip",
+    r"health[ \t]+card(?:[ \t]*(?:#|no\.?|number))?", "hcn", "ohip", r"passport(?:[ \t]*(?:#|no\.?|number))?",
+    r"medicare[ \t]+beneficiary[ \t]+(?:identifier|id|number)",
 ))
-_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI", "UR", "URN")
+_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI", "UR", "URN", "SIN", "MBI")
 # a code, and the digit groups that follow it ("SSN 128 09 5747", "NHS: 943 476 5919"); a group never ends
 # in a decimal point ("ID 1234 12.5 cm")
 _ID_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.:](?=[A-Za-z0-9]))*(?:[ \t]\d{2,}(?![\w]|[.,]\d))*"

@@ -109,6 +109,11 @@ DATES = [
     ("Seen at the hospital on May. 14, 2012. Calcified granuloma.", "May. 14, 2012"),
     ("Seen 3 Août 2019.", "3 Août 2019"),
     ("Prior from marzo 18, 2023 is unchanged.", "marzo 18, 2023"),
+    ("Seen 20-dic-1995 and 03/okt/19.", "20-dic-1995"),
+    ("Seen 20-dic-1995 and 03/okt/19.", "03/okt/19"),
+    ("Examen le 1er mars.", "1er mars"),
+    ("Control el 4 de mayo.", "4 de mayo"),
+    ("Prior dated 12 juli.", "12 juli"),
 ]
 
 
@@ -123,6 +128,8 @@ def test_date_with_a_month_name_of_another_language(text: str, value: str) -> No
     "The 2 set of images was repeated.",
     "Follow-up in 2 mai be needed.",
     "Mayo Clinic protocol, 3 views.",
+    "Reviewed 3 de set images.",
+    "Seen 7 de ago.",
     "1. Mass in the right upper lobe. 2. May represent atelectasis.",
 ])
 def test_month_like_words_without_a_date(text: str) -> None:

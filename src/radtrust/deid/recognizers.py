@@ -760,6 +760,9 @@ def _dates_in(doc: _Doc) -> Iterator[Candidate]:
 # and their usual abbreviations. These dates are found from their digits (every date has one), so a word
 # that is also English or clinical ("mars", "mai", "set", "out") only counts beside a day and a year. The
 # names are :data:`~radtrust.deid.bounds.MONTH_NAMES` (the sentence splitter knows them too: "9. Dezember").
+#: abbreviations that are words even after "de" ("3 de set", "7 de ago")
+_WORD_MONTHS = frozenset("set out ago gen mag lip lis sie sty".split())
+_ROMANCE_ORDINALS = ("er", "re", "º", "ª")
 _AMBIGUOUS_MONTHS = frozenset("mars mai mei maj maja mayo marca marco set out mar dec sept ago gen lut lip lis sie sty mag".split())
 
 
@@ -772,9 +775,11 @@ _ANY_MONTH = (rf"(?:(?:{_month_alternation(MONTH_NAMES)})(?![^\W\d_])\.?"
               rf"|(?:{_month_alternation(MONTH_ABBREVIATIONS)})(?:\.|(?![^\W\d_])))")
 # "20 de diciembre de 1995", "1er mars 2020", "9. Dezember 1997", "5 stycznia 2019", "6 déc. 1997",
 # "1º de enero", "4 mei 2010": a day, the month, and perhaps a year
+# "20-dic-1995", "03/okt/19": the same with dashes or slashes
 _DAY_MONTH_RE = re.compile(
-    rf"(?i:(?<![\w.,/-])(?:0?[1-9]|[12]\d|3[01])(?:\.|er|re|º|ª|°|st|nd|rd|th)?[ \t]*(?:(?:de|del|of)[ \t]+)?"
-    rf"(?P<mon>{_ANY_MONTH})(?:[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?(?P<year>(?:1[89]|20)\d\d)(?!\d))?)"
+    rf"(?i:(?<![\w.,/-])(?:0?[1-9]|[12]\d|3[01])(?P<suffix>\.|er|re|º|ª|°|st|nd|rd|th)?"
+    rf"(?:[ \t]*(?P<de>(?:de|del|of)[ \t]+)?(?P<mon>{_ANY_MONTH})(?:[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?(?P<year>(?:1[89]|20)\d\d)(?!\d))?"
+    rf"|(?P<sep>[-/])(?P<mon2>{_ANY_MONTH})(?P=sep)(?P<year2>(?:1[89]|20)?\d\d)(?!\d)))"
 )
 # "Dezember 2022", "diciembre de 1995", "décembre, 2005", "marzo 18, 2023": a month (perhaps its day) and a
 # year, found from the year
@@ -786,7 +791,7 @@ _MONTH_BEFORE_YEAR_RE = re.compile(
 
 # cheap gates before the long alternation: the word after a day, the word before a year
 _MONTH_KEYS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
-_WORD_AFTER_DAY_RE = re.compile(r"(?i:\.|er|re|º|ª|°|st|nd|rd|th)?[ \t]*(?i:(?:de|del|of)[ \t]+)?([^\W\d_]+)")
+_WORD_AFTER_DAY_RE = re.compile(r"(?i:\.|er|re|º|ª|°|st|nd|rd|th)?(?:[ \t]*(?i:(?:de|del|of)[ \t]+)?|[-/])([^\W\d_]+)")
 _CONNECTORS_BEFORE_YEAR = frozenset(("de", "del", "of"))
 _DAY_TOKEN_RE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th|er|º)?,?")
 
@@ -808,11 +813,20 @@ def _foreign_dates(doc: _Doc) -> Iterator[Candidate]:
             if w is None or strip_accents(w.group(1).lower()) not in _MONTH_KEYS:
                 continue
             m = _DAY_MONTH_RE.match(text, s)
-            if m is not None:
-                mon = m.group("mon").rstrip(".").lower()
-                if m.group("year") is not None or (mon not in _AMBIGUOUS_MONTHS and mon not in _MONTH_TRIGGERS
-                                                   and len(mon) > 3):
-                    yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
+            if m is None:
+                continue
+            if m.group("mon2") is not None:
+                yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
+                continue
+            mon = m.group("mon").rstrip(".").lower()
+            # without a year: a month that is no other word, or one marked as a date by "de" or an ordinal
+            # that English never writes ("4 de mayo", "1er mai", "1º de maio")
+            marked = (m.group("de") or "").lower().startswith("de") or (m.group("suffix") or "").lower() in _ROMANCE_ORDINALS
+            if m.group("year") is not None or (
+                mon not in _MONTH_TRIGGERS
+                and ((len(mon) > 3 and mon not in _AMBIGUOUS_MONTHS) or (marked and mon not in _WORD_MONTHS))
+            ):
+                yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
         elif (e - s == 4 and text[s:s + 2] in ("18", "19", "20") and not (e < len(text) and text[e].isalnum())
               and _month_word_before(text, s)):
             m = _MONTH_BEFORE_YEAR_RE.search(text, max(0, s - 24), s)

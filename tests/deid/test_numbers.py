@@ -171,6 +171,10 @@ PHONES = [
     "22 494 34 83",
     "(01632) 960981",  # the UK
     "(0131) 4960162",
+    "(02) 9724 0050 ext 12",
+    "4004 123 4567",  # Brazil
+    "0800 123 4567",
+    "9724 0050",  # Australia, local
 ]
 
 
@@ -190,6 +194,9 @@ def test_international_phone_numbers(value: str) -> None:
     "DLP 876 mGy-cm, CTDIvol 12.3 mGy.",
     "LVEF 55-60%.",
     "Images 1 2 3 4 5 were reviewed.",
+    "Growth between 2019 2020 was slow.",
+    "Nodules 123 45 6789 mm in sum.",
+    "Doses 250 50 1000 mg daily.",
 ])
 def test_numbers_that_are_not_phones(text: str) -> None:
     assert not [s for s in spans_of(text) if s[1] in ("PHONE", "ID")]
@@ -212,6 +219,9 @@ IDS = [
     ("NHS: 943 476 5919", "943 476 5919"),
     ("NHS No. 9434765919", "9434765919"),
     ("UR 1234567", "1234567"),
+    ("History: 366 31 0973 with cough.", "366 31 0973"),  # without a cue: the grouping says it
+    ("Seen on 6236 88174 2. Lungs are clear.", "6236 88174 2"),
+    ("Seen on 1.2.840.29554.2.935157.0680.1093498157.432. Lungs are clear.", "1.2.840.29554.2.935157.0680.1093498157.432"),
     ("URN: 123456", "123456"),
     ("SIN 123 456 789", "123 456 789"),
     ("MBI 1EG4-TE5-MK73", "1EG4-TE5-MK73"),

@@ -934,18 +934,21 @@ _PHONE_RE = re.compile("|".join(f"(?:{p})" for p in (
     rf"(?<![\w./-])\d{{3}}-\d{{4}}(?![\w/-]){_EXT}",
     # a trunk-prefixed area code in brackets (Australia, the Netherlands, Germany, the UK): (02) 9724 0050,
     # (021) 6685877, (0406)-812415, (03449) 78690, (01632) 960981
-    r"\(0\d{1,4}\)[ \t.-]?\d{2,8}(?:[ \t.-]\d{2,8}){0,3}(?![\w/-]|[.,]\d)",
+    rf"\(0\d{{1,4}}\)[ \t.-]?\d{{2,8}}(?:[ \t.-]\d{{2,8}}){{0,3}}(?![\w/-]|[.,]\d){_EXT}",
     # Brazil: 17 7818-7890, (11) 98765-4321
-    r"(?<![\w./-])(?:\(\d{2}\)|\d{2})[ \t]?\d{4,5}-\d{4}(?![\w/-]|[.,]\d)",
+    rf"(?<![\w./-])(?:\(\d{{2}}\)|\d{{2}})[ \t]?\d{{4,5}}-\d{{4}}(?![\w/-]|[.,]\d){_EXT}",
 )))
 # Shapes that are phone numbers unless a measurement or another clinical number shape claims them (WEAK
 # evidence, vetoed by the allow-list's number shapes): national numbers after a trunk 0 in groups
-# (France 04 15 39 15 00, Germany 03662 585178, the Netherlands 0837 783533, Australia 02 4177 7631) and
-# Poland's 609 141 777 and 22 494 34 83.
+# (France 04 15 39 15 00, Germany 03662 585178, the Netherlands 0837 783533, Australia 02 4177 7631),
+# Poland's and Spain's 609 141 777 and 22 494 34 83, Brazil's 4004 123 4567, and Australia's local
+# 9724 0050 (not a pair of years: 2019 2020).
 _PHONE_WEAK_RE = re.compile("|".join(f"(?:{p})" for p in (
     r"(?<![\w./,-])0\d{1,4}(?:[ \t.-]\d{2,8}){1,4}(?![\w/-]|[.,]\d)",
     r"(?<![\w./,-])[1-9]\d{2}[ \t]\d{3}[ \t]\d{3}(?![\w/-]|[.,]\d|[ \t]\d)",
     r"(?<![\w./,-])[1-9]\d[ \t]\d{3}[ \t]\d{2}[ \t]\d{2}(?![\w/-]|[.,]\d|[ \t]\d)",
+    r"(?<![\w./,-])[1-9]\d{3}[ \t]\d{3}[ \t]\d{4}(?![\w/-]|[.,]\d|[ \t]\d)",
+    r"(?<![\w./,-])(?!(?:19|20)\d\d[ \t](?:19|20)\d\d)[2-9]\d{3}[ \t]\d{4}(?![\w/-]|[.,]\d|[ \t]\d)",
 )))
 _PHONE_CUES, _PHONE_TRIGGERS = _cue_regex((
     "phone", "ph", "tel", "telephone", "fax", "facsimile", "cell", "mobile", "pager", "pgr", "beeper", "bleep",
@@ -974,7 +977,7 @@ def _phones(doc: _Doc) -> Iterator[Candidate]:
         m = _PHONE_WEAK_RE.match(text, s)
         if m is not None:
             end = m.end()
-            if 9 <= sum(ch.isdigit() for ch in m.group()) <= 12:
+            if 8 <= sum(ch.isdigit() for ch in m.group()) <= 12:
                 yield Candidate(m.start(), m.end(), "PHONE", WEAK)
     for m in _matches_at(_PHONE_CUE_RE, text, doc.at(_PHONE_TRIGGERS)):
         cue = _ALPHA_RUN_RE.match(text, m.start())
@@ -1078,7 +1081,11 @@ _MEDICARE_RE = re.compile(
 )
 # A DICOM UID without its cue: dot-separated numbers from a registered root ("1.2.840.10008...",
 # "1.3.6.1...", "2.25...") or long enough that nothing else has its shape (a version number has three parts).
-_UID_RE = re.compile(r"(?<![\w.])[012](?:\.(?:0|[1-9]\d*)){3,}(?![\w]|\.\d)")
+# (Components should have no leading zeros; sloppy writers give them some, so any digits count.)
+_UID_RE = re.compile(r"(?<![\w.])[012](?:\.\d+){3,}(?![\w]|\.\d)")
+# Numbers in the grouping of a national number, without a cue: a US SSN with spaces ("366 31 0973") and an
+# Australian Medicare number ("6236 88174 2"). Weak evidence: clinical number shapes veto them.
+_GROUPED_ID_RE = re.compile(r"(?<![\w./,-])(?:\d{3}[ \t]\d{2}[ \t]\d{4}|[2-6]\d{3}[ \t]\d{5}[ \t]\d)(?![\w/-]|[.,]\d|[ \t]\d)")
 _LONG_DIGITS_RE = re.compile(r"(?<![\w.,/])\d{2,}(?:[-.]\d{2,}){0,4}(?![\w/]|[.,]\d)")
 _ALNUM_ID_RE = re.compile(r"(?<![\w.-])(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])")
 # "#A18512445": a number sign directly before a code
@@ -1094,7 +1101,13 @@ def _ids(doc: _Doc) -> Iterator[Candidate]:
     for m in _matches_at(_MEDICARE_RE, text, doc.at(_MEDICARE_TRIGGERS)):
         yield Candidate(m.start(1), m.end(1), "ID", STRONG)
     end_uid = -1
-    for s, _ in doc.digits:
+    for s, e in doc.digits:
+        if e - s in (3, 4) and s >= end_uid:
+            m = _GROUPED_ID_RE.match(text, s)
+            if m is not None:
+                end_uid = m.end()
+                yield Candidate(m.start(), m.end(), "ID", WEAK)
+                continue
         if s >= end_uid and text[s] in "012" and text.startswith(".", s + 1):
             m = _UID_RE.match(text, s)
             if m is not None:

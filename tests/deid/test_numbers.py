@@ -71,6 +71,8 @@ def test_age_over_89_is_the_number_only(text: str, value: str) -> None:
     "Temperature 98.6 F, heart rate 92 bpm.",
     "Catheter tip 92 m from the door.",
     "Oxygen saturation 94% on room air.",
+    "Infant aged 92 days with stridor.",
+    "Neonate aged ninety days.",
 ])
 def test_not_an_age_over_89(text: str) -> None:
     assert not [s for s in spans_of(text) if s[1] == "AGE"]

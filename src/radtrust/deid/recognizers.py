@@ -888,8 +888,14 @@ def _words_value(words: str) -> int:
     return total
 
 
+# "aged 92 days" is an infant: a smaller unit after the number undoes "aged"
+_AGE_OTHER_UNIT_RE = re.compile(r"[ \t]*-?[ \t]*(?i:days?|d|weeks?|wks?|w|months?|mos?|hours?|hrs?|h|minutes?|mins?)(?![a-z])")
+
+
 def _is_age_context(text: str, s: int, e: int) -> bool:
-    return _AGE_AFTER_RE.match(text, e) is not None or _AGE_BEFORE_RE.search(text, max(0, s - 24), s) is not None
+    if _AGE_AFTER_RE.match(text, e) is not None:
+        return True
+    return _AGE_BEFORE_RE.search(text, max(0, s - 24), s) is not None and _AGE_OTHER_UNIT_RE.match(text, e) is None
 
 
 def _ages(doc: _Doc) -> Iterator[Candidate]:

@@ -318,6 +318,9 @@ _UNITS = (
     r"months?|mos?|years?|yrs?|French|Fr|F|gauge|G|mm/s|cm/s|m/s|mg/dL|mg/kg|mL/min|ml/min|mmol/L)"
 )
 
+# TNM staging: T2N1M0, pT1cN0, cT3N2bM1a, ypT0N0, T2 N1 M0 ("T2N 1M0" with its space is a postcode)
+_TNM = r"(?<![A-Za-z0-9])(?:[cpyrau]{1,3})?T(?:[0-4][a-d]?|is|x)(?:\(m\)|\(\d\))?[ \t]?N(?:[0-3][a-c]?|x)(?:\(\w+\))?(?:[ \t]?M(?:[01][a-c]?|x))?(?![A-Za-z0-9])"
+
 PROTECTED_PATTERNS: tuple[str, ...] = (
     # 3.4 x 2.1 x 1.9 cm, 12 mm, 345 mGy*cm, 4.5 cm/s
     rf"\b{_NUM}(?:\s*(?:x|×|by)\s*{_NUM}){{0,2}}\s*{_UNITS}(?![A-Za-z])",  # (no 6-digit "measurement": "20200816 MG")
@@ -348,12 +351,23 @@ PROTECTED_PATTERNS: tuple[str, ...] = (
     # ratios, fractions, percentages
     r"(?<![\d/.-])\d{1,3}\s*/\s*\d{1,3}(?![\d/.-])",
     r"\b\d+(?:\.\d+)?\s*%",
+    # TNM staging
+    _TNM,
     # drug doses and rates
     rf"\b{_NUM}\s*(?:mg|mcg|g|units?|mL|ml)\s*/\s*(?:kg|day|d|hr|h|min|m2|m²)\b",
 )
 
 # Case-insensitive ("4 O'CLOCK", "23 MM"): these shapes only ever veto weak evidence, never a cue-based hit.
 _PROTECTED_RE = re.compile("|".join(f"(?:{p})" for p in PROTECTED_PATTERNS), re.IGNORECASE)
+
+
+_CLINICAL_CODE_RE = re.compile(_TNM, re.IGNORECASE)
+
+
+def inside_clinical_code(text: str, start: int, end: int) -> bool:
+    """True if ``text[start:end]`` lies inside a clinical code that no identifier shape may claim: a TNM
+    stage ("T2N1M0" is also the shape of a Canadian postcode, "T2N 1M0")."""
+    return any(m.start() <= start and end <= m.end() for m in _CLINICAL_CODE_RE.finditer(text, max(0, start - 12), min(len(text), end + 12)))
 
 
 def protected_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

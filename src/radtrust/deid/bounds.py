@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -54,6 +55,39 @@ ABBREVIATIONS: frozenset[str] = frozenset(
     """.split()
 )
 _NEXT_WORD_RE = re.compile(r"\s+[\"'(\[]?([^\W\d_]+)")
+#: Month names of the languages whose dates the recognizers read (English, Spanish, French, Italian,
+#: German, Dutch, Portuguese, Polish in the nominative and the genitive), and their abbreviations.
+MONTH_NAMES: tuple[str, ...] = tuple(
+    """
+    january february march april may june july august september october november december
+    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre
+    janvier février mars avril mai juin juillet août septembre octobre novembre décembre
+    gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre
+    januar jänner februar feber märz maerz april mai juni juli august september oktober november dezember
+    januari februari maart april mei juni juli augustus september oktober november december
+    janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro
+    styczeń luty marzec kwiecień maj czerwiec lipiec sierpień wrzesień październik listopad grudzień
+    stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października listopada grudnia
+    """.split()
+)
+MONTH_ABBREVIATIONS: tuple[str, ...] = tuple(
+    """
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    ene abr ago dic janv févr fév avr juil déc gen mag giu lug ott mär mrz okt dez mrt fev mai out set
+    sty lut kwi cze lip sie wrz paź lis gru
+    """.split()
+)
+
+
+def strip_accents(word: str) -> str:
+    """``word`` without its diacritics ("décembre" -> "decembre", "Łukasz" -> "Lukasz")."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch)).replace("ł", "l").replace("Ł", "L")
+
+
+_MONTH_WORDS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
+#: month abbreviations that are also words ("3 years ago. 2 nodules"): a period after them ends a sentence
+_WORDS_TOO = frozenset("ago out set mag lip sie sty gen lis".split())
+_DAY_PERIOD_RE = re.compile(r"(?<![\d.,/])\d{1,2}\Z")
 
 _CANDIDATE_END_RE = re.compile(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9])")
 
@@ -67,10 +101,16 @@ def _ends_sentence(text: str, mark: int) -> bool:
     while i > 0 and text[i - 1].isalpha():
         i -= 1
     if i == mark:
+        if _DAY_PERIOD_RE.search(text, max(0, mark - 3), mark) is not None:
+            nxt = _NEXT_WORD_RE.match(text, mark + 1)
+            if nxt is not None and strip_accents(nxt.group(1).lower()) in _MONTH_WORDS:
+                return False  # "9. Dezember 1997": a day written as an ordinal
         return True  # a period after a number or a bracket: "4AB.", "2021.", ")."
     word = text[i:mark].lower()
     if mark - i == 1 or word in TITLES or (i > 0 and text[i - 1] == "."):
         return False  # an initial, a title, a dotted form ("M.D.", "Ph.D.", "p.o.")
+    if text[mark + 1:mark + 3].strip()[:1].isdigit() and word not in _WORDS_TOO and strip_accents(word) in _MONTH_WORDS:
+        return False  # "déc. 1997", "Okt. 2001", "May. 14": a month before its day or year
     if word in ABBREVIATIONS:
         nxt = _NEXT_WORD_RE.match(text, mark + 1)
         return nxt is not None and _starts_sentence(nxt.group(1))

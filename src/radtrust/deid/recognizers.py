@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
-from radtrust.deid.bounds import bound, sentence_ends
+from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, inside_clinical_code, normalise, touches_protected
+from radtrust.deid.bounds import MONTH_ABBREVIATIONS, MONTH_NAMES, bound, sentence_ends, strip_accents
 
 #: The identifier kinds, in the order used for reporting.
 KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
@@ -686,7 +686,7 @@ def _propagate_names(doc: _Doc, names: Sequence[Candidate], allow: AllowList) ->
 
 _MON_FULL = "january february march april may june july august september october november december".split()
 _MON_ABBR = "jan feb mar apr jun jul aug sep sept oct nov dec".split()
-_MON_ANY = rf"(?i:(?:{'|'.join(_MON_FULL)})|(?:{'|'.join(_MON_ABBR)})\.?)(?![a-z])"
+_MON_ANY = rf"(?i:(?:{'|'.join(_MON_FULL)}|{'|'.join(_MON_ABBR)})(?![a-z])\.?)(?![a-z])"
 # Without a year the month must look like a month, not "may" or "mar(ked)".
 _MON_CAP = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
@@ -738,6 +738,7 @@ def _valid_numeric_date(m: re.Match[str]) -> bool:
 
 def _dates_in(doc: _Doc) -> Iterator[Candidate]:
     text = doc.text
+    yield from _foreign_dates(doc)
     for m in _matches_at(_DATE_NUM_RE, text, (s for s, _ in doc.digits)):
         if _valid_numeric_date(m):
             yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
@@ -754,6 +755,85 @@ def _dates_in(doc: _Doc) -> Iterator[Candidate]:
                 yield Candidate(s, m.end(), "DATE", MEDIUM)
 
 
+# Month names of other languages written in Latin script (Spanish, French, Italian, German, Dutch,
+# Portuguese, Polish in the nominative and the genitive that dates use), with and without their accents,
+# and their usual abbreviations. These dates are found from their digits (every date has one), so a word
+# that is also English or clinical ("mars", "mai", "set", "out") only counts beside a day and a year. The
+# names are :data:`~radtrust.deid.bounds.MONTH_NAMES` (the sentence splitter knows them too: "9. Dezember").
+#: abbreviations that are words even after "de" ("3 de set", "7 de ago")
+_WORD_MONTHS = frozenset("set out ago gen mag lip lis sie sty".split())
+_ROMANCE_ORDINALS = ("er", "re", "º", "ª")
+_AMBIGUOUS_MONTHS = frozenset("mars mai mei maj maja mayo marca marco set out mar dec sept ago gen lut lip lis sie sty mag".split())
+
+
+def _month_alternation(words: Iterable[str]) -> str:
+    forms = {w for x in words for w in (x, strip_accents(x))}
+    return "|".join(sorted(forms, key=len, reverse=True))
+
+
+_ANY_MONTH = (rf"(?:(?:{_month_alternation(MONTH_NAMES)})(?![^\W\d_])\.?"
+              rf"|(?:{_month_alternation(MONTH_ABBREVIATIONS)})(?:\.|(?![^\W\d_])))")
+# "20 de diciembre de 1995", "1er mars 2020", "9. Dezember 1997", "5 stycznia 2019", "6 déc. 1997",
+# "1º de enero", "4 mei 2010": a day, the month, and perhaps a year
+# "20-dic-1995", "03/okt/19": the same with dashes or slashes
+_DAY_MONTH_RE = re.compile(
+    rf"(?i:(?<![\w.,/-])(?:0?[1-9]|[12]\d|3[01])(?P<suffix>\.|er|re|º|ª|°|st|nd|rd|th)?"
+    rf"(?:[ \t]*(?P<de>(?:de|del|of)[ \t]+)?(?P<mon>{_ANY_MONTH})(?:[ \t]*,?[ \t]*(?:(?:de|del|of)[ \t]+)?(?P<year>(?:1[89]|20)\d\d)(?!\d))?"
+    rf"|(?P<sep>[-/])(?P<mon2>{_ANY_MONTH})(?P=sep)(?P<year2>(?:1[89]|20)?\d\d)(?!\d)))"
+)
+# "Dezember 2022", "diciembre de 1995", "décembre, 2005", "marzo 18, 2023": a month (perhaps its day) and a
+# year, found from the year
+_MONTH_BEFORE_YEAR_RE = re.compile(
+    rf"(?i:(?<![\w-])(?P<mon>{_ANY_MONTH})[ \t]*(?:(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th|er|º)?[ \t]*)?,?[ \t]*"
+    r"(?:(?:de|del|of)[ \t]+)?)\Z"
+)
+
+
+# cheap gates before the long alternation: the word after a day, the word before a year
+_MONTH_KEYS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
+_WORD_AFTER_DAY_RE = re.compile(r"(?i:\.|er|re|º|ª|°|st|nd|rd|th)?(?:[ \t]*(?i:(?:de|del|of)[ \t]+)?|[-/])([^\W\d_]+)")
+_CONNECTORS_BEFORE_YEAR = frozenset(("de", "del", "of"))
+_DAY_TOKEN_RE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th|er|º)?,?")
+
+
+def _month_word_before(text: str, s: int) -> bool:
+    words = text[max(0, s - 24):s].split()
+    if words and words[-1].lower() in _CONNECTORS_BEFORE_YEAR:
+        words.pop()
+    if words and _DAY_TOKEN_RE.fullmatch(words[-1]):  # "marzo 18, 2023"
+        words.pop()
+    return bool(words) and strip_accents(words[-1].rstrip(".,").lower()) in _MONTH_KEYS
+
+
+def _foreign_dates(doc: _Doc) -> Iterator[Candidate]:
+    text = doc.text
+    for s, e in doc.digits:
+        if e - s <= 2:
+            w = _WORD_AFTER_DAY_RE.match(text, e)
+            if w is None or strip_accents(w.group(1).lower()) not in _MONTH_KEYS:
+                continue
+            m = _DAY_MONTH_RE.match(text, s)
+            if m is None:
+                continue
+            if m.group("mon2") is not None:
+                yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
+                continue
+            mon = m.group("mon").rstrip(".").lower()
+            # without a year: a month that is no other word, or one marked as a date by "de" or an ordinal
+            # that English never writes ("4 de mayo", "1er mai", "1º de maio")
+            marked = (m.group("de") or "").lower().startswith("de") or (m.group("suffix") or "").lower() in _ROMANCE_ORDINALS
+            if m.group("year") is not None or (
+                mon not in _MONTH_TRIGGERS
+                and ((len(mon) > 3 and mon not in _AMBIGUOUS_MONTHS) or (marked and mon not in _WORD_MONTHS))
+            ):
+                yield Candidate(m.start(), m.end(), "DATE", MEDIUM)
+        elif (e - s == 4 and text[s:s + 2] in ("18", "19", "20") and not (e < len(text) and text[e].isalnum())
+              and _month_word_before(text, s)):
+            m = _MONTH_BEFORE_YEAR_RE.search(text, max(0, s - 24), s)
+            if m is not None and m.group("mon").rstrip(".").lower() not in _AMBIGUOUS_MONTHS:
+                yield Candidate(m.start(), e, "DATE", MEDIUM)
+
+
 def date_spans(text: str) -> list[tuple[int, int]]:
     """Where the date recognizer finds dates in ``text`` (also used to vet Presidio's DATE_TIME hits)."""
     return [(c.start, c.end) for c in _dates_in(_Doc.of(text))]
@@ -768,27 +848,80 @@ def has_month_name(text: str) -> bool:
 # Ages over 89 (only these are identifiers under Safe Harbor)
 # ---------------------------------------------------------------------------------------------------
 
-_OLD = r"(?:9\d|1[01]\d|12[0-5])"
-_AGE_RE = re.compile("|".join((
-    rf"(?<![\w.,/-]){_OLD}[ \t]*-?[ \t]*(?i:years?|yrs?|y)[ \t]*-?[ \t]*(?i:old|o\.?)(?![a-z])",
-    rf"(?<![\w.,/-]){_OLD}[ \t]*-?[ \t]*(?i:y/o|y\.o\.?|yo|yrs?|years?|y)(?![a-z])(?![ \t]*(?i:ago|later|earlier|prior))",
-    rf"(?<![\w])(?i:age[ds]?|aged|age[ \t]+of|age[ \t]*/[ \t]*(?:sex|gender))[ \t]*[:=]?[ \t]*{_OLD}(?!\d|[.,]\d)",
-    rf"(?<![\w.,/-]){_OLD}[ \t]*-?[ \t]*(?:F|M|yoF|yoM|yF|yM)(?![\w])",
-    rf"(?<![\w.,/-]){_OLD}[ \t]*(?i:-?year-old|-?yr-old)",
+# What says a number is an age: after it ("93-year-old", "93 y/o", "93 years old", "93 yrs") or before it
+# ("aged 93", "Age: 93", "age of 93"). "93 years ago" is a duration, not an age.
+_AGE_AFTER_RE = re.compile("|".join((
+    r"[ \t]*-?[ \t]*(?i:years?|yrs?|y)[ \t]*-?[ \t]*(?i:old|o\.?)(?![a-z])",
+    r"[ \t]*-?[ \t]*(?i:y/o|y\.o\.?|yo|yrs?|years?|y)(?![a-z])(?![ \t]*(?i:ago|later|earlier|prior|before|after|since))",
+    r"[ \t]*(?i:-?year-old|-?yr-old|-?years-old)",
 )))
-_AGE_NUM_RE = re.compile(r"9\d|1[01]\d|12[0-5]")
+# digits only: "92M", "98 F", "92/F", "96yoF", and attached lower case "98f" ("92 m" with a space is a length)
+_AGE_SEX_AFTER_RE = re.compile(r"(?:[ \t]*[-/]?[ \t]*(?:F|M|yoF|yoM|yF|yM)|[fm])(?![\w])")
+_AGE_BEFORE_RE = re.compile(r"(?<![\w])(?i:age[ds]?|aged|age[ \t]+of|age[ \t]*/[ \t]*(?:sex|gender))[ \t]*[:=]?[ \t]*\Z")
+# DICOM's Age String (PatientAge): three digits and a unit, "092Y"
+_DICOM_AGE_AFTER_RE = re.compile(r"Y(?![\w])")
+# Ages in words: "ninety-three", "Ninety two", "one hundred and five", "a hundred and one". Only ninety and
+# up can be identifiers, so "ninety" and "hundred" are the triggers (and the pre-screen's words).
+_NW_UNITS = "one two three four five six seven eight nine".split()
+_NW_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_NW_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NW_VALUE = {w: i + 1 for i, w in enumerate(_NW_UNITS)} | {w: i + 10 for i, w in enumerate(_NW_TEENS)} | {
+    w: 10 * (i + 2) for i, w in enumerate(_NW_TENS)} | {"hundred": 100, "a": 1}
+_NW_SEP = r"(?:[ \t]*-[ \t]*|[ \t]+)"
+_NW_BELOW_100 = (rf"(?:(?:{'|'.join(_NW_TENS)})(?:{_NW_SEP}(?:{'|'.join(_NW_UNITS)}))?|(?:{'|'.join(_NW_TEENS)})|"
+                 rf"(?:{'|'.join(_NW_UNITS)}))(?![a-z])")
+_AGE_WORDS_RE = re.compile(
+    rf"(?i:(?<![\w-])(?:(?:(?:one|a){_NW_SEP})?hundred(?![a-z])(?:{_NW_SEP}(?:and{_NW_SEP})?{_NW_BELOW_100})?|{_NW_BELOW_100}))"
+)
+AGE_WORD_TRIGGERS: frozenset[str] = frozenset(("ninety", "hundred"))
+_NW_BEFORE_HUNDRED_RE = re.compile(r"(?i:(?<![\w-])(?:one|a)[ \t]*-?[ \t]*)\Z")
+
+
+def _words_value(words: str) -> int:
+    """The number that ``words`` (a match of the number-word pattern) spells."""
+    total = 0
+    for w in re.findall(r"[a-z]+", words.lower()):
+        if w == "hundred":
+            total = max(total, 1) * 100
+        elif w != "and":
+            total += _NW_VALUE[w] if w != "a" else 1
+    return total
+
+
+# "aged 92 days" is an infant: a smaller unit after the number undoes "aged"
+_AGE_OTHER_UNIT_RE = re.compile(r"[ \t]*-?[ \t]*(?i:days?|d|weeks?|wks?|w|months?|mos?|hours?|hrs?|h|minutes?|mins?)(?![a-z])")
+
+
+def _is_age_context(text: str, s: int, e: int) -> bool:
+    if _AGE_AFTER_RE.match(text, e) is not None:
+        return True
+    return _AGE_BEFORE_RE.search(text, max(0, s - 24), s) is not None and _AGE_OTHER_UNIT_RE.match(text, e) is None
 
 
 def _ages(doc: _Doc) -> Iterator[Candidate]:
     text = doc.text
     for s, e in doc.digits:
-        if not (e - s in (2, 3) and 90 <= int(text[s:e]) <= 125):
+        run = text[s:e]
+        if not (2 <= e - s <= 3 and 90 <= int(run) <= 125) or (s > 0 and (text[s - 1].isalnum() or text[s - 1] in ".,/-")):
             continue
-        for m in _AGE_RE.finditer(text, max(0, s - 16), min(len(text), e + 20)):
-            n = _AGE_NUM_RE.search(m.group())
-            if n and m.start() + n.start() == s:
+        if text.startswith((".", ","), e) and text[e + 1:e + 2].isdigit():
+            continue  # 92.5
+        if run[0] == "0":  # "092Y"
+            if _DICOM_AGE_AFTER_RE.match(text, e):
                 yield Candidate(s, e, "AGE", STRONG)
-                break
+        elif _is_age_context(text, s, e) or _AGE_SEX_AFTER_RE.match(text, e) is not None:
+            yield Candidate(s, e, "AGE", STRONG)
+    end = -1
+    for p in doc.at(AGE_WORD_TRIGGERS):
+        if p < end:
+            continue
+        b = _NW_BEFORE_HUNDRED_RE.search(text, max(0, p - 8), p) if text[p:p + 7].lower() == "hundred" else None
+        m = _AGE_WORDS_RE.match(text, b.start() if b else p)
+        if m is None:
+            continue
+        end = m.end()
+        if 90 <= _words_value(m.group()) <= 125 and _is_age_context(text, m.start(), m.end()):
+            yield Candidate(m.start(), m.end(), "AGE", STRONG)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -800,11 +933,28 @@ _PHONE_RE = re.compile("|".join(f"(?:{p})" for p in (
     # (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567, 555 123 4567
     rf"(?<![\w+])(?<!\d[ .-])(?:\+?1[ \t.-]?)?(?:\(\d{{3}}\)[ \t.-]?|\d{{3}}[ \t.-])\d{{3}}[ \t.-]\d{{4}}(?![\d-]){_EXT}",
     # international: +44 20 7946 0958, +49 (0)30 1234567, +234 803 123 4567
-    rf"(?<![\w+])\+\d{{1,3}}(?:[ \t.-]?\(?\d{{1,5}}\)?){{2,5}}(?!\d){_EXT}",
+    rf"(?<![\w+])\+\d{{1,3}}(?:[ \t.-]?\(?\d{{1,5}}\)?){{2,7}}(?!\d){_EXT}",
     # UK national numbers: 020 7946 0958, 07700 900123
     r"(?<![\w./-])0\d{2,4}[ \t]?\d{3,4}[ \t]?\d{3,4}(?![\w/-])",
     # seven-digit local: 555-1234
     rf"(?<![\w./-])\d{{3}}-\d{{4}}(?![\w/-]){_EXT}",
+    # a trunk-prefixed area code in brackets (Australia, the Netherlands, Germany, the UK): (02) 9724 0050,
+    # (021) 6685877, (0406)-812415, (03449) 78690, (01632) 960981
+    rf"\(0\d{{1,4}}\)[ \t.-]?\d{{2,8}}(?:[ \t.-]\d{{2,8}}){{0,3}}(?![\w/-]|[.,]\d){_EXT}",
+    # Brazil: 17 7818-7890, (11) 98765-4321
+    rf"(?<![\w./-])(?:\(\d{{2}}\)|\d{{2}})[ \t]?\d{{4,5}}-\d{{4}}(?![\w/-]|[.,]\d){_EXT}",
+)))
+# Shapes that are phone numbers unless a measurement or another clinical number shape claims them (WEAK
+# evidence, vetoed by the allow-list's number shapes): national numbers after a trunk 0 in groups
+# (France 04 15 39 15 00, Germany 03662 585178, the Netherlands 0837 783533, Australia 02 4177 7631),
+# Poland's and Spain's 609 141 777 and 22 494 34 83, Brazil's 4004 123 4567, and Australia's local
+# 9724 0050 (not a pair of years: 2019 2020).
+_PHONE_WEAK_RE = re.compile("|".join(f"(?:{p})" for p in (
+    r"(?<![\w./,-])0\d{1,4}(?:[ \t.-]\d{2,8}){1,4}(?![\w/-]|[.,]\d)",
+    r"(?<![\w./,-])[1-9]\d{2}[ \t]\d{3}[ \t]\d{3}(?![\w/-]|[.,]\d|[ \t]\d)",
+    r"(?<![\w./,-])[1-9]\d[ \t]\d{3}[ \t]\d{2}[ \t]\d{2}(?![\w/-]|[.,]\d|[ \t]\d)",
+    r"(?<![\w./,-])[1-9]\d{3}[ \t]\d{3}[ \t]\d{4}(?![\w/-]|[.,]\d|[ \t]\d)",
+    r"(?<![\w./,-])(?!(?:19|20)\d\d[ \t](?:19|20)\d\d)[2-9]\d{3}[ \t]\d{4}(?![\w/-]|[.,]\d|[ \t]\d)",
 )))
 _PHONE_CUES, _PHONE_TRIGGERS = _cue_regex((
     "phone", "ph", "tel", "telephone", "fax", "facsimile", "cell", "mobile", "pager", "pgr", "beeper", "bleep",
@@ -829,6 +979,12 @@ def _phones(doc: _Doc) -> Iterator[Candidate]:
             end = m.end()
             if 7 <= sum(ch.isdigit() for ch in m.group()) <= 17:
                 yield Candidate(m.start(), m.end(), "PHONE", MEDIUM)
+            continue
+        m = _PHONE_WEAK_RE.match(text, s)
+        if m is not None:
+            end = m.end()
+            if 8 <= sum(ch.isdigit() for ch in m.group()) <= 12:
+                yield Candidate(m.start(), m.end(), "PHONE", WEAK)
     for m in _matches_at(_PHONE_CUE_RE, text, doc.at(_PHONE_TRIGGERS)):
         cue = _ALPHA_RUN_RE.match(text, m.start())
         value = m.group(1)
@@ -906,10 +1062,16 @@ _ID_CUES, _ID_TRIGGERS = _cue_regex((
     r"case[ \t]*(?:id|#|no\.?|number)", r"specimen[ \t]*(?:id|#|no\.?|number)", r"certificate[ \t]*(?:#|no\.?|number)",
     r"registration[ \t]*(?:#|no\.?|number)", r"unit[ \t]*(?:#|no\.?|number)", r"ref(?:erence)?[ \t]*(?:#|no\.?|number)?",
     r"claim[ \t]*(?:#|no\.?|number)", r"tracking[ \t]*(?:#|no\.?|number)", r"study[ \t]+instance[ \t]+uid",
-    r"series[ \t]+instance[ \t]+uid",
+    r"series[ \t]+instance[ \t]+uid", r"sop[ \t]+instance[ \t]+uid", "studyinstanceuid", "seriesinstanceuid",
+    "sopinstanceuid", "uid", r"nhs(?=[ \t]*:)", r"ihi[ \t]*(?:#|no\.?|number)?", r"ur[ \t]*(?:#|no\.?|number)",
+    r"urn(?=[ \t]*[:#])", r"hosp(?:ital)?[ \t]*(?:#|no\.?|number)", r"chart[ \t]*(?:#|no\.?|number)",
+    r"health[ \t]+card(?:[ \t]*(?:#|no\.?|number))?", "hcn", "ohip", r"passport(?:[ \t]*(?:#|no\.?|number))?",
+    r"medicare[ \t]+beneficiary[ \t]+(?:identifier|id|number)",
 ))
-_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI")
-_ID_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.:](?=[A-Za-z0-9]))*(?:[ \t]\d{2,}(?![\w.]))*"
+_ID_UPPER_CUES = ("FIN", "CSN", "HAR", "VIN", "SN", "CHI", "UPI", "EMPI", "UR", "URN", "SIN", "MBI")
+# a code, and the digit groups that follow it ("SSN 128 09 5747", "NHS: 943 476 5919"); a group never ends
+# in a decimal point ("ID 1234 12.5 cm")
+_ID_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.:](?=[A-Za-z0-9]))*(?:[ \t]\d{2,}(?![\w]|[.,]\d))*"
 _ID_CUE_RE = re.compile(
     rf"(?<![\w])(?:{_ID_CUES}|{'|'.join(_ID_UPPER_CUES)})(?![a-z])\.?[ \t]*(?i:is|was|of)?[ \t]*[:#=]?[ \t]*#?[ \t]*({_ID_VALUE})"
 )
@@ -917,6 +1079,19 @@ _ID_ALL_TRIGGERS = _ID_TRIGGERS | {c.lower() for c in _ID_UPPER_CUES}
 _DOB_CUE_RE = re.compile(r"(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+birth|born)[ \t]*[:#=]?[ \t]*\d")
 _NAME_LABEL_TRIGGERS = _ID_ALL_TRIGGERS | {"dob", "d", "date", "born"}
 _SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
+# Australia's Medicare number, ten digits and an issue number written "2520 42231 8": the last group is one
+# digit, which the general value leaves out ("MRN 12345678 2 views")
+_MEDICARE_TRIGGERS = frozenset(("medicare",))
+_MEDICARE_RE = re.compile(
+    r"(?i:medicare)(?:[ \t]*(?i:card|no\.?|number|#)){0,2}[ \t]*[:#]?[ \t]*(\d{4}[ \t-]?\d{5}[ \t-]?\d(?:[ \t/-]?\d)?)(?![\w]|[.,]\d)"
+)
+# A DICOM UID without its cue: dot-separated numbers from a registered root ("1.2.840.10008...",
+# "1.3.6.1...", "2.25...") or long enough that nothing else has its shape (a version number has three parts).
+# (Components should have no leading zeros; sloppy writers give them some, so any digits count.)
+_UID_RE = re.compile(r"(?<![\w.])[012](?:\.\d+){3,}(?![\w]|\.\d)")
+# Numbers in the grouping of a national number, without a cue: a US SSN with spaces ("366 31 0973") and an
+# Australian Medicare number ("6236 88174 2"). Weak evidence: clinical number shapes veto them.
+_GROUPED_ID_RE = re.compile(r"(?<![\w./,-])(?:\d{3}[ \t]\d{2}[ \t]\d{4}|[2-6]\d{3}[ \t]\d{5}[ \t]\d)(?![\w/-]|[.,]\d|[ \t]\d)")
 _LONG_DIGITS_RE = re.compile(r"(?<![\w.,/])\d{2,}(?:[-.]\d{2,}){0,4}(?![\w/]|[.,]\d)")
 _ALNUM_ID_RE = re.compile(r"(?<![\w.-])(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])")
 # "#A18512445": a number sign directly before a code
@@ -929,6 +1104,23 @@ def _ids(doc: _Doc) -> Iterator[Candidate]:
         value = m.group(1)
         if sum(ch.isdigit() for ch in value) >= 2 and len(value) >= 3:
             yield Candidate(m.start(1), m.end(1), "ID", STRONG)
+    for m in _matches_at(_MEDICARE_RE, text, doc.at(_MEDICARE_TRIGGERS)):
+        yield Candidate(m.start(1), m.end(1), "ID", STRONG)
+    end_uid = -1
+    for s, e in doc.digits:
+        if e - s in (3, 4) and s >= end_uid:
+            m = _GROUPED_ID_RE.match(text, s)
+            if m is not None:
+                end_uid = m.end()
+                yield Candidate(m.start(), m.end(), "ID", WEAK)
+                continue
+        if s >= end_uid and text[s] in "012" and text.startswith(".", s + 1):
+            m = _UID_RE.match(text, s)
+            if m is not None:
+                end_uid = m.end()
+                uid = m.group()
+                if uid.startswith(("1.2.", "1.3.6.1.", "2.25.", "2.16.")) or (uid.count(".") >= 4 and len(uid) >= 16):
+                    yield Candidate(m.start(), m.end(), "ID", MEDIUM)
     if "#" in text:
         for m in _HASH_ID_RE.finditer(text):
             if sum(ch.isdigit() for ch in m.group(1)) >= 4:
@@ -1226,8 +1418,9 @@ _LOWER_CUES = (
 def _nothing_to_find(text: str, allow: AllowList) -> bool:
     """A cheap pre-screen: True when no recognizer can fire on ``text``, so none is run.
 
-    Every date, age, phone, ID, street address and postcode holds a digit, an e-mail an "@", a web address
-    passes the URL gate. A name, institution or address needs a capitalised word that is not report
+    Every date, phone, ID, street address and postcode holds a digit, an e-mail an "@", a web address
+    passes the URL gate; an age holds a digit or a number word that only ages over 89 need ("ninety",
+    "hundred"). A name, institution or address needs a capitalised word that is not report
     vocabulary (the recognizers drop report words from both ends of what they find), or a cue that reads a
     lower-case name after it ("dr.", "discussed with", "Patient:"). So a sentence of lower-case words
     and capitalised report words alone ("No pleural effusion or pneumothorax.") holds no identifier;
@@ -1239,8 +1432,8 @@ def _nothing_to_find(text: str, allow: AllowList) -> bool:
     is_clinical = allow.is_clinical_word
     for w in _LETTERS_RE.findall(text):
         lw = w.lower()
-        if lw in _LOWER_CUES or (marked and lw in _COLON_TRIGGERS):
-            return False
+        if lw in _LOWER_CUES or lw in AGE_WORD_TRIGGERS or (marked and lw in _COLON_TRIGGERS):
+            return False  # (an age in words, "ninety-three years old", holds no digit)
         if lw != w and not is_clinical(w):
             return False
     return True
@@ -1319,6 +1512,8 @@ def resolve(text: str, candidates: Iterable[Candidate], allow: AllowList | None 
             continue  # "XXXX", "XXXX, XXXX", "[NAME]": scrubbed before, nothing left to hide
         if c.strength == WEAK and (c.start, c.end) not in firm and touches_protected(text, c.start, c.end):
             continue
+        if c.strength < STRONG and inside_clinical_code(text, c.start, c.end):
+            continue  # "Staging T2N1M0": a stage, not a postcode (a cue's value still counts)
         weak_evidence = c.strength < STRONG if c.kind == "NAME" else c.strength == WEAK and c.kind in ("INSTITUTION", "ADDRESS")
         if weak_evidence and _all_allowed(text, c.start, c.end, allow):
             continue

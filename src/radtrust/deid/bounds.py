@@ -63,6 +63,8 @@ def _is_abbreviation(text: str, dot: int) -> bool:
         return False  # "4AB." / "2021." / "). ": a number or a bracket ends a sentence
     if len(word) == 1 or word.lower() in ABBREVIATIONS:
         return True
+    if len(word) > 4 and word.endswith("str"):
+        return True  # a German street: "Radelstr. 92"
     return i > 0 and text[i - 1] == "."  # "M.D.", "Ph.D.", "p.o."
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
-from radtrust.deid.bounds import bound, sentence_ends
+from radtrust.deid.bounds import ABBREVIATIONS, bound, sentence_ends
 
 #: The identifier kinds, in the order used for reporting.
 KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
@@ -985,30 +985,55 @@ _STREET_TYPES = (
     "Trafficway Trail Tunnel Turnpike Underpass Union Valley Via Viaduct View Village Ville Vista Walk Wall Way Well "
     "Close Gate Wharf Quay Yard Embankment Parade Promenade Broadway Boulevard Esplanade"
 ).split()
+#: Australia Post's street types (AS/NZS 4819) beyond the USPS list, less those that are also report words
+#: ("2 Left Lower ...", "the Upper ...", "Line", "Edge", "End").
+_AU_STREET_TYPES = (
+    "Access Alleyway Amble Anchorage Approach Arcade Artery Bend Brace Brae Brow Byway Centreway Chase Circlet "
+    "Circuit Circus Colonnade Concourse Copse Corso Courtyard Crossway Cruiseway Cul-de-sac Dell Deviation Driveway "
+    "Fairway Firetrail Footway Foreshore Frontage Gap Glade Grange Gully Highroad Interchange Intersection Laneway Lees "
+    "Link Lookout Meander Mew Nook Outlook Parklands Pathway Piazza Plateau Pocket Quad Quadrangle Quadrant Ramble "
+    "Reserve Retreat Ride Ridgeway Rise Riverway Riviera Roadside Roadway Ronde Rosebowl Rotary Siding Strand Subway "
+    "Tarn Thoroughfare Tollway Tor Towers Trailer Trunkway Vale Villas Wade Walkway Wynd"
+).split()
+_STREET_TYPES = _STREET_TYPES + _AU_STREET_TYPES + ["Service Way", "Fire Track", "State Highway"]
 _STREET_ABBR = "St Ave Av Rd Blvd Dr Ln Ct Pl Ter Pkwy Hwy Cir Sq Trl Cres Expy Fwy Tpke Rte Ctr Xing Plz Hts Jct Mtn".split()
 _STREET_WORDS = {w + s for w in _STREET_TYPES for s in ("", "s", "es") if s != "es" or w.endswith(("s", "x", "ch", "sh"))} | set(_STREET_ABBR)
 _STREET_SUFFIX = r"(?:" + "|".join(sorted(_STREET_WORDS | {w.upper() for w in _STREET_WORDS}, key=len, reverse=True)) + r")\.?"
-_CITY = r"[A-Z][a-z]+(?:[ \t.]+[A-Z][a-z]+){0,2}|[A-Z]{2,}(?:[ \t]+[A-Z]{2,}){0,2}"
+# a place word may be hyphenated and accented ("Neu-Ulm", "Traore-sur-Chevalier", "Saint-Étienne")
+_PLACE_WORD = rf"[{_UP}][{_LO}]+(?:-(?:[{_LO}]+-)*[{_UP}][{_LO}]+)*"
+_CITY = rf"{_PLACE_WORD}(?:[ \t.]+{_PLACE_WORD}){{0,2}}|[A-Z]{{2,}}(?:[ \t]+[A-Z]{{2,}}){{0,2}}"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"
 _CA_POSTCODE = r"[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
 _UNIT = r"(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Bldg|Building|Floor|Fl|Room|Rm|Flat|Studio|APT|SUITE|UNIT|#)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)"
 _UNIT_WORDS = ("Flat", "Studio", "Apartment", "Apt", "Unit", "Suite", "FLAT", "STUDIO", "APT", "UNIT", "SUITE")
-_UNIT_BEFORE = rf"(?:(?:{'|'.join(_UNIT_WORDS)})\.?[ \t]*[A-Za-z0-9-]+[ \t]*[,\n][ \t]*)"
-_STATE_ZIP = rf"(?:(?:{_STATE_ABBR})(?![\w])|{_STATE_FULL})(?:[ \t]*,?[ \t]*{_ZIP})?"
+# "Flat 2, 10 High St", and without the comma before a street number: "Apt. 959 472 Edgar Crest", "Unit 06 79 ..."
+_UNIT_BEFORE = rf"(?:(?:{'|'.join(_UNIT_WORDS)})\.?[ \t]*[A-Za-z0-9-]+(?:[ \t]*[,\n][ \t]*|[ \t]+(?=\d)))"
+#: Australian states and territories (with their four-digit postcode) and Canadian provinces (with theirs)
+_AU_STATE = r"NSW|VIC|QLD|SA|WA|TAS|NT|ACT|Vic|Qld|Tas"
+_AU_POSTCODE = r"\d{4}(?![\w])"
+_CA_PROVINCE = r"AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT"
+_STATE_ZIP = (
+    rf"(?:(?:{_AU_STATE})[ \t]+{_AU_POSTCODE}|(?:{_CA_PROVINCE})[ \t]+{_CA_POSTCODE}(?![\w])"
+    rf"|(?:(?:{_STATE_ABBR})(?![\w])|{_STATE_FULL})(?:[ \t]*,?[ \t]*{_ZIP})?)"
+)
+# After a street: the city with its state, postcode or both; or, without either, a city that closes the
+# clause ("5088 Linda Passage, Port Zachary." / "...; " / line end): a street number, a street type and a
+# comma before it are evidence enough.
 _CITY_STATE_TAIL = (
     rf"(?:,?[ \t]*(?:{_CITY}),?[ \t]*{_STATE_ZIP}"
-    rf"|,?[ \t]*(?:{_CITY}),?[ \t]*(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w]))?"
+    rf"|,?[ \t]*(?:{_CITY}),?[ \t]*(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w])"
+    rf"|,[ \t]*(?:{_CITY})(?=[ \t]*(?:[.;)\n]|$)))?"
 )
 _STREET_NAME = (
     rf"(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?(?:(?:\d{{1,3}}(?:st|nd|rd|th)|[A-Z][A-Za-z'’-]*|[A-Z][a-z]{{0,2}}\.)[ \t]+){{1,4}}"
     rf"{_STREET_SUFFIX}(?![\w])(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\.?(?![\w]))?"
 )
 # 1234 Oak Street, 55 W. 3rd Ave, Apt 4B, Springfield, IL 62704
-_STREET_RE = re.compile(rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}")
+_STREET_RE = re.compile(rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?[ \t]+{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}")
 # UK: "Flat 6⏎Christian Roads, Trevormouth SP8P 4NY", "Flat 2, 10 High Street, Leeds LS1 4AB"
 _UNIT_STREET_RE = re.compile(
-    rf"(?<![\w.,/-]){_UNIT_BEFORE}(?:\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+)?{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}"
+    rf"(?<![\w.,/-]){_UNIT_BEFORE}(?:\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?[ \t]+)?{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}"
 )
 _UNIT_TRIGGERS = frozenset(w.lower() for w in _UNIT_WORDS[:6])
 _PO_BOX_TRIGGERS = frozenset(("p", "po", "pob", "post"))
@@ -1031,7 +1056,43 @@ _ADDRESS_CUES, _ADDRESS_TRIGGERS = _cue_regex((
 _ADDRESS_CUE_RE = re.compile(rf"(?<![\w]){_ADDRESS_CUES}[ \t]*[:#-][ \t]*(?=[^\s|])")
 _FIELD_END_RE = re.compile(r"[ \t]{2,}|[ \t]*[|\n]|[ \t]*$")
 _LOWER_WORD_RE = re.compile(r"(?<![\w'’-])[a-z]{2,}(?![\w'’-])")
+# Continental Europe writes the house number after the street and the postcode before the city
+# ("Ziegertallee 57/75, 05806 Meppen", "Via Roma 12, 00184 Roma", "Calle Mayor 5, 28013 Madrid",
+# "Karlijnboulevard 97, 7230 IV Gapinge"); France puts the number first ("4, avenue Michele Sauvage, 37819
+# Traore-sur-Chevalier"). Found from the postcode: a 4- or 5-digit run after a comma, a city after it, and a
+# street with a house number right before the comma.
+_EU_POSTCODE_CITY_RE = re.compile(rf"(?:\d{{5}}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?)[ \t]+(?:{_CITY})(?![\w-])")
+_HOUSE_NO = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?"
+_EU_STREET_WORD = rf"[{_UP}][{_UP}{_LO}'’.-]*"
+_EU_LOWER = r"(?:de|del|della|di|da|do|dos|das|du|des|la|le|les|l['’]|d['’]|der|den|van|am|an|im|zum|zur|y|e)"
+_EU_STREET_BEFORE_RE = re.compile(
+    rf"(?<![\w.,/-])(?:{_EU_STREET_WORD}(?:[ \t]+(?:{_EU_LOWER}[ \t]+)*{_EU_STREET_WORD}){{0,3}}[ \t]+{_HOUSE_NO}"
+    rf"|{_HOUSE_NO}(?:[ \t]*(?:bis|ter))?,?[ \t]+(?:[{_LO}][{_LO}.-]+[ \t]+)?(?:{_EU_LOWER}[ \t]*)*{_EU_STREET_WORD}"
+    rf"(?:[ \t]+(?:{_EU_LOWER}[ \t]+)*{_EU_STREET_WORD}){{0,3}})[ \t]*,[ \t]*\Z"
+)
+# "lives at 12 Oak St, Springfield", "resides in New Johnburgh": the place after a residence cue runs to the end
+# of its clause; a lower-case word ends it unless it belongs to an address ("4, avenue ...", "Traore-sur-Mer")
+_RESIDENCE_TRIGGERS = frozenset("lives resides residing living resident".split())
+_RESIDENCE_RE = re.compile(rf"(?<![\w])(?i:lives|resides|residing|living|resident)[ \t]+(?:at|in|on|of)[ \t]+(?=[\d{_UP}])")
+_ADDRESS_LOWER = frozenset(
+    "rue avenue boulevard bd av chemin allée allee impasse quai route cours passage place square voie via viale piazza corso "
+    "calle avenida plaza paseo carrer rua straße strasse weg gasse allee platz ring de del della di da do dos das du des "
+    "la le les sur sous en et der den van von am an im zum zur bei y e apt apartment unit suite flat".split()
+)
+_CLAUSE_END_RE = re.compile(r"[;:()\n]|[ \t]+[-–][ \t]|[ \t]{2,}|\.(?=[ \t]+[A-Z])")
+# a label before the value of "Address:" is no part of it ("Home address: postcode TF15 1EW")
+_ADDRESS_LABEL_RE = re.compile(r"(?i:post[ \t]*code|postal[ \t]+code|zip(?:[ \t]*code)?)[ \t]*[:#]?[ \t]*")
 _PLACE_PREFIXES = frozenset("new north south east west lake port mount fort saint st upper lower great old san santa los las el la".split())
+
+
+def _street_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at ``dot`` closes an abbreviation of an address ("St.", "Apt.", "Radelstr."), not a
+    postcode or a word ("... WF8P 0SR. FINDINGS")."""
+    i = dot
+    while i > 0 and text[i - 1].isalpha():
+        i -= 1
+    word = text[i:dot].lower()
+    return bool(word) and (i == 0 or not text[i - 1].isalnum()) and (word in ABBREVIATIONS or word.endswith("str"))
 
 
 def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
@@ -1039,7 +1100,9 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
     n = len(text)
     found: list[tuple[int, int]] = []
     for m in _matches_at(_STREET_RE, text, (s for s, e in doc.digits if e - s <= 6)):
-        if not touches_protected(text, m.start(), m.start() + 1):  # "0715 hours ...", "4 o'clock ..."
+        # "0715 hours ...", "4 o'clock ...": a protected number shape is no street number, unless a city
+        # follows the street ("30/4 Martinez Brow, Stevensside")
+        if "," in m.group() or not touches_protected(text, m.start(), m.start() + 1):
             found.append(m.span())
     found.extend(m.span() for m in _matches_at(_UNIT_STREET_RE, text, doc.at(_UNIT_TRIGGERS)))
     found.extend(m.span() for m in _matches_at(_PO_BOX_RE, text, doc.at(_PO_BOX_TRIGGERS)))
@@ -1051,10 +1114,20 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         # a postcode digit sits next to capitals: "SW1A 1AA", "B4J 8LU", "K1A 0B1"
         if e - s <= 2 and ((s > 0 and text[s - 1].isupper()) or text[e:e + 2].isupper()):
             found.extend(m.span() for m in _POSTCODE_RE.finditer(text, max(0, s - 45), min(n, e + 6)))
+    for s, e in doc.digits:
+        if e - s in (4, 5) and text[max(0, s - 2):s].rstrip(" \t").endswith(","):
+            m = _EU_POSTCODE_CITY_RE.match(text, s)
+            b = _EU_STREET_BEFORE_RE.search(text, max(0, s - 80), s) if m is not None else None
+            if b is not None:
+                words = [w for w in (_word(text, t) for t in _tokens(text, b.start(), m.end())) if len(w) > 1]
+                if not allow.is_clinical_word(m.group().split()[-1]) and not all(allow.is_allowed_word(w) for w in words):
+                    found.append((b.start(), m.end()))
     for s, e in sorted(set(found)):
         # "Mild ... SW1A 1AA"-style leading words: start at the first non-report word
         toks = _tokens(text, s, e)
-        while (toks and toks[0][0] == s and not text[s].isdigit() and allow.is_clinical_word(_word(text, toks[0]))
+        while (toks and toks[0][0] == s and not text[s].isdigit()
+               and (allow.is_clinical_word(_word(text, toks[0])) or _word(text, toks[0]).lower() in _TITLE_WORDS)
+               and _word(text, toks[0]) not in _UNIT_WORDS
                and text[toks[0][1]:toks[0][1] + 1] in (" ", "\t", ",", "\n") and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES):
             nxt = re.search(r"[^\s,]", text[toks[0][1]:e])
             if not nxt:
@@ -1062,8 +1135,26 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
             s = toks[0][1] + nxt.start()
             toks = _tokens(text, s, e)
         yield Candidate(s, e, "ADDRESS", MEDIUM)
+    for m in _matches_at(_RESIDENCE_RE, text, doc.at(_RESIDENCE_TRIGGERS)):
+        s = m.end()
+        c = _CLAUSE_END_RE.search(text, s)
+        while c is not None and c.group() == "." and _street_abbreviation(text, c.start()):
+            c = _CLAUSE_END_RE.search(text, c.end())  # "12 St. Kilda Rd", "Apt. 4"
+        e = bound(text, s, c.start() if c else n, "ADDRESS")
+        for t in re.finditer(rf"(?<![\w'’-])[{_LO}][{_LO}'’]*(?![\w'’-])", text[s:e]):
+            if t.group() not in _ADDRESS_LOWER:
+                e = s + t.start()
+                break
+        value = text[s:e].rstrip(" \t.,;:")
+        words = [_word(text, t) for t in _tokens(text, s, s + len(value))]
+        if value and not (words and all(allow.is_allowed_word(w) or w.lower() in _ADDRESS_LOWER for w in words)) \
+                and not re.fullmatch(_STATE_FULL, value):
+            yield Candidate(s, s + len(value), "ADDRESS", MEDIUM)
     for m in _matches_at(_ADDRESS_CUE_RE, text, doc.at(_ADDRESS_TRIGGERS)):
         s = m.end()
+        label = _ADDRESS_LABEL_RE.match(text, s)
+        if label is not None and label.end() > s:
+            s = label.end()
         e = bound(text, s, _FIELD_END_RE.search(text, s).start(), "ADDRESS")
         # a lower-case report word ends the address where no punctuation does ("... LS1 4AB lungs clear")
         for t in _LOWER_WORD_RE.finditer(text, s, e):

@@ -1181,6 +1181,8 @@ _INST_KEYWORDS = (
     "Surgery Centre", "Surgical Center", "Surgical Centre", "Urgent Care", "Medical", "University", "Foundation",
     "NHS Trust", "NHS Foundation Trust", "Trust", "Permanente", "Family Practice", "Family Medicine",
     "Medical Practice", "Practice", "Open MRI", "Diagnostic Imaging", "Associates", "Partners",
+    "Health Sciences Centre", "Health Sciences Center", "Sciences Centre", "Sciences Center", "Ziekenhuis", "Krankenhaus",
+    "Klinikum", "Kliniken", "Klinik", "Spital",
 )
 # In capitals only the unmistakable keywords count ("RECALL FOR ADDITIONAL IMAGING" is no institution).
 _INST_UPPER_KEYWORDS = (
@@ -1215,6 +1217,50 @@ _INST_CUES, _INST_CUE_TRIGGERS = _cue_regex((
 ))
 _INST_CUE_RE = re.compile(rf"(?<![\w]){_INST_CUES}[ \t]*:?[ \t]+(?:the[ \t]+)?({_INST_NAME})")
 _CONNECTORS = frozenset("of and the for at in &".split())
+# Names that put the keyword first: "Hôpital Pitié-Salpêtrière", "Klinikum rechts der Isar", "Ospedale San
+# Raffaele", "Centre Hospitalier de Versailles", "Hospital Universitario La Paz", "Szpital Bródnowski". The
+# index holds ASCII letter runs, so "Hôpital" is found by its run "pital" and "Clínica" by "nica".
+_INST_PREFIX = (
+    r"(?:H[ôo]pital|HÔPITAL|HOPITAL|Klinikum|KLINIKUM|Universitätsklinikum|Krankenhaus|Ospedale|OSPEDALE|Policlinico|"
+    r"Clinique|Cl[íi]nica|Centre[ \t]+Hospitalier(?:[ \t]+(?:Universitaire|R[ée]gional))*|Centro[ \t]+Hospitalar|"
+    # an English "Hospital" starts a name only with a qualifier or a Romance particle ("Hospital Day 3" is none)
+    r"Hospital(?:[ \t]+(?:Universitario|Universitari|Universitário|General|Cl[íi]nico|Infantil|Provincial))+|"
+    r"Hospital(?=[ \t]+(?:San|Santa|Sant|Santo|de|del|do|da|dos|das)[ \t])|"
+    r"Szpital|Spital|Sjukhus|Ziekenhuis|Hôtel-Dieu|Instituto|Istituto|Institut|Polyclinique|CHU|CHRU)"
+)
+_INST_PREFIX_TRIGGERS = frozenset(
+    "pital hopital klinikum universit krankenhaus ospedale policlinico clinique cl nica clinica centre centro hospital "
+    "szpital spital sjukhus ziekenhuis instituto istituto institut polyclinique chu chru".split()
+)
+_INST_LOWER = r"(?:de|del|della|dei|degli|di|da|do|dos|das|du|des|la|le|les|l['’]|d['’]|der|die|den|het|am|an|im|zum|zur|y|e|i|rechts|links|St\.?|San|Santa|Sant['’]|Saint|Sainte)"
+_INST_PLACE_WORD = rf"[{_UP}][{_UP}{_LO}'’-]*[{_UP}{_LO}]"
+_INST_PREFIX_RE = re.compile(
+    rf"(?<![\w-]){_INST_PREFIX}((?:[ \t]+(?:{_INST_LOWER}[ \t]*)*{_INST_PLACE_WORD}){{1,4}})(?![\w-])"
+)
+# A field of its own after a clinician's name in a referrer line: "Referring physician: Marchal, Thijs, TGH.",
+# "... Dr. Kara Simon, MBBS, Guy's and St Thomas'." The field must close the line or the sentence.
+_REFERRER_TRIGGERS = frozenset("referring ordering requesting referred ordered requested".split())
+_REFERRER_RE = re.compile(
+    rf"(?<![\w])(?i:(?:referring|ordering|requesting)(?:[ \t]+(?:physician|provider|doctor|clinician|consultant|md|dr))?|"
+    rf"(?:referred|ordered|requested)[ \t]+by)[ \t]*:?[ \t]*(?:(?:{_TITLES})[ \t]*)?(?:{_NAME_ANY})"
+    rf"(?:[ \t]*,?[ \t]*(?:{_CREDENTIALS})(?![\w]))*[ \t]*,[ \t]*"
+    rf"((?:St\.?[ \t]+)?{_INST_PLACE_WORD}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|St\.?)[ \t]+)*{_INST_PLACE_WORD}['’]?){{0,5}}['’]?|[{_UP}]{{2,6}})"
+    rf"(?=[ \t]*(?:[.;\n]|$))"
+)
+# An abbreviation after a cue: "seen at KG", "transferred from SGH". After an institution cue any capitals
+# abbreviation that is no report abbreviation (CT, ICU, ED, PA, or one of these); after a bare "at" or "from"
+# only the commonest hospital form, three to six capitals ending in H ("at RLH", "from UCLH"): reports put
+# procedures and findings in capitals there too ("changes from CABG", "bleeding from SAH").
+_NOT_INST_ABBR = frozenset(
+    "ecg ekg eeg emg gp ot snf ltac ltach ir osh am pm est edt cst cdt pst pdt utc gmt mrn dob id op hd tb xr dx rx "
+    "hx fx sx tx lmp bmi hr bp rr hpi ros pmh npo nkda cad chf dvt pe sob uti ards aki ckd esrd mi cva tia htn dm oa "
+    "ra acl pcl mcl lcl cp ruq luq rlq llq lv rv la ivc sma ima cbd gb lad rca lcx tips ercp eus pet spect dexa dxa "
+    "cta mra mrcp axr kub ivp vcug fdg suv hu ob gyn or er ed icu nicu picu ccu micu sicu pacu ent ems ama dnr dni "
+    "ap pa us ct mri cxr usa uk eu nhs va sah ich ivh sdh edh lvh rvh bph iph nph pth tsh acth ldh fnh dish pph cabg "
+    "tavr tavi pci turp evar tevar vats ptca avr mvr icd aicd ppm crt mvp hcc rcc nsclc sclc copd ild uip nsip".split()
+)
+_INST_ABBR_RE = re.compile(r"(?<![\w-])(?i:at|from)[ \t]+([A-Z]{2,5}H)(?![\w-]|\.\w)")
+_INST_ABBR_TRIGGERS = frozenset(("at", "from"))
 _GENERIC_INST_WORDS = frozenset(
     "hospital hospitals medical center centre clinic clinics health system healthcare care imaging institute "
     "infirmary general regional university radiology associates group services the of and for family practice open "
@@ -1222,9 +1268,39 @@ _GENERIC_INST_WORDS = frozenset(
 )
 
 
+def _inst_abbreviation(word: str, allow: AllowList) -> bool:
+    """True for a capitals abbreviation that may name an institution (never a report abbreviation)."""
+    return 2 <= len(word) <= 6 and word.isupper() and word.isalpha() and word.lower() not in _NOT_INST_ABBR \
+        and not allow.is_allowed_word(word) and not _CREDENTIAL_RE.fullmatch(word)
+
+
 def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
     text = doc.text
     spans: list[tuple[int, int]] = []
+    for p in doc.at(_INST_PREFIX_TRIGGERS):
+        q = p
+        while q > 0 and (text[q - 1].isalpha() or text[q - 1] == "-"):
+            q -= 1
+        m = _INST_PREFIX_RE.match(text, q)
+        if m is None:
+            continue
+        toks = _tokens(text, m.start(1), m.end(1))
+        while toks and (allow.is_clinical_word(_word(text, toks[-1])) or re.fullmatch(_INST_LOWER, _word(text, toks[-1]))):
+            toks.pop()  # "Hospital General Radiology": a report word closes no name
+        if toks and any(not allow.is_clinical_word(_word(text, t)) and not re.fullmatch(_INST_LOWER, _word(text, t)) for t in toks):
+            yield Candidate(m.start(), toks[-1][1], "INSTITUTION", MEDIUM)
+    for m in _matches_at(_REFERRER_RE, text, doc.at(_REFERRER_TRIGGERS)):
+        s, e = m.span(1)
+        words = [_word(text, t) for t in _tokens(text, s, e)]
+        if len(words) == 1 and words[0].isupper():
+            if _inst_abbreviation(words[0], allow):
+                yield Candidate(s, e, "INSTITUTION", MEDIUM)
+        elif words and not any(allow.is_clinical_word(w) and normalise(w) not in _GENERIC_INST_WORDS for w in words) \
+                and any(not allow.is_allowed_word(w) and normalise(w) not in _GENERIC_INST_WORDS for w in words if len(w) > 2):
+            yield Candidate(s, e, "INSTITUTION", MEDIUM)
+    for m in _matches_at(_INST_ABBR_RE, text, doc.at(_INST_ABBR_TRIGGERS)):
+        if _inst_abbreviation(m.group(1), allow):
+            yield Candidate(*m.span(1), "INSTITUTION", MEDIUM)
     for p in doc.at(_INST_TRIGGERS):
         k = _INST_KEYWORD_RE.match(text, p)
         if k is None:
@@ -1255,6 +1331,9 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
                and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES):
             toks.pop(0)
         words = [_word(text, t) for t in toks]
+        if len(words) == 1 and _inst_abbreviation(words[0], allow):
+            yield Candidate(*toks[0], "INSTITUTION", MEDIUM)  # "seen at KG on ..."
+            continue
         if not any(len(w) > 2 and not allow.is_clinical_word(w) and normalise(w) not in _GENERIC_INST_WORDS and w.strip("Xx") for w in words):
             continue
         e = toks[-1][1] - (1 if text[toks[-1][1] - 1] == "." else 0)

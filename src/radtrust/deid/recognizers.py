@@ -142,7 +142,12 @@ _WORD = rf"[{_UP}](?:{_TITLE_REST}|{_UPPER_REST}){_WORD_TAIL}"
 # the same, anchored: not inside another word
 _WORD_START = rf"[{_UP}](?<![\w'’-][{_UP}])(?:{_TITLE_REST}|{_UPPER_REST}){_WORD_TAIL}"
 _INITIAL = rf"[{_UP}]\.(?: ?[{_UP}]\.)*"
-_PARTICLE = r"(?:(?i:de|da|del|della|der|den|di|du|dos|das|van|von|la|le|bin|binti|ibn|al|el|ter|ten)|y)"
+# Irish surnames put a capitalised particle before the name ("Ó Slámáin", "O Fearchair", "Mac an Aba", "Ní
+# Bhriain", "Nic Giolla", "Uí Néill"); "Mac" and "Mc" alone are also joined ("Mac Carthaigh").
+_PARTICLE = (
+    r"(?:(?i:de|da|del|della|der|den|di|du|dos|das|van|von|la|le|bin|binti|ibn|al|el|ter|ten)|y"
+    r"|(?:Mac|MAC|Mc|MC|Nic|NIC)(?: an| AN| Giolla| GIOLLA)?|Ó|O|Ní|NÍ|Uí|UÍ|Ua|UA)"
+)
 _PARTICLES = rf"(?:{_PARTICLE} )*"
 # A name: up to four words, with initials and particles in between ("John A. Smith", "Juan de la Cruz").
 _NAME_SEQ = (
@@ -151,7 +156,10 @@ _NAME_SEQ = (
     rf"(?: [{_UP}]\.?(?![\w.]))?"
 )
 # "Last, First M." (also "SMITH, JOHN A", "von Braun, Craig E.") and DICOM's "LAST^FIRST^MIDDLE"
-_LAST_FIRST = rf"{_PARTICLES}{_WORD} ?, ?{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}}"
+# two surnames are common (Spanish "Bermudez Coronado, Francisca")
+# a credential after the comma is none of it ("Nathalie LOMBARD, MBBS")
+_NOT_CRED = r"(?!(?:MD|DO|RN|PA|NP|MBBS|MBChB|FRCR|FRCPC|FRANZCR|FRCP|FRCS|PhD|PHD|DNP|RGN|MSc|BSc)(?![\w]))"
+_LAST_FIRST = rf"{_PARTICLES}{_WORD}(?: {_PARTICLES}{_WORD})? ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}}"
 _DICOM_NAME = rf"{_PARTICLES}{_WORD}(?:\^(?:{_PARTICLES}{_WORD}|[{_UP}]\.?)){{1,3}}\^*"
 _NAME_ANY = rf"(?:{_DICOM_NAME}|{_LAST_FIRST}|{_NAME_SEQ})"
 _NAME_ANY_RE = re.compile(_NAME_ANY)
@@ -163,11 +171,14 @@ _TITLE_LOWER_RE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|prof)\.?[ \t]+([a-z][a-
 
 _CREDENTIALS = (
     r"M\.?D\.?|D\.?O\.?|R\.?N\.?|RT[ \t]*\(\w+\)(?:[ \t]*\(\w+\))*|RTT|RT|PA-C|PA|N\.?P\.?|MBBS|MBChB|MB|FRCR|FRCPC|FRANZCR|"
-    r"Ph\.?D\.?|PHD|DNP|CRNA|RDMS|RVT|RDCS|RCS|CNMT|ARRT|RRA|FACR|MPH|LPN|CNP|APRN|FNP|FNP-C|ACNP|DMD|DDS|MSN|BSN|CNM|RPA"
+    r"Ph\.?D\.?|PHD|DNP|CRNA|RDMS|RVT|RDCS|RCS|CNMT|ARRT|RRA|FACR|MPH|LPN|CNP|APRN|FNP|FNP-C|ACNP|DMD|DDS|MSN|BSN|CNM|RPA|"
+    # British and Irish nursing and college post-nominals
+    r"RGN|RMN|RSCN|SRN|MRCP|MRCPI|FRCP|FRCPI|FRCS|FRCSI|MRCS|FFR|FFRRCSI|FRCPath|MSc|BSc"
 )
 _CRED_TRIGGERS = frozenset(
     "md m do d rn r rt rtt pa np n mbbs mbchb mb frcr frcpc franzcr phd ph dnp crna rdms rvt rdcs rcs cnmt arrt rra facr "
-    "mph lpn cnp aprn fnp acnp dmd dds msn bsn cnm rpa".split()
+    "mph lpn cnp aprn fnp acnp dmd dds msn bsn cnm rpa rgn rmn rscn srn mrcp mrcpi frcp frcpi frcs frcsi mrcs ffr ffrrcsi "
+    "frcpath msc bsc".split()
 )
 # PA and DO are also words of reports ("PA and lateral", "do not"): only after a comma. The credential is
 # found first and the name read backwards from it.
@@ -249,7 +260,9 @@ _LIST_NEXT_RE = re.compile(
 # formats without a cue; each starts with a character class so the engine can skip ahead
 _MIDDLE_INITIAL_RE = re.compile(rf"({_WORD_START}) [{_UP}]\. ?{_PARTICLES}({_WORD})")
 _LAST_FIRST_RE = re.compile(rf"({_WORD_START}) ?, ?({_WORD})(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?")
+_FIELD_START_WORD_RE = re.compile(rf"(?:^|(?<=[\n\t|:]))[ \t]*({_WORD}) \Z")
 _DICT_SEQ_RE = re.compile(rf"{_WORD_START}(?: (?:(?:{_INITIAL}|[{_UP}](?= [{_UP}])) ?)?{_PARTICLES}{_WORD}){{1,3}}")
+_DOTTED_CREDENTIAL_RE = re.compile(r"(?:M\.D|D\.O|R\.N|N\.P|P\.A|D\.C|D\.M\.D|D\.D\.S)\.(?![\w])")
 _INITIAL_SURNAME_RE = re.compile(rf"[{_UP}](?<![\w.][{_UP}])\. ?(?:[{_UP}]\. ?)?{_PARTICLES}({_WORD})")
 # A header field: the text between wide gaps, tabs and bars
 _FIELD_RE = re.compile(r"[^|\t ](?:[^|\t]*?[^|\t ])?(?=[ \t]{2,}|\t|[ \t]+[|/–-][ \t]+|[ \t]*[|]|[ \t]*$)")
@@ -336,10 +349,10 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
             gap = text[toks[i - 1][1]:tok[0]]
             if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
                 return False
-        if strength >= STRONG and len(w) <= 3 and w[:1].isupper() and not w.isupper():
-            return False
         if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):
             return True  # "SIGNED: DR BARON SEP-20-2024": the month belongs to the date
+        if strength >= STRONG and len(w) <= 3 and w[:1].isupper() and not w.isupper():
+            return False
         if from_end and len(w) == 1 and w.isupper() and strength >= MEDIUM and i > 0:
             return False  # a middle initial without its period ("SMITH, JOHN A")
         return allow.is_clinical_word(w)
@@ -536,7 +549,13 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
             continue  # "INCOMPLETE, NEEDS ADDITIONAL IMAGING", "HAYWARD, PROVIDED HISTORY"
         neither_allowed = not allow.is_allowed_word(last) and not allow.is_allowed_word(first)
         if neither_allowed or (_is_first(first) and not allow.is_allowed_word(first)) or (_is_last(last) and _is_first(first)):
-            add(m.start(1), m.end(), MEDIUM)
+            start = m.start(1)
+            # a second surname before it where the name opens the text, a line or a field ("CEPEDA NAVARRETE, VICTOR")
+            b = _FIELD_START_WORD_RE.search(text, max(0, start - 40), start)
+            if b is not None and not allow.is_allowed_word(b.group(1)) and _vowel(b.group(1)) \
+                    and b.group(1).isupper() == last.isupper():
+                start = b.start(1)
+            add(start, m.end(), MEDIUM)
 
     # dictionary evidence without context: "John Smith", "J. Smith"
     for m in _DICT_SEQ_RE.finditer(text):
@@ -558,9 +577,15 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         w = m.group(1)
         if allow.is_clinical_word(w) or _followed_by_eponym_head(text, m.end(1)):
             continue
+        if _DOTTED_CREDENTIAL_RE.match(text, m.start()) or (_MONTH_NAME_RE.fullmatch(w) and re.match(r"[ \t.-]*\d", text[m.end(1):m.end(1) + 4])):
+            continue  # "SEIFERT, M.D. May 22, 2021": a credential and a date, no initials
         before = text[max(0, m.start() - 12):m.start()].rstrip(" \t")
-        # "J. Smith" anywhere for a dictionary surname; any surname after a list or field boundary
-        if (_is_last(w) and not allow.is_allowed_word(w)) or not before or before[-1] in ",;/|(&\n" or before.endswith(" and"):
+        nxt = _NEXT_WORD_RE.match(text, m.end(1))
+        # "J. Smith" anywhere for a dictionary surname; any surname after a list or field boundary; an eponym
+        # that is also a surname ("M. Baker") when no report word follows it ("M. Baker cyst" is the cyst)
+        eponym_name = allow.is_allowed_word(w) and not (nxt and allow.is_allowed_word(nxt.group(1)))
+        if ((_is_last(w) and not allow.is_allowed_word(w)) or eponym_name or not before or before[-1] in ",;/|(&\n"
+                or before.endswith(" and")):
             out.append(Candidate(m.start(), m.end(1), "NAME", MEDIUM))
     return out
 

@@ -1086,7 +1086,7 @@ _LOWER_WORD_RE = re.compile(r"(?<![\w'’-])[a-z]{2,}(?![\w'’-])")
 # "Karlijnboulevard 97, 7230 IV Gapinge"); France puts the number first ("4, avenue Michele Sauvage, 37819
 # Traore-sur-Chevalier"). Found from the postcode: a 4- or 5-digit run after a comma, a city after it, and a
 # street with a house number right before the comma.
-_EU_POSTCODE_CITY_RE = re.compile(rf"(?:\d{{5}}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?)[ \t]+(?:{_CITY})(?![\w-])")
+_EU_POSTCODE_CITY_RE = re.compile(rf"(?:\d{{5}}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?)[ \t]+{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}(?![\w-])")
 _HOUSE_NO = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?"
 _EU_STREET_WORD = rf"[{_UP}][{_UP}{_LO}'’.-]*"
 _EU_LOWER = r"(?:de|del|della|di|da|do|dos|das|du|des|la|le|les|l['’]|d['’]|der|den|van|am|an|im|zum|zur|y|e)"
@@ -1145,7 +1145,8 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
             b = _EU_STREET_BEFORE_RE.search(text, max(0, s - 80), s) if m is not None else None
             if b is not None:
                 words = [w for w in (_word(text, t) for t in _tokens(text, b.start(), m.end())) if len(w) > 1]
-                if not allow.is_clinical_word(m.group().split()[-1]) and not all(allow.is_allowed_word(w) for w in words):
+                if (not allow.is_clinical_word(m.group().split()[-1]) and not all(allow.is_allowed_word(w) for w in words)
+                        and not any(_MONTH_NAME_RE.fullmatch(w) for w in words)):
                     found.append((b.start(), m.end()))
     for s, e in sorted(set(found)):
         # "Mild ... SW1A 1AA"-style leading words: start at the first non-report word
@@ -1268,7 +1269,7 @@ _REFERRER_TRIGGERS = frozenset("referring ordering requesting referred ordered r
 _REFERRER_RE = re.compile(
     rf"(?<![\w])(?i:(?:referring|ordering|requesting)(?:[ \t]+(?:physician|provider|doctor|clinician|consultant|md|dr))?|"
     rf"(?:referred|ordered|requested)[ \t]+by)[ \t]*:?[ \t]*(?:(?:{_TITLES})[ \t]*)?(?:{_NAME_ANY})"
-    rf"(?:[ \t]*,?[ \t]*(?:{_CREDENTIALS})(?![\w]))*[ \t]*,[ \t]*"
+    rf"(?:[ \t]*,?[ \t]*(?:{_CREDENTIALS})(?![\w]))*+[ \t]*,[ \t]*(?!(?:{_CREDENTIALS})(?![\w]))"
     rf"((?:St\.?[ \t]+)?{_INST_PLACE_WORD}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|St\.?)[ \t]+)*{_INST_PLACE_WORD}['’]?){{0,5}}['’]?|[{_UP}]{{2,6}})"
     rf"(?=[ \t]*(?:[.;\n]|$))"
 )

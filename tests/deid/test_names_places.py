@@ -109,6 +109,13 @@ SURVIVES = [
     ("Dr John Smith\nConsultant Radiologist\nFRCR", "Consultant Radiologist"),
     ("Jane Doe RGN. Mary Roe RN. Alan Poe PhD.", "RGN"),
     ("Medical record number 12345678.", "Medical record number"),
+    ("John Smith, Consultant Radiologist, FRCR", "Consultant Radiologist"),
+    ("Dr Mary Jones\nConsultant\nRoyal Victoria Hospital", "Consultant"),
+    ("Dear Dr Patel,\nRe: Mrs Olga Ivanova, DOB 01/02/1950\nMany thanks.", "DOB"),
+    ("Dear Dr Patel,\nRe: Mrs Olga Ivanova, DOB 01/02/1950\nMany thanks.", "Dear"),
+    ("Reported by: Mark Chen, PhD, MD", "PhD"),
+    ("DOB 07/12/1959\nReferring Physician: G. Love, MD, PhD\nScreening mammogram.", "PhD"),
+    ("CRITICAL RESULT COMMUNICATED AT 4:30 PM ON JUN 20, 2021 BY DR. SANDRA GRZEBYK.", "4:30 PM"),
 ]
 
 

@@ -347,6 +347,8 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
             return False
         if from_end and i > 0:
             gap = text[toks[i - 1][1]:tok[0]]
+            if "," in gap and i >= 2 and "," not in text[toks[0][0]:toks[i - 1][1]] and allow.is_clinical_word(w):
+                return True  # "Mrs Olga Ivanova, DOB ...": a label after a whole name, not "Wang, Min"
             if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
                 return False
         if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):

@@ -43,6 +43,8 @@ FOUND = [
     ("Adres Borisweg 98, 6940 OW Dieren.", "Borisweg 98, 6940 OW Dieren", "ADDRESS"),
     ("Residenza Via Roma 12, 00184 Roma.", "Via Roma 12, 00184 Roma", "ADDRESS"),
     ("Domicilio Calle Mayor 5, 28013 Madrid.", "Calle Mayor 5, 28013 Madrid", "ADDRESS"),
+    ("Adres ul. Długa 5, 00-238 Warszawa.", "Długa 5, 00-238 Warszawa", "ADDRESS"),
+    ("Morada: Rua Augusta 100, 1100-053 Lisboa.", "Rua Augusta 100, 1100-053 Lisboa", "ADDRESS"),
     # a place alone after a residence cue
     ("History: lives at South Paul.  FINDINGS: Stable.", "South Paul", "ADDRESS"),
     ("The patient resides in New Johnburgh. Heart normal.", "New Johnburgh", "ADDRESS"),
@@ -65,6 +67,8 @@ FOUND = [
     ("Prior MRI from Hospital Universitario La Paz.", "Hospital Universitario La Paz", "INSTITUTION"),
     ("Prior MRI from Szpital Bródnowski.", "Szpital Bródnowski", "INSTITUTION"),
     ("Prior study at the Antonius Ziekenhuis.", "Antonius Ziekenhuis", "INSTITUTION"),
+    ("Seen at Universitätsklinikum Hamburg-Eppendorf.", "Universitätsklinikum Hamburg-Eppendorf", "INSTITUTION"),
+    ("Prior CT from CHU de Nantes.", "CHU de Nantes", "INSTITUTION"),
     # names: Irish particles, two surnames, an eponym after an initial, capitals
     ("Patient: D. Ó Slámáin  DOB: 17/10/1919", "D. Ó Slámáin", "NAME"),
     ("Referring physician: Ó Muirighthe, Karin, Klinikum West Sarahtown.", "Ó Muirighthe, Karin", "NAME"),
@@ -98,6 +102,7 @@ SURVIVES = [
     ("Hydrocephalus from SAH is stable.", "SAH"),
     ("Portable AP view at 10 AM. Patient from SNF.", "SNF"),
     ("Hospital course uneventful. Hospital Day 3.", "Hospital Day"),
+    ("Lesion 2, 2010 Fleischner criteria. Grade 3, 1234 Units.", "Lesion 2, 2010 Fleischner criteria. Grade 3, 1234 Units."),
     ("Kerley B lines. Paget disease of bone. Hodgkin lymphoma.", "Kerley B lines. Paget disease of bone. Hodgkin lymphoma."),
     ("Type O blood. M. Baker cyst is stable.", "Baker cyst"),
     ("Mild Cardiomegaly, Stable.\nSevere Stenosis, Left", "Cardiomegaly, Stable"),

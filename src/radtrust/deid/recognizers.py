@@ -1088,7 +1088,9 @@ _LOWER_WORD_RE = re.compile(r"(?<![\w'’-])[a-z]{2,}(?![\w'’-])")
 # "Karlijnboulevard 97, 7230 IV Gapinge"); France puts the number first ("4, avenue Michele Sauvage, 37819
 # Traore-sur-Chevalier"). Found from the postcode: a 4- or 5-digit run after a comma, a city after it, and a
 # street with a house number right before the comma.
-_EU_POSTCODE_CITY_RE = re.compile(rf"(?:\d{{5}}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?)[ \t]+{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}(?![\w-])")
+# postcodes: 5 digits (DE FR IT ES), 4 digits and 2 letters (NL), 4 digits (BE AT CH DK), with a 3-digit
+# tail (PL "00-238", PT "1100-053", BR "01310-100")
+_EU_POSTCODE_CITY_RE = re.compile(rf"(?:\d{{5}}(?:-\d{{3}})?|\d{{4}}-\d{{3}}|\d\d-\d{{3}}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?)[ \t]+{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}(?![\w-])")
 _HOUSE_NO = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?"
 _EU_STREET_WORD = rf"[{_UP}][{_UP}{_LO}'’.-]*"
 _EU_LOWER = r"(?:de|del|della|di|da|do|dos|das|du|des|la|le|les|l['’]|d['’]|der|den|van|am|an|im|zum|zur|y|e)"
@@ -1142,13 +1144,17 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         if e - s <= 2 and ((s > 0 and text[s - 1].isupper()) or text[e:e + 2].isupper()):
             found.extend(m.span() for m in _POSTCODE_RE.finditer(text, max(0, s - 45), min(n, e + 6)))
     for s, e in doc.digits:
-        if e - s in (4, 5) and text[max(0, s - 2):s].rstrip(" \t").endswith(","):
+        if (e - s in (4, 5) or (e - s == 2 and re.match(r"-\d{3}(?!\d)", text[e:e + 5]))) \
+                and text[max(0, s - 2):s].rstrip(" \t").endswith(","):
             m = _EU_POSTCODE_CITY_RE.match(text, s)
             b = _EU_STREET_BEFORE_RE.search(text, max(0, s - 80), s) if m is not None else None
             if b is not None:
-                words = [w for w in (_word(text, t) for t in _tokens(text, b.start(), m.end())) if len(w) > 1]
-                if (not allow.is_clinical_word(m.group().split()[-1]) and not all(allow.is_allowed_word(w) for w in words)
-                        and not any(_MONTH_NAME_RE.fullmatch(w) for w in words)):
+                street = [w for w in (_word(text, t) for t in _tokens(text, b.start(), b.end())) if len(w) > 1]
+                city = [_word(text, t) for t in _tokens(text, s, m.end())]
+                # the street and the city each need a word that is no report word ("Grade 3, 1234 Units" is none)
+                if (any(not allow.is_allowed_word(w) and w.lower() not in _ADDRESS_LOWER for w in street)
+                        and any(not allow.is_allowed_word(w) for w in city)
+                        and not any(_MONTH_NAME_RE.fullmatch(w) for w in street + city)):
                     found.append((b.start(), m.end()))
     for s, e in sorted(set(found)):
         # "Mild ... SW1A 1AA"-style leading words: start at the first non-report word

@@ -124,6 +124,15 @@ SURVIVES = [
 ]
 
 
+def test_institution_words_are_no_name() -> None:
+    # the name ends before the institution, which keeps its own kind
+    text = "Referring physician: Dr. Adolph, University Hospital of Jasonhaven. Ordered today."
+    assert found(text, "Adolph", "NAME")
+    assert found(text, "University Hospital of Jasonhaven", "INSTITUTION")
+    text = "Images acquired at Royal Port Elaine Infirmary, Cooperport, MD 92868. No mass."
+    assert found(text, "Royal Port Elaine Infirmary", "INSTITUTION")
+
+
 @pytest.mark.parametrize(("text", "value"), SURVIVES)
 def test_words_survive(text: str, value: str) -> None:
     assert untouched(text, value)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, normalise, touches_protected
+from radtrust.deid.allowlist import EPONYM_HEADS, LETTER_WORDS, AllowList, normalise, touches_protected
 from radtrust.deid.bounds import ABBREVIATIONS, bound, sentence_ends
 
 #: The identifier kinds, in the order used for reporting.
@@ -159,7 +159,12 @@ _NAME_SEQ = (
 # two surnames are common (Spanish "Bermudez Coronado, Francisca")
 # a credential after the comma is none of it ("Nathalie LOMBARD, MBBS")
 _NOT_CRED = r"(?!(?:MD|DO|RN|PA|NP|MBBS|MBChB|FRCR|FRCPC|FRANZCR|FRCP|FRCS|PhD|PHD|DNP|RGN|MSc|BSc)(?![\w]))"
-_LAST_FIRST = rf"{_PARTICLES}{_WORD}(?: {_PARTICLES}{_WORD})? ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}}"
+# Two surnames only where the name closes its field: "Dr. Aysevim Safak, Lake Eric Regional Hospital" is a
+# name and an institution, not "Safak, Lake"
+_LAST_FIRST = (
+    rf"(?:{_PARTICLES}{_WORD} {_PARTICLES}{_WORD} ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?"
+    rf"(?! ?[{_UP}{_LO}])|{_PARTICLES}{_WORD} ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}})"
+)
 _DICOM_NAME = rf"{_PARTICLES}{_WORD}(?:\^(?:{_PARTICLES}{_WORD}|[{_UP}]\.?)){{1,3}}\^*"
 _NAME_ANY = rf"(?:{_DICOM_NAME}|{_LAST_FIRST}|{_NAME_SEQ})"
 _NAME_ANY_RE = re.compile(_NAME_ANY)
@@ -347,8 +352,9 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
             return False
         if from_end and i > 0:
             gap = text[toks[i - 1][1]:tok[0]]
-            if "," in gap and i >= 2 and "," not in text[toks[0][0]:toks[i - 1][1]] and allow.is_clinical_word(w):
-                return True  # "Mrs Olga Ivanova, DOB ...": a label after a whole name, not "Wang, Min"
+            if "," in gap and allow.is_clinical_word(w) and (
+                    normalise(w) in LETTER_WORDS or (i >= 2 and "," not in text[toks[0][0]:toks[i - 1][1]])):
+                return True  # "Smith, Consultant", "Mrs Olga Ivanova, DOB ...": a role or label, not "Wang, Min"
             if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
                 return False
         if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):
@@ -413,6 +419,10 @@ def _vowel(word: str) -> bool:
     return re.search(r"[AEIOUYaeiouyÀ-ÖØ-öø-ÿ\u0100-\u024f\u1e00-\u1eff]", word) is not None
 
 
+#: Words that head an institution's name and never a person's
+_INST_HEADS = frozenset("hospital hospitals infirmary clinic clinics institute centre center healthcare university memorial".split())
+
+
 def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
     text = doc.text
     out: list[Candidate] = []
@@ -422,6 +432,17 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         if span is None:
             return
         s, e = span
+        toks = _tokens(text, s, e)
+        heads = [i for i, t in enumerate(toks) if normalise(_word(text, t)) in _INST_HEADS]
+        if heads:
+            # an institution's words are no name: "Dr. Adolph, University Hospital of X" ends at "Adolph",
+            # "Royal Port Elaine Infirmary, Cooperport, MD" leaves no more than "Elaine"
+            k = heads[0]
+            commas = [i for i in range(1, k + 1) if "," in text[toks[i - 1][1]:toks[i][0]]]
+            k = commas[-1] if commas else k
+            if k == 0:
+                return
+            e = toks[k - 1][1]
         if listed and len(_tokens(text, s, e)) < 2 and not name_in_dictionary(text[s:e]) and not _CRED_AFTER_RE.match(text, e):
             return  # one capitalised word after "; " is more often a new sentence than a name
         if strength < STRONG and _all_allowed(text, s, e, allow):

@@ -239,6 +239,16 @@ SENTENCE_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
+#: Roles, post-nominal descriptions and the words of a letter around a name ("Consultant Radiologist", "Dear
+#: Dr X, Re: ...", "Yours sincerely"): never a person's name, so never part of a name span.
+LETTER_WORDS: frozenset[str] = frozenset(
+    """
+    consultant consultants registrar registrars radiographer radiographers matron specialist specialists lecturer
+    senior junior principal honorary locum associate assistant director clinical lead head department
+    dear re yours sincerely faithfully regards kind thanks thank
+    """.split()
+)
+
 #: Ordinary English words that are also first names or surnames (Frank, Grace, May, Young, Brown, Wall).
 #: Like eponyms they block only weak evidence: "frank hemorrhage" stays, "Dr. Frank" is still a name.
 NAMELIKE_WORDS: frozenset[str] = frozenset(
@@ -261,7 +271,7 @@ REPORTING_SYSTEMS: frozenset[str] = frozenset(
 )
 
 #: Words that may be title-cased in a report but never name a person (name-like words taken out).
-CLINICAL_WORDS: frozenset[str] = (REPORT_WORDS | SENTENCE_WORDS | REPORTING_SYSTEMS) - NAMELIKE_WORDS
+CLINICAL_WORDS: frozenset[str] = (REPORT_WORDS | SENTENCE_WORDS | REPORTING_SYSTEMS | LETTER_WORDS) - NAMELIKE_WORDS
 
 #: Every allow-listed word: these block weak evidence of a name.
 ALLOW_WORDS: frozenset[str] = CLINICAL_WORDS | EPONYMS | NAMELIKE_WORDS

@@ -111,6 +111,8 @@ def _ends_sentence(text: str, mark: int) -> bool:
         return False  # an initial, a title, a dotted form ("M.D.", "Ph.D.", "p.o.")
     if text[mark + 1:mark + 3].strip()[:1].isdigit() and word not in _WORDS_TOO and strip_accents(word) in _MONTH_WORDS:
         return False  # "déc. 1997", "Okt. 2001", "May. 14": a month before its day or year
+    if len(word) > 4 and word.endswith("str"):
+        return False  # a German street: "Radelstr. 92"
     if word in ABBREVIATIONS:
         nxt = _NEXT_WORD_RE.match(text, mark + 1)
         return nxt is not None and _starts_sentence(nxt.group(1))

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from radtrust.deid.allowlist import EPONYM_HEADS, AllowList, inside_clinical_code, normalise, touches_protected
-from radtrust.deid.bounds import MONTH_ABBREVIATIONS, MONTH_NAMES, bound, sentence_ends, strip_accents
+from radtrust.deid.allowlist import EPONYM_HEADS, LETTER_WORDS, AllowList, inside_clinical_code, normalise, touches_protected
+from radtrust.deid.bounds import ABBREVIATIONS, MONTH_ABBREVIATIONS, MONTH_NAMES, bound, sentence_ends, strip_accents
 
 #: The identifier kinds, in the order used for reporting.
 KINDS: tuple[str, ...] = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "INSTITUTION")
@@ -142,7 +142,12 @@ _WORD = rf"[{_UP}](?:{_TITLE_REST}|{_UPPER_REST}){_WORD_TAIL}"
 # the same, anchored: not inside another word
 _WORD_START = rf"[{_UP}](?<![\w'’-][{_UP}])(?:{_TITLE_REST}|{_UPPER_REST}){_WORD_TAIL}"
 _INITIAL = rf"[{_UP}]\.(?: ?[{_UP}]\.)*"
-_PARTICLE = r"(?:(?i:de|da|del|della|der|den|di|du|dos|das|van|von|la|le|bin|binti|ibn|al|el|ter|ten)|y)"
+# Irish surnames put a capitalised particle before the name ("Ó Slámáin", "O Fearchair", "Mac an Aba", "Ní
+# Bhriain", "Nic Giolla", "Uí Néill"); "Mac" and "Mc" alone are also joined ("Mac Carthaigh").
+_PARTICLE = (
+    r"(?:(?i:de|da|del|della|der|den|di|du|dos|das|van|von|la|le|bin|binti|ibn|al|el|ter|ten)|y"
+    r"|(?:Mac|MAC|Mc|MC|Nic|NIC)(?: an| AN| Giolla| GIOLLA)?|Ó|O|Ní|NÍ|Uí|UÍ|Ua|UA)"
+)
 _PARTICLES = rf"(?:{_PARTICLE} )*"
 # A name: up to four words, with initials and particles in between ("John A. Smith", "Juan de la Cruz").
 _NAME_SEQ = (
@@ -151,7 +156,15 @@ _NAME_SEQ = (
     rf"(?: [{_UP}]\.?(?![\w.]))?"
 )
 # "Last, First M." (also "SMITH, JOHN A", "von Braun, Craig E.") and DICOM's "LAST^FIRST^MIDDLE"
-_LAST_FIRST = rf"{_PARTICLES}{_WORD} ?, ?{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}}"
+# two surnames are common (Spanish "Bermudez Coronado, Francisca")
+# a credential after the comma is none of it ("Nathalie LOMBARD, MBBS")
+_NOT_CRED = r"(?!(?:MD|DO|RN|PA|NP|MBBS|MBChB|FRCR|FRCPC|FRANZCR|FRCP|FRCS|PhD|PHD|DNP|RGN|MSc|BSc)(?![\w]))"
+# Two surnames only where the name closes its field: "Dr. Aysevim Safak, Lake Eric Regional Hospital" is a
+# name and an institution, not "Safak, Lake"
+_LAST_FIRST = (
+    rf"(?:{_PARTICLES}{_WORD} {_PARTICLES}{_WORD} ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?"
+    rf"(?! ?[{_UP}{_LO}])|{_PARTICLES}{_WORD} ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}})"
+)
 _DICOM_NAME = rf"{_PARTICLES}{_WORD}(?:\^(?:{_PARTICLES}{_WORD}|[{_UP}]\.?)){{1,3}}\^*"
 _NAME_ANY = rf"(?:{_DICOM_NAME}|{_LAST_FIRST}|{_NAME_SEQ})"
 _NAME_ANY_RE = re.compile(_NAME_ANY)
@@ -163,11 +176,14 @@ _TITLE_LOWER_RE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|prof)\.?[ \t]+([a-z][a-
 
 _CREDENTIALS = (
     r"M\.?D\.?|D\.?O\.?|R\.?N\.?|RT[ \t]*\(\w+\)(?:[ \t]*\(\w+\))*|RTT|RT|PA-C|PA|N\.?P\.?|MBBS|MBChB|MB|FRCR|FRCPC|FRANZCR|"
-    r"Ph\.?D\.?|PHD|DNP|CRNA|RDMS|RVT|RDCS|RCS|CNMT|ARRT|RRA|FACR|MPH|LPN|CNP|APRN|FNP|FNP-C|ACNP|DMD|DDS|MSN|BSN|CNM|RPA"
+    r"Ph\.?D\.?|PHD|DNP|CRNA|RDMS|RVT|RDCS|RCS|CNMT|ARRT|RRA|FACR|MPH|LPN|CNP|APRN|FNP|FNP-C|ACNP|DMD|DDS|MSN|BSN|CNM|RPA|"
+    # British and Irish nursing and college post-nominals
+    r"RGN|RMN|RSCN|SRN|MRCP|MRCPI|FRCP|FRCPI|FRCS|FRCSI|MRCS|FFR|FFRRCSI|FRCPath|MSc|BSc"
 )
 _CRED_TRIGGERS = frozenset(
     "md m do d rn r rt rtt pa np n mbbs mbchb mb frcr frcpc franzcr phd ph dnp crna rdms rvt rdcs rcs cnmt arrt rra facr "
-    "mph lpn cnp aprn fnp acnp dmd dds msn bsn cnm rpa".split()
+    "mph lpn cnp aprn fnp acnp dmd dds msn bsn cnm rpa rgn rmn rscn srn mrcp mrcpi frcp frcpi frcs frcsi mrcs ffr ffrrcsi "
+    "frcpath msc bsc".split()
 )
 # PA and DO are also words of reports ("PA and lateral", "do not"): only after a comma. The credential is
 # found first and the name read backwards from it.
@@ -249,7 +265,9 @@ _LIST_NEXT_RE = re.compile(
 # formats without a cue; each starts with a character class so the engine can skip ahead
 _MIDDLE_INITIAL_RE = re.compile(rf"({_WORD_START}) [{_UP}]\. ?{_PARTICLES}({_WORD})")
 _LAST_FIRST_RE = re.compile(rf"({_WORD_START}) ?, ?({_WORD})(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?")
+_FIELD_START_WORD_RE = re.compile(rf"(?:^|(?<=[\n\t|:]))[ \t]*({_WORD}) \Z")
 _DICT_SEQ_RE = re.compile(rf"{_WORD_START}(?: (?:(?:{_INITIAL}|[{_UP}](?= [{_UP}])) ?)?{_PARTICLES}{_WORD}){{1,3}}")
+_DOTTED_CREDENTIAL_RE = re.compile(r"(?:M\.D|D\.O|R\.N|N\.P|P\.A|D\.C|D\.M\.D|D\.D\.S)\.(?![\w])")
 _INITIAL_SURNAME_RE = re.compile(rf"[{_UP}](?<![\w.][{_UP}])\. ?(?:[{_UP}]\. ?)?{_PARTICLES}({_WORD})")
 # A header field: the text between wide gaps, tabs and bars
 _FIELD_RE = re.compile(r"[^|\t ](?:[^|\t]*?[^|\t ])?(?=[ \t]{2,}|\t|[ \t]+[|/–-][ \t]+|[ \t]*[|]|[ \t]*$)")
@@ -334,12 +352,15 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
             return False
         if from_end and i > 0:
             gap = text[toks[i - 1][1]:tok[0]]
+            if "," in gap and allow.is_clinical_word(w) and (
+                    normalise(w) in LETTER_WORDS or (i >= 2 and "," not in text[toks[0][0]:toks[i - 1][1]])):
+                return True  # "Smith, Consultant", "Mrs Olga Ivanova, DOB ...": a role or label, not "Wang, Min"
             if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
                 return False
-        if strength >= STRONG and len(w) <= 3 and w[:1].isupper() and not w.isupper():
-            return False
         if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):
             return True  # "SIGNED: DR BARON SEP-20-2024": the month belongs to the date
+        if strength >= STRONG and len(w) <= 3 and w[:1].isupper() and not w.isupper():
+            return False
         if from_end and len(w) == 1 and w.isupper() and strength >= MEDIUM and i > 0:
             return False  # a middle initial without its period ("SMITH, JOHN A")
         return allow.is_clinical_word(w)
@@ -398,6 +419,10 @@ def _vowel(word: str) -> bool:
     return re.search(r"[AEIOUYaeiouyÀ-ÖØ-öø-ÿ\u0100-\u024f\u1e00-\u1eff]", word) is not None
 
 
+#: Words that head an institution's name and never a person's
+_INST_HEADS = frozenset("hospital hospitals infirmary clinic clinics institute centre center healthcare university memorial".split())
+
+
 def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
     text = doc.text
     out: list[Candidate] = []
@@ -407,6 +432,17 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         if span is None:
             return
         s, e = span
+        toks = _tokens(text, s, e)
+        heads = [i for i, t in enumerate(toks) if normalise(_word(text, t)) in _INST_HEADS]
+        if heads:
+            # an institution's words are no name: "Dr. Adolph, University Hospital of X" ends at "Adolph",
+            # "Royal Port Elaine Infirmary, Cooperport, MD" leaves no more than "Elaine"
+            k = heads[0]
+            commas = [i for i in range(1, k + 1) if "," in text[toks[i - 1][1]:toks[i][0]]]
+            k = commas[-1] if commas else k
+            if k == 0:
+                return
+            e = toks[k - 1][1]
         if listed and len(_tokens(text, s, e)) < 2 and not name_in_dictionary(text[s:e]) and not _CRED_AFTER_RE.match(text, e):
             return  # one capitalised word after "; " is more often a new sentence than a name
         if strength < STRONG and _all_allowed(text, s, e, allow):
@@ -536,7 +572,13 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
             continue  # "INCOMPLETE, NEEDS ADDITIONAL IMAGING", "HAYWARD, PROVIDED HISTORY"
         neither_allowed = not allow.is_allowed_word(last) and not allow.is_allowed_word(first)
         if neither_allowed or (_is_first(first) and not allow.is_allowed_word(first)) or (_is_last(last) and _is_first(first)):
-            add(m.start(1), m.end(), MEDIUM)
+            start = m.start(1)
+            # a second surname before it where the name opens the text, a line or a field ("CEPEDA NAVARRETE, VICTOR")
+            b = _FIELD_START_WORD_RE.search(text, max(0, start - 40), start)
+            if b is not None and not allow.is_allowed_word(b.group(1)) and _vowel(b.group(1)) \
+                    and b.group(1).isupper() == last.isupper():
+                start = b.start(1)
+            add(start, m.end(), MEDIUM)
 
     # dictionary evidence without context: "John Smith", "J. Smith"
     for m in _DICT_SEQ_RE.finditer(text):
@@ -558,9 +600,15 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         w = m.group(1)
         if allow.is_clinical_word(w) or _followed_by_eponym_head(text, m.end(1)):
             continue
+        if _DOTTED_CREDENTIAL_RE.match(text, m.start()) or (_MONTH_NAME_RE.fullmatch(w) and re.match(r"[ \t.-]*\d", text[m.end(1):m.end(1) + 4])):
+            continue  # "SEIFERT, M.D. May 22, 2021": a credential and a date, no initials
         before = text[max(0, m.start() - 12):m.start()].rstrip(" \t")
-        # "J. Smith" anywhere for a dictionary surname; any surname after a list or field boundary
-        if (_is_last(w) and not allow.is_allowed_word(w)) or not before or before[-1] in ",;/|(&\n" or before.endswith(" and"):
+        nxt = _NEXT_WORD_RE.match(text, m.end(1))
+        # "J. Smith" anywhere for a dictionary surname; any surname after a list or field boundary; an eponym
+        # that is also a surname ("M. Baker") when no report word follows it ("M. Baker cyst" is the cyst)
+        eponym_name = allow.is_allowed_word(w) and not (nxt and allow.is_allowed_word(nxt.group(1)))
+        if ((_is_last(w) and not allow.is_allowed_word(w)) or eponym_name or not before or before[-1] in ",;/|(&\n"
+                or before.endswith(" and")):
             out.append(Candidate(m.start(), m.end(1), "NAME", MEDIUM))
     return out
 
@@ -1177,30 +1225,55 @@ _STREET_TYPES = (
     "Trafficway Trail Tunnel Turnpike Underpass Union Valley Via Viaduct View Village Ville Vista Walk Wall Way Well "
     "Close Gate Wharf Quay Yard Embankment Parade Promenade Broadway Boulevard Esplanade"
 ).split()
+#: Australia Post's street types (AS/NZS 4819) beyond the USPS list, less those that are also report words
+#: ("2 Left Lower ...", "the Upper ...", "Line", "Edge", "End").
+_AU_STREET_TYPES = (
+    "Access Alleyway Amble Anchorage Approach Arcade Artery Bend Brace Brae Brow Byway Centreway Chase Circlet "
+    "Circuit Circus Colonnade Concourse Copse Corso Courtyard Crossway Cruiseway Cul-de-sac Dell Deviation Driveway "
+    "Fairway Firetrail Footway Foreshore Frontage Gap Glade Grange Gully Highroad Interchange Intersection Laneway Lees "
+    "Link Lookout Meander Mew Nook Outlook Parklands Pathway Piazza Plateau Pocket Quad Quadrangle Quadrant Ramble "
+    "Reserve Retreat Ride Ridgeway Rise Riverway Riviera Roadside Roadway Ronde Rosebowl Rotary Siding Strand Subway "
+    "Tarn Thoroughfare Tollway Tor Towers Trailer Trunkway Vale Villas Wade Walkway Wynd"
+).split()
+_STREET_TYPES = _STREET_TYPES + _AU_STREET_TYPES + ["Service Way", "Fire Track", "State Highway"]
 _STREET_ABBR = "St Ave Av Rd Blvd Dr Ln Ct Pl Ter Pkwy Hwy Cir Sq Trl Cres Expy Fwy Tpke Rte Ctr Xing Plz Hts Jct Mtn".split()
 _STREET_WORDS = {w + s for w in _STREET_TYPES for s in ("", "s", "es") if s != "es" or w.endswith(("s", "x", "ch", "sh"))} | set(_STREET_ABBR)
 _STREET_SUFFIX = r"(?:" + "|".join(sorted(_STREET_WORDS | {w.upper() for w in _STREET_WORDS}, key=len, reverse=True)) + r")\.?"
-_CITY = r"[A-Z][a-z]+(?:[ \t.]+[A-Z][a-z]+){0,2}|[A-Z]{2,}(?:[ \t]+[A-Z]{2,}){0,2}"
+# a place word may be hyphenated and accented ("Neu-Ulm", "Traore-sur-Chevalier", "Saint-Étienne")
+_PLACE_WORD = rf"[{_UP}][{_LO}]+(?:-(?:[{_LO}]+-)*[{_UP}][{_LO}]+)*"
+_CITY = rf"{_PLACE_WORD}(?:[ \t.]+{_PLACE_WORD}){{0,2}}|[A-Z]{{2,}}(?:[ \t]+[A-Z]{{2,}}){{0,2}}"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"
 _CA_POSTCODE = r"[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
 _UNIT = r"(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Bldg|Building|Floor|Fl|Room|Rm|Flat|Studio|APT|SUITE|UNIT|#)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)"
 _UNIT_WORDS = ("Flat", "Studio", "Apartment", "Apt", "Unit", "Suite", "FLAT", "STUDIO", "APT", "UNIT", "SUITE")
-_UNIT_BEFORE = rf"(?:(?:{'|'.join(_UNIT_WORDS)})\.?[ \t]*[A-Za-z0-9-]+[ \t]*[,\n][ \t]*)"
-_STATE_ZIP = rf"(?:(?:{_STATE_ABBR})(?![\w])|{_STATE_FULL})(?:[ \t]*,?[ \t]*{_ZIP})?"
+# "Flat 2, 10 High St", and without the comma before a street number: "Apt. 959 472 Edgar Crest", "Unit 06 79 ..."
+_UNIT_BEFORE = rf"(?:(?:{'|'.join(_UNIT_WORDS)})\.?[ \t]*[A-Za-z0-9-]+(?:[ \t]*[,\n][ \t]*|[ \t]+(?=\d)))"
+#: Australian states and territories (with their four-digit postcode) and Canadian provinces (with theirs)
+_AU_STATE = r"NSW|VIC|QLD|SA|WA|TAS|NT|ACT|Vic|Qld|Tas"
+_AU_POSTCODE = r"\d{4}(?![\w])"
+_CA_PROVINCE = r"AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT"
+_STATE_ZIP = (
+    rf"(?:(?:{_AU_STATE})[ \t]+{_AU_POSTCODE}|(?:{_CA_PROVINCE})[ \t]+{_CA_POSTCODE}(?![\w])"
+    rf"|(?:(?:{_STATE_ABBR})(?![\w])|{_STATE_FULL})(?:[ \t]*,?[ \t]*{_ZIP})?)"
+)
+# After a street: the city with its state, postcode or both; or, without either, a city that closes the
+# clause ("5088 Linda Passage, Port Zachary." / "...; " / line end): a street number, a street type and a
+# comma before it are evidence enough.
 _CITY_STATE_TAIL = (
     rf"(?:,?[ \t]*(?:{_CITY}),?[ \t]*{_STATE_ZIP}"
-    rf"|,?[ \t]*(?:{_CITY}),?[ \t]*(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w]))?"
+    rf"|,?[ \t]*(?:{_CITY}),?[ \t]*(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w])"
+    rf"|,[ \t]*(?:{_CITY})(?=[ \t]*(?:[.;)\n]|$)))?"
 )
 _STREET_NAME = (
     rf"(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?(?:(?:\d{{1,3}}(?:st|nd|rd|th)|[A-Z][A-Za-z'’-]*|[A-Z][a-z]{{0,2}}\.)[ \t]+){{1,4}}"
     rf"{_STREET_SUFFIX}(?![\w])(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\.?(?![\w]))?"
 )
 # 1234 Oak Street, 55 W. 3rd Ave, Apt 4B, Springfield, IL 62704
-_STREET_RE = re.compile(rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}")
+_STREET_RE = re.compile(rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?[ \t]+{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}")
 # UK: "Flat 6⏎Christian Roads, Trevormouth SP8P 4NY", "Flat 2, 10 High Street, Leeds LS1 4AB"
 _UNIT_STREET_RE = re.compile(
-    rf"(?<![\w.,/-]){_UNIT_BEFORE}(?:\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?[ \t]+)?{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}"
+    rf"(?<![\w.,/-]){_UNIT_BEFORE}(?:\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?[ \t]+)?{_STREET_NAME}{_UNIT}?{_CITY_STATE_TAIL}"
 )
 _UNIT_TRIGGERS = frozenset(w.lower() for w in _UNIT_WORDS[:6])
 _PO_BOX_TRIGGERS = frozenset(("p", "po", "pob", "post"))
@@ -1223,7 +1296,45 @@ _ADDRESS_CUES, _ADDRESS_TRIGGERS = _cue_regex((
 _ADDRESS_CUE_RE = re.compile(rf"(?<![\w]){_ADDRESS_CUES}[ \t]*[:#-][ \t]*(?=[^\s|])")
 _FIELD_END_RE = re.compile(r"[ \t]{2,}|[ \t]*[|\n]|[ \t]*$")
 _LOWER_WORD_RE = re.compile(r"(?<![\w'’-])[a-z]{2,}(?![\w'’-])")
+# Continental Europe writes the house number after the street and the postcode before the city
+# ("Ziegertallee 57/75, 05806 Meppen", "Via Roma 12, 00184 Roma", "Calle Mayor 5, 28013 Madrid",
+# "Karlijnboulevard 97, 7230 IV Gapinge"); France puts the number first ("4, avenue Michele Sauvage, 37819
+# Traore-sur-Chevalier"). Found from the postcode: a 4- or 5-digit run after a comma, a city after it, and a
+# street with a house number right before the comma.
+# postcodes: 5 digits (DE FR IT ES), 4 digits and 2 letters (NL), 4 digits (BE AT CH DK), with a 3-digit
+# tail (PL "00-238", PT "1100-053", BR "01310-100")
+_EU_POSTCODE_CITY_RE = re.compile(rf"(?:\d{{5}}(?:-\d{{3}})?|\d{{4}}-\d{{3}}|\d\d-\d{{3}}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?)[ \t]+{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}(?![\w-])")
+_HOUSE_NO = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?"
+_EU_STREET_WORD = rf"[{_UP}][{_UP}{_LO}'’.-]*"
+_EU_LOWER = r"(?:de|del|della|di|da|do|dos|das|du|des|la|le|les|l['’]|d['’]|der|den|van|am|an|im|zum|zur|y|e)"
+_EU_STREET_BEFORE_RE = re.compile(
+    rf"(?<![\w.,/-])(?:{_EU_STREET_WORD}(?:[ \t]+(?:{_EU_LOWER}[ \t]+)*{_EU_STREET_WORD}){{0,3}}[ \t]+{_HOUSE_NO}"
+    rf"|{_HOUSE_NO}(?:[ \t]*(?:bis|ter))?,?[ \t]+(?:[{_LO}][{_LO}.-]+[ \t]+)?(?:{_EU_LOWER}[ \t]*)*{_EU_STREET_WORD}"
+    rf"(?:[ \t]+(?:{_EU_LOWER}[ \t]+)*{_EU_STREET_WORD}){{0,3}})[ \t]*,[ \t]*\Z"
+)
+# "lives at 12 Oak St, Springfield", "resides in New Johnburgh": the place after a residence cue runs to the end
+# of its clause; a lower-case word ends it unless it belongs to an address ("4, avenue ...", "Traore-sur-Mer")
+_RESIDENCE_TRIGGERS = frozenset("lives resides residing living resident".split())
+_RESIDENCE_RE = re.compile(rf"(?<![\w])(?i:lives|resides|residing|living|resident)[ \t]+(?:at|in|on|of)[ \t]+(?=[\d{_UP}])")
+_ADDRESS_LOWER = frozenset(
+    "rue avenue boulevard bd av chemin allée allee impasse quai route cours passage place square voie via viale piazza corso "
+    "calle avenida plaza paseo carrer rua straße strasse weg gasse allee platz ring de del della di da do dos das du des "
+    "la le les sur sous en et der den van von am an im zum zur bei y e apt apartment unit suite flat".split()
+)
+_CLAUSE_END_RE = re.compile(r"[;:()\n]|[ \t]+[-–][ \t]|[ \t]{2,}|\.(?=[ \t]+[A-Z])")
+# a label before the value of "Address:" is no part of it ("Home address: postcode TF15 1EW")
+_ADDRESS_LABEL_RE = re.compile(r"(?i:post[ \t]*code|postal[ \t]+code|zip(?:[ \t]*code)?)[ \t]*[:#]?[ \t]*")
 _PLACE_PREFIXES = frozenset("new north south east west lake port mount fort saint st upper lower great old san santa los las el la".split())
+
+
+def _street_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at ``dot`` closes an abbreviation of an address ("St.", "Apt.", "Radelstr."), not a
+    postcode or a word ("... WF8P 0SR. FINDINGS")."""
+    i = dot
+    while i > 0 and text[i - 1].isalpha():
+        i -= 1
+    word = text[i:dot].lower()
+    return bool(word) and (i == 0 or not text[i - 1].isalnum()) and (word in ABBREVIATIONS or word.endswith("str"))
 
 
 def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
@@ -1231,7 +1342,9 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
     n = len(text)
     found: list[tuple[int, int]] = []
     for m in _matches_at(_STREET_RE, text, (s for s, e in doc.digits if e - s <= 6)):
-        if not touches_protected(text, m.start(), m.start() + 1):  # "0715 hours ...", "4 o'clock ..."
+        # "0715 hours ...", "4 o'clock ...": a protected number shape is no street number, unless a city
+        # follows the street ("30/4 Martinez Brow, Stevensside")
+        if "," in m.group() or not touches_protected(text, m.start(), m.start() + 1):
             found.append(m.span())
     found.extend(m.span() for m in _matches_at(_UNIT_STREET_RE, text, doc.at(_UNIT_TRIGGERS)))
     found.extend(m.span() for m in _matches_at(_PO_BOX_RE, text, doc.at(_PO_BOX_TRIGGERS)))
@@ -1243,10 +1356,25 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         # a postcode digit sits next to capitals: "SW1A 1AA", "B4J 8LU", "K1A 0B1"
         if e - s <= 2 and ((s > 0 and text[s - 1].isupper()) or text[e:e + 2].isupper()):
             found.extend(m.span() for m in _POSTCODE_RE.finditer(text, max(0, s - 45), min(n, e + 6)))
+    for s, e in doc.digits:
+        if (e - s in (4, 5) or (e - s == 2 and re.match(r"-\d{3}(?!\d)", text[e:e + 5]))) \
+                and text[max(0, s - 2):s].rstrip(" \t").endswith(","):
+            m = _EU_POSTCODE_CITY_RE.match(text, s)
+            b = _EU_STREET_BEFORE_RE.search(text, max(0, s - 80), s) if m is not None else None
+            if b is not None:
+                street = [w for w in (_word(text, t) for t in _tokens(text, b.start(), b.end())) if len(w) > 1]
+                city = [_word(text, t) for t in _tokens(text, s, m.end())]
+                # the street and the city each need a word that is no report word ("Grade 3, 1234 Units" is none)
+                if (any(not allow.is_allowed_word(w) and w.lower() not in _ADDRESS_LOWER for w in street)
+                        and any(not allow.is_allowed_word(w) for w in city)
+                        and not any(_MONTH_NAME_RE.fullmatch(w) for w in street + city)):
+                    found.append((b.start(), m.end()))
     for s, e in sorted(set(found)):
         # "Mild ... SW1A 1AA"-style leading words: start at the first non-report word
         toks = _tokens(text, s, e)
-        while (toks and toks[0][0] == s and not text[s].isdigit() and allow.is_clinical_word(_word(text, toks[0]))
+        while (toks and toks[0][0] == s and not text[s].isdigit()
+               and (allow.is_clinical_word(_word(text, toks[0])) or _word(text, toks[0]).lower() in _TITLE_WORDS)
+               and _word(text, toks[0]) not in _UNIT_WORDS
                and text[toks[0][1]:toks[0][1] + 1] in (" ", "\t", ",", "\n") and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES):
             nxt = re.search(r"[^\s,]", text[toks[0][1]:e])
             if not nxt:
@@ -1254,8 +1382,26 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
             s = toks[0][1] + nxt.start()
             toks = _tokens(text, s, e)
         yield Candidate(s, e, "ADDRESS", MEDIUM)
+    for m in _matches_at(_RESIDENCE_RE, text, doc.at(_RESIDENCE_TRIGGERS)):
+        s = m.end()
+        c = _CLAUSE_END_RE.search(text, s)
+        while c is not None and c.group() == "." and _street_abbreviation(text, c.start()):
+            c = _CLAUSE_END_RE.search(text, c.end())  # "12 St. Kilda Rd", "Apt. 4"
+        e = bound(text, s, c.start() if c else n, "ADDRESS")
+        for t in re.finditer(rf"(?<![\w'’-])[{_LO}][{_LO}'’]*(?![\w'’-])", text[s:e]):
+            if t.group() not in _ADDRESS_LOWER:
+                e = s + t.start()
+                break
+        value = text[s:e].rstrip(" \t.,;:")
+        words = [_word(text, t) for t in _tokens(text, s, s + len(value))]
+        if value and not (words and all(allow.is_allowed_word(w) or w.lower() in _ADDRESS_LOWER for w in words)) \
+                and not re.fullmatch(_STATE_FULL, value):
+            yield Candidate(s, s + len(value), "ADDRESS", MEDIUM)
     for m in _matches_at(_ADDRESS_CUE_RE, text, doc.at(_ADDRESS_TRIGGERS)):
         s = m.end()
+        label = _ADDRESS_LABEL_RE.match(text, s)
+        if label is not None and label.end() > s:
+            s = label.end()
         e = bound(text, s, _FIELD_END_RE.search(text, s).start(), "ADDRESS")
         # a lower-case report word ends the address where no punctuation does ("... LS1 4AB lungs clear")
         for t in _LOWER_WORD_RE.finditer(text, s, e):
@@ -1282,6 +1428,8 @@ _INST_KEYWORDS = (
     "Surgery Centre", "Surgical Center", "Surgical Centre", "Urgent Care", "Medical", "University", "Foundation",
     "NHS Trust", "NHS Foundation Trust", "Trust", "Permanente", "Family Practice", "Family Medicine",
     "Medical Practice", "Practice", "Open MRI", "Diagnostic Imaging", "Associates", "Partners",
+    "Health Sciences Centre", "Health Sciences Center", "Sciences Centre", "Sciences Center", "Ziekenhuis", "Krankenhaus",
+    "Klinikum", "Kliniken", "Klinik", "Spital",
 )
 # In capitals only the unmistakable keywords count ("RECALL FOR ADDITIONAL IMAGING" is no institution).
 _INST_UPPER_KEYWORDS = (
@@ -1316,6 +1464,50 @@ _INST_CUES, _INST_CUE_TRIGGERS = _cue_regex((
 ))
 _INST_CUE_RE = re.compile(rf"(?<![\w]){_INST_CUES}[ \t]*:?[ \t]+(?:the[ \t]+)?({_INST_NAME})")
 _CONNECTORS = frozenset("of and the for at in &".split())
+# Names that put the keyword first: "Hôpital Pitié-Salpêtrière", "Klinikum rechts der Isar", "Ospedale San
+# Raffaele", "Centre Hospitalier de Versailles", "Hospital Universitario La Paz", "Szpital Bródnowski". The
+# index holds ASCII letter runs, so "Hôpital" is found by its run "pital" and "Clínica" by "nica".
+_INST_PREFIX = (
+    r"(?:H[ôo]pital|HÔPITAL|HOPITAL|Klinikum|KLINIKUM|Universitätsklinikum|Krankenhaus|Ospedale|OSPEDALE|Policlinico|"
+    r"Clinique|Cl[íi]nica|Centre[ \t]+Hospitalier(?:[ \t]+(?:Universitaire|R[ée]gional))*|Centro[ \t]+Hospitalar|"
+    # an English "Hospital" starts a name only with a qualifier or a Romance particle ("Hospital Day 3" is none)
+    r"Hospital(?:[ \t]+(?:Universitario|Universitari|Universitário|General|Cl[íi]nico|Infantil|Provincial))+|"
+    r"Hospital(?=[ \t]+(?:San|Santa|Sant|Santo|de|del|do|da|dos|das)[ \t])|"
+    r"Szpital|Spital|Sjukhus|Ziekenhuis|Hôtel-Dieu|Instituto|Istituto|Institut|Polyclinique|CHU|CHRU)"
+)
+_INST_PREFIX_TRIGGERS = frozenset(
+    "pital hopital klinikum universit krankenhaus ospedale policlinico clinique cl nica clinica centre centro hospital "
+    "szpital spital sjukhus ziekenhuis instituto istituto institut polyclinique chu chru".split()
+)
+_INST_LOWER = r"(?:de|del|della|dei|degli|di|da|do|dos|das|du|des|la|le|les|l['’]|d['’]|der|die|den|het|am|an|im|zum|zur|y|e|i|rechts|links|St\.?|San|Santa|Sant['’]|Saint|Sainte)"
+_INST_PLACE_WORD = rf"[{_UP}][{_UP}{_LO}'’-]*[{_UP}{_LO}]"
+_INST_PREFIX_RE = re.compile(
+    rf"(?<![\w-]){_INST_PREFIX}((?:[ \t]+(?:{_INST_LOWER}[ \t]*)*{_INST_PLACE_WORD}){{1,4}})(?![\w-])"
+)
+# A field of its own after a clinician's name in a referrer line: "Referring physician: Marchal, Thijs, TGH.",
+# "... Dr. Kara Simon, MBBS, Guy's and St Thomas'." The field must close the line or the sentence.
+_REFERRER_TRIGGERS = frozenset("referring ordering requesting referred ordered requested".split())
+_REFERRER_RE = re.compile(
+    rf"(?<![\w])(?i:(?:referring|ordering|requesting)(?:[ \t]+(?:physician|provider|doctor|clinician|consultant|md|dr))?|"
+    rf"(?:referred|ordered|requested)[ \t]+by)[ \t]*:?[ \t]*(?:(?:{_TITLES})[ \t]*)?(?:{_NAME_ANY})"
+    rf"(?:[ \t]*,?[ \t]*(?:{_CREDENTIALS})(?![\w]))*+[ \t]*,[ \t]*(?!(?:{_CREDENTIALS})(?![\w]))"
+    rf"((?:St\.?[ \t]+)?{_INST_PLACE_WORD}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|St\.?)[ \t]+)*{_INST_PLACE_WORD}['’]?){{0,5}}['’]?|[{_UP}]{{2,6}})"
+    rf"(?=[ \t]*(?:[.;\n]|$))"
+)
+# An abbreviation after a cue: "seen at KG", "transferred from SGH". After an institution cue any capitals
+# abbreviation that is no report abbreviation (CT, ICU, ED, PA, or one of these); after a bare "at" or "from"
+# only the commonest hospital form, three to six capitals ending in H ("at RLH", "from UCLH"): reports put
+# procedures and findings in capitals there too ("changes from CABG", "bleeding from SAH").
+_NOT_INST_ABBR = frozenset(
+    "ecg ekg eeg emg gp ot snf ltac ltach ir osh am pm est edt cst cdt pst pdt utc gmt mrn dob id op hd tb xr dx rx "
+    "hx fx sx tx lmp bmi hr bp rr hpi ros pmh npo nkda cad chf dvt pe sob uti ards aki ckd esrd mi cva tia htn dm oa "
+    "ra acl pcl mcl lcl cp ruq luq rlq llq lv rv la ivc sma ima cbd gb lad rca lcx tips ercp eus pet spect dexa dxa "
+    "cta mra mrcp axr kub ivp vcug fdg suv hu ob gyn or er ed icu nicu picu ccu micu sicu pacu ent ems ama dnr dni "
+    "ap pa us ct mri cxr usa uk eu nhs va sah ich ivh sdh edh lvh rvh bph iph nph pth tsh acth ldh fnh dish pph cabg "
+    "tavr tavi pci turp evar tevar vats ptca avr mvr icd aicd ppm crt mvp hcc rcc nsclc sclc copd ild uip nsip".split()
+)
+_INST_ABBR_RE = re.compile(r"(?<![\w-])(?i:at|from)[ \t]+([A-Z]{2,5}H)(?![\w-]|\.\w)")
+_INST_ABBR_TRIGGERS = frozenset(("at", "from"))
 _GENERIC_INST_WORDS = frozenset(
     "hospital hospitals medical center centre clinic clinics health system healthcare care imaging institute "
     "infirmary general regional university radiology associates group services the of and for family practice open "
@@ -1323,9 +1515,39 @@ _GENERIC_INST_WORDS = frozenset(
 )
 
 
+def _inst_abbreviation(word: str, allow: AllowList) -> bool:
+    """True for a capitals abbreviation that may name an institution (never a report abbreviation)."""
+    return 2 <= len(word) <= 6 and word.isupper() and word.isalpha() and word.lower() not in _NOT_INST_ABBR \
+        and not allow.is_allowed_word(word) and not _CREDENTIAL_RE.fullmatch(word)
+
+
 def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
     text = doc.text
     spans: list[tuple[int, int]] = []
+    for p in doc.at(_INST_PREFIX_TRIGGERS):
+        q = p
+        while q > 0 and (text[q - 1].isalpha() or text[q - 1] == "-"):
+            q -= 1
+        m = _INST_PREFIX_RE.match(text, q)
+        if m is None:
+            continue
+        toks = _tokens(text, m.start(1), m.end(1))
+        while toks and (allow.is_clinical_word(_word(text, toks[-1])) or re.fullmatch(_INST_LOWER, _word(text, toks[-1]))):
+            toks.pop()  # "Hospital General Radiology": a report word closes no name
+        if toks and any(not allow.is_clinical_word(_word(text, t)) and not re.fullmatch(_INST_LOWER, _word(text, t)) for t in toks):
+            yield Candidate(m.start(), toks[-1][1], "INSTITUTION", MEDIUM)
+    for m in _matches_at(_REFERRER_RE, text, doc.at(_REFERRER_TRIGGERS)):
+        s, e = m.span(1)
+        words = [_word(text, t) for t in _tokens(text, s, e)]
+        if len(words) == 1 and words[0].isupper():
+            if _inst_abbreviation(words[0], allow):
+                yield Candidate(s, e, "INSTITUTION", MEDIUM)
+        elif words and not any(allow.is_clinical_word(w) and normalise(w) not in _GENERIC_INST_WORDS for w in words) \
+                and any(not allow.is_allowed_word(w) and normalise(w) not in _GENERIC_INST_WORDS for w in words if len(w) > 2):
+            yield Candidate(s, e, "INSTITUTION", MEDIUM)
+    for m in _matches_at(_INST_ABBR_RE, text, doc.at(_INST_ABBR_TRIGGERS)):
+        if _inst_abbreviation(m.group(1), allow):
+            yield Candidate(*m.span(1), "INSTITUTION", MEDIUM)
     for p in doc.at(_INST_TRIGGERS):
         k = _INST_KEYWORD_RE.match(text, p)
         if k is None:
@@ -1356,6 +1578,9 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
                and normalise(_word(text, toks[0])) not in _PLACE_PREFIXES):
             toks.pop(0)
         words = [_word(text, t) for t in toks]
+        if len(words) == 1 and _inst_abbreviation(words[0], allow):
+            yield Candidate(*toks[0], "INSTITUTION", MEDIUM)  # "seen at KG on ..."
+            continue
         if not any(len(w) > 2 and not allow.is_clinical_word(w) and normalise(w) not in _GENERIC_INST_WORDS and w.strip("Xx") for w in words):
             continue
         e = toks[-1][1] - (1 if text[toks[-1][1] - 1] == "." else 0)

@@ -50,7 +50,7 @@ ABBREVIATIONS: frozenset[str] = frozenset(
     """
     st ste mt ft fr
     ave av rd blvd ln ct pl ter pkwy hwy cir sq trl cres expy fwy tpke rte ctr plz hts jct mtn apt bldg fl rm
-    no nos dept univ hosp inc co corp ltd assoc bros ext tel ph fax approx vs etc eg ie cf al fig figs vol pp
+    no nos dept univ hosp med mem reg cntr ctre inst clin hlth inc co corp ltd assoc bros ext tel ph fax approx vs etc eg ie cf al fig figs vol pp
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun
     """.split()
 )
@@ -87,6 +87,15 @@ def strip_accents(word: str) -> str:
 _MONTH_WORDS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIATIONS)
 #: month abbreviations that are also words ("3 years ago. 2 nodules"): a period after them ends a sentence
 _WORDS_TOO = frozenset("ago out set mag lip sie sty gen lis".split())
+#: street types written short: a period after them ends a sentence more often than it continues an address
+STREET_ABBREVIATIONS: frozenset[str] = frozenset(
+    "ave av rd blvd ln ct pl ter pkwy hwy cir sq trl cres expy fwy tpke rte plz hts jct".split()
+)
+_ADDRESS_CONTINUATIONS = frozenset("n s e w ne nw se sw north south east west apt suite ste unit bldg fl rm flat".split())
+#: abbreviations that open a place's or an institution's name ("St.", "Ste.", "Mt.", "Ft.")
+_SAINT_ABBREVIATIONS = frozenset("st ste mt ft".split())
+#: head words of an institution's name that an abbreviation before them belongs to
+_INSTITUTION_HEADS = frozenset("hospital hospitals center centre clinic institute infirmary hosp ctr cntr".split())
 _DAY_PERIOD_RE = re.compile(r"(?<![\d.,/])\d{1,2}\Z")
 
 _CANDIDATE_END_RE = re.compile(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9])")
@@ -107,14 +116,34 @@ def _ends_sentence(text: str, mark: int) -> bool:
                 return False  # "9. Dezember 1997": a day written as an ordinal
         return True  # a period after a number or a bracket: "4AB.", "2021.", ")."
     word = text[i:mark].lower()
+    if i > 0 and text[i - 1].isdigit():
+        return True  # letters after a digit are no abbreviation: "LS1 0PP.", "4AB.", "12th."
     if mark - i == 1 or word in TITLES or (i > 0 and text[i - 1] == "."):
         return False  # an initial, a title, a dotted form ("M.D.", "Ph.D.", "p.o.")
     if text[mark + 1:mark + 3].strip()[:1].isdigit() and word not in _WORDS_TOO and strip_accents(word) in _MONTH_WORDS:
         return False  # "déc. 1997", "Okt. 2001", "May. 14": a month before its day or year
     if len(word) > 4 and word.endswith("str"):
         return False  # a German street: "Radelstr. 92"
-    if word in ABBREVIATIONS:
+    if word in STREET_ABBREVIATIONS:
+        # "12 Elm Rd. T2 hyperintense lesion", "1 Elm Rd. John Smith MRN ...": after a street's type a capital
+        # starts the next sentence unless it plainly continues the address (a direction, a unit, a city before
+        # its comma); a city cut off this way is still found in its own sentence
         nxt = _NEXT_WORD_RE.match(text, mark + 1)
+        return nxt is None or not (nxt.group(1).lower() in _ADDRESS_CONTINUATIONS
+                                   or re.match(r"[ \t]*,", text[nxt.end():nxt.end() + 2]) is not None)
+    if word in ABBREVIATIONS:
+        if word in ("st", "ste") and text[mark + 1:mark + 4].strip()[:1].isdigit():
+            return True  # "1 Elm St. 72-year-old with cough": no saint is a number, so this "St." is a street's end
+        nxt = _NEXT_WORD_RE.match(text, mark + 1)
+        if nxt is not None and nxt.group(1).lower() in _INSTITUTION_HEADS:
+            return False  # "Bayview Mem. Hospital", "St. Clinic": the abbreviation opens an institution's name
+        if nxt is not None and word in _SAINT_ABBREVIATIONS:
+            if text[nxt.end():nxt.end() + 2] in ("'s", "’s"):
+                return False  # "St. James's Hospital": a saint's possessive, though the saint shares a name with an eponym
+            before = re.search(r"(\S+)[ \t]+\Z", text[max(0, i - 24):i])
+            prev = before.group(1) if before is not None else ""
+            if prev in ("of", "at", "from", "to", "in") or (prev.islower() and not is_clinical_word(nxt.group(1))):
+                return False  # "Hospital of St. Louis", "seen at St. Jude": after a lower-case word, a saint
         return nxt is not None and _starts_sentence(nxt.group(1))
     return True
 

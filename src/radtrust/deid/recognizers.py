@@ -145,15 +145,20 @@ _INITIAL = rf"[{_UP}]\.(?: ?[{_UP}]\.)*"
 # Irish surnames put a capitalised particle before the name ("Ó Slámáin", "O Fearchair", "Mac an Aba", "Ní
 # Bhriain", "Nic Giolla", "Uí Néill"); "Mac" and "Mc" alone are also joined ("Mac Carthaigh").
 _PARTICLE = (
-    r"(?:(?i:de|da|del|della|der|den|di|du|dos|das|van|von|la|le|bin|binti|ibn|al|el|ter|ten)|y"
+    r"(?:(?i:de|da|del|della|der|den|di|du|do|dos|das|des|die|het|van|von|vom|zu|la|le|bin|binti|ibn|al|el|ter|ten)|['’]t|y"
     r"|(?:Mac|MAC|Mc|MC|Nic|NIC)(?: an| AN| Giolla| GIOLLA)?|Ó|O|Ní|NÍ|Uí|UÍ|Ua|UA)"
 )
 _PARTICLES = rf"(?:{_PARTICLE} )*"
+# what closes a field after a name: a line end, a wide gap, a bar or semicolon, a record label
+_FIELD_CLOSE = r"[ \t]*(?:\r?\n|$|\||;|\.(?=\s|$))|[ \t]{2,}|[ \t]+(?:MRN|DOB|ID)(?![\w])"
+_FIELD_CLOSE_RE = re.compile(_FIELD_CLOSE)
 # A name: up to four words, with initials and particles in between ("John A. Smith", "Juan de la Cruz").
 _NAME_SEQ = (
-    rf"(?:{_INITIAL} ?)?{_PARTICLES}{_WORD}"
+    rf"(?:{_INITIAL}[ -]?)?{_PARTICLES}{_WORD}"
     rf"(?: (?:(?:{_INITIAL}|[{_UP}](?= [{_UP}])) ?)?{_PARTICLES}{_WORD}){{0,3}}"
     rf"(?: [{_UP}]\.?(?![\w.]))?"
+    # a Dutch name sorted by surname puts its particle last where it closes the field: "Dussen van", "Bourgondië, van"
+    rf"(?:,? (?:van|von|de|der|den|ten|ter)(?: (?:der|den|de|het))?(?={_FIELD_CLOSE}))?"
 )
 # "Last, First M." (also "SMITH, JOHN A", "von Braun, Craig E.") and DICOM's "LAST^FIRST^MIDDLE"
 # two surnames are common (Spanish "Bermudez Coronado, Francisca")
@@ -162,16 +167,17 @@ _NOT_CRED = r"(?!(?:MD|DO|RN|PA|NP|MBBS|MBChB|FRCR|FRCPC|FRANZCR|FRCP|FRCS|PhD|P
 # Two surnames only where the name closes its field: "Dr. Aysevim Safak, Lake Eric Regional Hospital" is a
 # name and an institution, not "Safak, Lake"
 _LAST_FIRST = (
-    rf"(?:{_PARTICLES}{_WORD} {_PARTICLES}{_WORD} ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?"
-    rf"(?! ?[{_UP}{_LO}])|{_PARTICLES}{_WORD} ?, ?{_NOT_CRED}{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}})"
+    rf"(?:{_PARTICLES}{_WORD} {_PARTICLES}{_WORD} ?, ?{_NOT_CRED}(?:{_INITIAL}-)?{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])))?"
+    rf"(?! ?[{_UP}{_LO}])|{_PARTICLES}{_WORD}(?:,? (?:van|von|de|der|den|ten|ter)(?: (?:der|den|de|het))?)? ?, ?{_NOT_CRED}(?:{_INITIAL}-)?{_WORD}(?: (?:{_INITIAL}|[{_UP}](?![\w.])|{_WORD})){{0,2}})"
 )
 _DICOM_NAME = rf"{_PARTICLES}{_WORD}(?:\^(?:{_PARTICLES}{_WORD}|[{_UP}]\.?)){{1,3}}\^*"
 _NAME_ANY = rf"(?:{_DICOM_NAME}|{_LAST_FIRST}|{_NAME_SEQ})"
 _NAME_ANY_RE = re.compile(_NAME_ANY)
 
-_TITLES = r"(?:Dr|DR|Drs|Doctor|DOCTOR|Mr|Mrs|MRS|Ms|Mx|Miss|MISS|Prof|PROF|Professor|Sr|Rev)\.?|(?:MR|MS|dr|mr|mrs|ms)\."
+# a title is a word of its own: "Drewes" starts with no "Dr"
+_TITLES = r"(?:Dr|DR|Drs|Doctor|DOCTOR|Mr|Mrs|MRS|Ms|Mx|Miss|MISS|Prof|PROF|Professor|Sr|Rev)(?:\.|(?![\w]))|(?:MR|MS|dr|mr|mrs|ms)\."
 _TITLE_WORDS = frozenset("dr drs doctor mr mrs ms mx miss prof professor sr rev".split())
-_TITLE_RE = re.compile(rf"(?<![\w.])(?:{_TITLES})(?![\w])[ \t]*({_NAME_ANY})")
+_TITLE_RE = re.compile(rf"(?<![\w.])(?:{_TITLES})[ \t]*({_NAME_ANY})")
 _TITLE_LOWER_RE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|prof)\.?[ \t]+([a-z][a-z'’-]+(?:[ \t]+[a-z][a-z'’-]+)?)")
 
 _CREDENTIALS = (
@@ -347,7 +353,8 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
             return True  # an earlier scrubber's "XXXX" is no part of a name
         if re.fullmatch(_PARTICLE, w):
             # "de Jong": a leading particle belongs to the name; "Dung Le": so does a capitalised last word
-            return from_end and not w[:1].isupper()
+            # ... and so does a last particle that closes its field ("Name: Ivonne Dussen van   Referring: ...")
+            return from_end and not w[:1].isupper() and not (i > 0 and _FIELD_CLOSE_RE.match(text, tok[1]))
         if _is_initial(text, tok):
             return False
         if from_end and i > 0:
@@ -355,6 +362,8 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
             if "," in gap and allow.is_clinical_word(w) and (
                     normalise(w) in LETTER_WORDS or (i >= 2 and "," not in text[toks[0][0]:toks[i - 1][1]])):
                 return True  # "Smith, Consultant", "Mrs Olga Ivanova, DOB ...": a role or label, not "Wang, Min"
+            if "," in gap and allow.is_clinical_word(w) and re.match(r"[ \t]*[:=]", text[tok[1]:tok[1] + 3]):
+                return True  # "Dr. Smith, Name: ...": the next field's label
             if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
                 return False
         if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):
@@ -492,7 +501,9 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         if n is not None:
             add(*n.span(), STRONG)
             add_list(n.end(), MEDIUM)
-    for m in _matches_at(_COLON_CUE_RE, text, doc.at(_COLON_TRIGGERS)):
+    # every cue, even one inside the previous cue's value: "Referring: Dr. Smith, Name: Ahmed Smith" reads
+    # "Smith, Name" as a name first, and "Name:" still owes its own value
+    for m in filter(None, (_COLON_CUE_RE.match(text, p) for p in doc.at(_COLON_TRIGGERS))):
         s, e = m.span(1)
         if _NAME_ANY_RE.fullmatch(text, s, e) is None:
             # a lower-case name after "Patient:"; stop at the first allow-listed word
@@ -544,16 +555,47 @@ def _names(doc: _Doc, allow: AllowList) -> list[Candidate]:
         if n is not None:
             add(*n.span(), MEDIUM)
 
+    def name_before_label(q: int) -> None:
+        """A name ending at ``q``, right before a record label or number."""
+        n = _NAME_BEFORE_RE.search(text, max(0, q - 80), q)
+        if n is None or text[n.start() - 1:n.start()] in ("/", "-", "&", "+"):
+            return
+        toks = _tokens(text, *n.span())
+        words = [_word(text, t) for t in toks[-2:]]
+        known = [allow.is_clinical_word(w) and normalise(w) not in LETTER_WORDS for w in words]
+        if (len(words) == 2 and all((w[1:].islower() or w.isupper()) and w[:1].isupper() and _vowel(w) for w in words)
+                and words[0].isupper() == words[1].isupper()
+                and sorted(known) == [False, True] and not any(allow.is_allowed_word(w) for w, k in zip(words, known) if not k)):
+            # "Job Room MRN ...", "Room, Job MRN ...": an unknown given name and a surname that is also a report
+            # word, closing right on the record label, are one name (trimming would leave "Job" alone and drop both)
+            out.append(Candidate(toks[-2][0], toks[-1][1], "NAME", MEDIUM))
+        else:
+            add(*n.span(), MEDIUM, listed=True)
+
     # a name right before a record label: "Okafor Chidi MRN 1234567", "Wang Min, DOB 01/02/1950"
     for p in doc.at(_NAME_LABEL_TRIGGERS):
         q = p
         while q > 0 and text[q - 1] in " \t,;(":
             q -= 1
+        if q > 1 and text[q - 1] in "-–—|" and text[q - 2] in " \t" and q < p:
+            q -= 1  # "Édouard François - MRN 10000000": a dash or bar between fields
+            while q > 0 and text[q - 1] in " \t":
+                q -= 1
         if q == p or q == 0 or not (_ID_CUE_RE.match(text, p) or _DOB_CUE_RE.match(text, p)):
             continue
-        n = _NAME_BEFORE_RE.search(text, max(0, q - 80), q)
-        if n is not None and text[n.start() - 1:n.start()] not in ("/", "-", "&", "+"):
-            add(*n.span(), MEDIUM, listed=True)
+        name_before_label(q)
+
+    # a name right before a bare record number: "Ahmed Smith #10000000" (five digits or more after "#": "view #2"
+    # or "image #14" is no record number, and the name must not be report words)
+    for ds, de in doc.digits:
+        m = _RECORD_NUMBER_RE.search(text, max(0, ds - 4), de) if de - ds >= 5 else None
+        if m is None or m.end() != de:
+            continue
+        q = m.start()
+        while q > 0 and text[q - 1] in " \t,;(":
+            q -= 1
+        if 0 < q < m.start():
+            name_before_label(q)
 
     # formats: "First M. Last", "Last, First"
     for m in _MIDDLE_INITIAL_RE.finditer(text):
@@ -937,7 +979,7 @@ def _words_value(words: str) -> int:
 
 
 # "aged 92 days" is an infant: a smaller unit after the number undoes "aged"
-_AGE_OTHER_UNIT_RE = re.compile(r"[ \t]*-?[ \t]*(?i:days?|d|weeks?|wks?|w|months?|mos?|hours?|hrs?|h|minutes?|mins?)(?![a-z])")
+_AGE_OTHER_UNIT_RE = re.compile(r"[ \t]*-?[ \t]*(?i:days?|d|weeks?|wks?|w|months?|mos?|hours?|hrs?|h|minutes?|mins?)(?![\w])")
 
 
 def _is_age_context(text: str, s: int, e: int) -> bool:
@@ -1126,6 +1168,8 @@ _ID_CUE_RE = re.compile(
 _ID_ALL_TRIGGERS = _ID_TRIGGERS | {c.lower() for c in _ID_UPPER_CUES}
 _DOB_CUE_RE = re.compile(r"(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+birth|born)[ \t]*[:#=]?[ \t]*\d")
 _NAME_LABEL_TRIGGERS = _ID_ALL_TRIGGERS | {"dob", "d", "date", "born"}
+# a bare record number: "#10000000", "# 4455667" (five digits or more: "view #2" is none)
+_RECORD_NUMBER_RE = re.compile(r"(?<![\w#])#[ \t]*\d{5,}(?![\w])")
 _SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 # Australia's Medicare number, ten digits and an issue number written "2520 42231 8": the last group is one
 # digit, which the general value leaves out ("MRN 12345678 2 views")
@@ -1241,7 +1285,7 @@ _STREET_WORDS = {w + s for w in _STREET_TYPES for s in ("", "s", "es") if s != "
 _STREET_SUFFIX = r"(?:" + "|".join(sorted(_STREET_WORDS | {w.upper() for w in _STREET_WORDS}, key=len, reverse=True)) + r")\.?"
 # a place word may be hyphenated and accented ("Neu-Ulm", "Traore-sur-Chevalier", "Saint-Étienne")
 _PLACE_WORD = rf"[{_UP}][{_LO}]+(?:-(?:[{_LO}]+-)*[{_UP}][{_LO}]+)*"
-_CITY = rf"{_PLACE_WORD}(?:[ \t.]+{_PLACE_WORD}){{0,2}}|[A-Z]{{2,}}(?:[ \t]+[A-Z]{{2,}}){{0,2}}"
+_CITY = rf"{_PLACE_WORD}(?:[ \t.]+(?:(?:upon|on|under|next[ \t]+the)[ \t]+)?{_PLACE_WORD}){{0,2}}|[A-Z]{{2,}}(?:[ \t]+[A-Z]{{2,}}){{0,2}}"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"
 _CA_POSTCODE = r"[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
@@ -1324,6 +1368,13 @@ _ADDRESS_LOWER = frozenset(
 _CLAUSE_END_RE = re.compile(r"[;:()\n]|[ \t]+[-–][ \t]|[ \t]{2,}|\.(?=[ \t]+[A-Z])")
 # a label before the value of "Address:" is no part of it ("Home address: postcode TF15 1EW")
 _ADDRESS_LABEL_RE = re.compile(r"(?i:post[ \t]*code|postal[ \t]+code|zip(?:[ \t]*code)?)[ \t]*[:#]?[ \t]*")
+# "ZIP code 01001", "Postcode: SW1A 1AA", "postal code K1A 0B1": a postcode standing alone after its own cue,
+# with no street or city to find it from; the value must have a postcode's shape (a bare "zip 5" is no code)
+_POSTCODE_CUES, _POSTCODE_TRIGGERS = _cue_regex((r"zip(?:[ \t]*code)?", r"post[ \t]*code", r"postal[ \t]+code"))
+_POSTCODE_CUE_RE = re.compile(
+    rf"(?<![\w]){_POSTCODE_CUES}[ \t]*(?:[:#=-][ \t]*|(?i:is|was)[ \t]+)?"
+    rf"((?:{_ZIP}|{_UK_POSTCODE}|{_CA_POSTCODE}|\d{{4}}(?:[ \t]?[A-Z]{{2}})?|\d{{2,5}}-\d{{3}}))(?![\w-])"
+)
 _PLACE_PREFIXES = frozenset("new north south east west lake port mount fort saint st upper lower great old san santa los las el la".split())
 
 
@@ -1382,6 +1433,8 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
             s = toks[0][1] + nxt.start()
             toks = _tokens(text, s, e)
         yield Candidate(s, e, "ADDRESS", MEDIUM)
+    for m in _matches_at(_POSTCODE_CUE_RE, text, doc.at(_POSTCODE_TRIGGERS)):
+        yield Candidate(m.start(1), m.end(1), "ADDRESS", STRONG)
     for m in _matches_at(_RESIDENCE_RE, text, doc.at(_RESIDENCE_TRIGGERS)):
         s = m.end()
         c = _CLAUSE_END_RE.search(text, s)
@@ -1389,6 +1442,8 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
             c = _CLAUSE_END_RE.search(text, c.end())  # "12 St. Kilda Rd", "Apt. 4"
         e = bound(text, s, c.start() if c else n, "ADDRESS")
         for t in re.finditer(rf"(?<![\w'’-])[{_LO}][{_LO}'’]*(?![\w'’-])", text[s:e]):
+            if t.group() in ("upon", "on") and re.match(rf"[ \t]+[{_UP}]", text[s + t.end():s + t.end() + 2]):
+                continue  # "Stoke on Trent", "Kingston upon Thames"
             if t.group() not in _ADDRESS_LOWER:
                 e = s + t.start()
                 break
@@ -1403,6 +1458,13 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         if label is not None and label.end() > s:
             s = label.end()
         e = bound(text, s, _FIELD_END_RE.search(text, s).start(), "ADDRESS")
+        # the next field's label ends it: "Address: 1 Elm St. John Smith MRN 10000000 Bilateral ..."
+        for t in _tokens(text, s, e):
+            if t[0] > s and (_ID_CUE_RE.match(text, t[0]) or _DOB_CUE_RE.match(text, t[0])):
+                e = t[0]
+                break
+        r = _RECORD_NUMBER_RE.search(text, s, e)
+        e = r.start() if r is not None and r.start() > s else e
         # a lower-case report word ends the address where no punctuation does ("... LS1 4AB lungs clear")
         for t in _LOWER_WORD_RE.finditer(text, s, e):
             if allow.is_clinical_word(t.group()):
@@ -1445,9 +1507,22 @@ _INST_KEYWORD = (
 )
 _INST_TRIGGERS = frozenset(k.split()[0].lower().replace("'s", "") for k in _INST_KEYWORDS)
 _CAPW = r"[A-Z][A-Za-z'’&-]*"
-_INST_NAME = rf"(?:(?:St\.?|ST\.?|Saint|SAINT|Ste\.?|Mt\.?|Mount)[ \t]+)?{_CAPW}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|del|OF|AND|THE)[ \t]+)?{_CAPW}){{0,4}}"
+_INST_NAME = rf"(?:(?:St\.?|ST\.?|Saint|SAINT|Ste\.?|Mt\.?|Mount)[ \t]+)?{_CAPW}(?:[ \t]+(?:(?:of|and|&|the|for|de|la|del|upon|on|OF|AND|THE)[ \t]+)?{_CAPW}){{0,4}}"
 _INST_NAME_BEFORE_RE = re.compile(rf"(?<![\w])({_INST_NAME})[ \t]+\Z")
-_INST_KEYWORD_RE = re.compile(rf"{_INST_KEYWORD}(?:[ \t]+(?:of|at|in|for)[ \t]+(?:the[ \t]+)?{_CAPW}(?:[ \t]+{_CAPW}){{0,2}})?")
+_INST_KEYWORD_RE = re.compile(
+    rf"{_INST_KEYWORD}(?:[ \t]+(?:of|at|in|for)[ \t]+(?:the[ \t]+)?(?:(?:St|Ste|Mt|Ft)\.?[ \t]+)?{_CAPW}(?:[ \t]+(?:(?:upon|on)[ \t]+)?{_CAPW}){{0,2}})?"
+)
+# Abbreviated names: "Springfield Gen. Hosp.", "Portland Med. Ctr.", "Mercy Mem. Hospital", "Lakeside Hosp."; a
+# head abbreviation needs its period or a qualifier before it ("Med Ctr"), so "Hosp" alone in a word list is none
+_INST_QUALIFIER_ABBR = r"(?:Gen|Med|Mem|Univ|Reg|Comm|Hlth|Child(?:ren)?['’]?s?|Gen['’]l|GEN|MED|MEM|UNIV|REG)"
+_INST_HEAD_ABBR = r"(?:Hosp|Hsp|Ctr|Cntr|Ctre|Inst|Clin|HOSP|CTR|INST)"
+_INST_ABBR_KEYWORD_RE = re.compile(
+    rf"(?:{_INST_QUALIFIER_ABBR}\.?[ \t]+)+(?:{_INST_HEAD_ABBR}\.?|Hospital|Center|Centre|Clinic|Institute)(?![\w])"
+    rf"|{_INST_HEAD_ABBR}\."
+)
+_INST_ABBR_KEYWORD_TRIGGERS = frozenset(
+    "gen med mem univ reg comm hlth child children gen'l hosp hsp ctr cntr ctre inst clin".split()
+)
 _SAINT_TRIGGERS = frozenset(("st", "saint"))
 _UNIVERSITY_TRIGGERS = frozenset(("university",))
 _SAINT_RE = re.compile(rf"(?<![\w])(?:St\.?|ST\.?|Saint|SAINT)[ \t]+(?:[A-Z][a-z]+|[A-Z]{{2,}})['’][sS](?![\w])(?:[ \t]+{_INST_KEYWORD})?")
@@ -1462,7 +1537,9 @@ _INST_CUES, _INST_CUE_TRIGGERS = _cue_regex((
     r"comparison[ \t]+(?:is[ \t]+)?made[ \t]+(?:to|with)[ \t]+(?:an?[ \t]+)?(?:prior[ \t]+)?(?:study|exam)[ \t]+from",
     r"at[ \t]+an[ \t]+outside[ \t]+(?:facility|hospital|institution)[ \t]*,?", r"outside[ \t]+institution[ \t]*,?",
 ))
-_INST_CUE_RE = re.compile(rf"(?<![\w]){_INST_CUES}[ \t]*:?[ \t]+(?:the[ \t]+)?({_INST_NAME})")
+_INST_CUE_RE = re.compile(
+    rf"(?<![\w]){_INST_CUES}[ \t]*:?[ \t]+(?:the[ \t]+)?({_INST_NAME}[ \t]+(?:{_INST_ABBR_KEYWORD_RE.pattern})|{_INST_NAME})"
+)
 _CONNECTORS = frozenset("of and the for at in &".split())
 # Names that put the keyword first: "Hôpital Pitié-Salpêtrière", "Klinikum rechts der Isar", "Ospedale San
 # Raffaele", "Centre Hospitalier de Versailles", "Hospital Universitario La Paz", "Szpital Bródnowski". The
@@ -1511,7 +1588,8 @@ _INST_ABBR_TRIGGERS = frozenset(("at", "from"))
 _GENERIC_INST_WORDS = frozenset(
     "hospital hospitals medical center centre clinic clinics health system healthcare care imaging institute "
     "infirmary general regional university radiology associates group services the of and for family practice open "
-    "mri diagnostic diagnostics partners foundation trust nhs community children's".split()
+    "mri diagnostic diagnostics partners foundation trust nhs community children's "
+    "gen med mem univ reg comm hlth hosp hsp ctr cntr ctre inst clin".split()
 )
 
 
@@ -1553,6 +1631,11 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         if k is None:
             continue
         n = _INST_NAME_BEFORE_RE.search(text, max(0, p - 90), p)
+        if n is not None:
+            spans.append((n.start(), k.end()))
+    for p in doc.at(_INST_ABBR_KEYWORD_TRIGGERS):
+        k = _INST_ABBR_KEYWORD_RE.match(text, p)
+        n = _INST_NAME_BEFORE_RE.search(text, max(0, p - 90), p) if k is not None else None
         if n is not None:
             spans.append((n.start(), k.end()))
     spans.extend(m.span() for m in _matches_at(_SAINT_RE, text, doc.at(_SAINT_TRIGGERS)))

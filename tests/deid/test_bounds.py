@@ -86,6 +86,7 @@ def test_an_overreaching_recognizer_is_cut_back_and_counted(monkeypatch, masker:
 
     greedy = lambda text, *args: [Candidate(text.index("231"), len(text), "ADDRESS", 2)]  # noqa: E731
     monkeypatch.setattr(engine, "find_candidates", greedy)
-    out, _, n_cut = masker.deidentify_counted(ONE_LINE)
+    fresh = Deidentifier(masker.config, cache_size=0)  # the shared one remembers this text's spans from before
+    out, _, n_cut = fresh.deidentify_counted(ONE_LINE)
     assert n_cut == 1
     assert out.endswith(". No radiographic evidence of pleural effusion or pneumothorax. The lungs are clear.")

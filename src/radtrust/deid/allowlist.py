@@ -406,6 +406,9 @@ class AllowList:
         self._phrase_re = (
             re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE) if alternatives else None
         )
+        #: words the recognizers' pre-screen has found can start nothing under this list (filled by
+        #: ``recognizers._nothing_to_find``; a set difference then screens a sentence at C speed)
+        self.screened_words: set[str] = set()
 
     def is_allowed_word(self, token: str) -> bool:
         """An allow-listed word, curated or the user's."""

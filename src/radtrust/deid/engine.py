@@ -38,8 +38,9 @@ PRESIDIO_KINDS: dict[str, str] = {
     "US_DRIVER_LICENSE": "ID",
 }
 
-#: Sentences whose recognizer candidates a :class:`Deidentifier` remembers (about 25 MB at most).
-SENTENCE_CACHE_SIZE = 100_000
+#: Sentences (and whole texts) whose candidates and spans a :class:`Deidentifier` remembers: each label
+#: worker peaked at 257 MiB with it on 1,000,000 reports (benchmarks/labeler_speed.py), 200 MiB at 100,000.
+SENTENCE_CACHE_SIZE = 250_000
 
 #: Presidio's pattern recognizers report low-confidence guesses (any 9-digit run as a licence, ...).
 PRESIDIO_MIN_SCORE = 0.5
@@ -178,6 +179,9 @@ class Deidentifier:
         # written or logged, and gone with the object
         self.cache_size = cache_size
         self._cache: dict[str, tuple[Candidate, ...]] = {}
+        # a whole text seen before gets its final spans back without resolving them again (sections repeat:
+        # "No acute cardiopulmonary process."); cleared with the sentence cache's policy
+        self._span_cache: dict[str, tuple[tuple[Span, ...], int]] = {}
         if self.config.mode == "surrogate" and importlib.util.find_spec("faker") is None:
             raise ConfigError("mode 'surrogate' needs the faker package: pip install faker, or use mode 'mask'")
         self._allow = AllowList(self.config.extra_allow)
@@ -209,12 +213,24 @@ class Deidentifier:
 
     def find_bounded(self, text: str) -> tuple[list[Span], int]:
         """:meth:`find`, and how many spans had to be cut back to their bounds (a recognizer overreached)."""
+        caching = self.cache_size > 0 and self._presidio is None
+        if caching:
+            hit = self._span_cache.get(text)
+            if hit is not None:
+                return list(hit[0]), hit[1]
         cands = find_candidates(text, self._allow, self._cache, self.cache_size)
         if self._presidio is not None:
             cands.extend(self._presidio.candidates(text))
-        # each recognizer's match is bounded, and so is what merging them makes
-        cands, n_long = cut_back(text, cands)
-        spans, n_merged = cut_back(text, resolve(text, cands, self._allow, self.config.kinds))
+        if cands:
+            # each recognizer's match is bounded, and so is what merging them makes
+            cands, n_long = cut_back(text, cands)
+            spans, n_merged = cut_back(text, resolve(text, cands, self._allow, self.config.kinds))
+        else:
+            spans, n_long, n_merged = [], 0, 0
+        if caching:
+            if len(self._span_cache) >= self.cache_size:
+                self._span_cache.clear()
+            self._span_cache[text] = (tuple(spans), n_long + n_merged)
         return spans, n_long + n_merged
 
     def deidentify(self, text: str, patient_id: str | None = None) -> str:

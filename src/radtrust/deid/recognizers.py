@@ -1690,6 +1690,12 @@ def find_candidates(text: str, allow: AllowList | None = None, cache: dict[str, 
         whole = cache.get(text)  # a whole report section seen before ("No acute cardiopulmonary process.")
         if whole is not None:
             return list(whole)
+    if _nothing_to_find(text, allow):
+        # no recognizer can fire anywhere in it, so on none of its sentences either (the screen only looks at
+        # words and characters): about half the sections of an archive end here, unsplit
+        if cached:
+            _remember(cache, cache_size, text, ())
+        return []
     out: list[Candidate] = []
     for s, e in sentence_pieces(text):
         piece = text[s:e]
@@ -1736,15 +1742,25 @@ def _nothing_to_find(text: str, allow: AllowList) -> bool:
     test suite checks on every corpus it has that a screened sentence has no candidate."""
     if _SCREEN_RE.search(text) is not None or _URL_GATE_RE.search(text) is not None:
         return False
+    safe = allow.screened_words
+    unknown = set(_LETTERS_RE.findall(text)).difference(safe)
+    if not unknown:
+        return True
     marked = ":" in text or "#" in text or "=" in text
     is_clinical = allow.is_clinical_word
-    for w in _LETTERS_RE.findall(text):
+    for w in unknown:
         lw = w.lower()
         if lw in _LOWER_CUES or lw in AGE_WORD_TRIGGERS or (marked and lw in _COLON_TRIGGERS):
             return False  # (an age in words, "ninety-three years old", holds no digit)
         if lw != w and not is_clinical(w):
             return False
+        if lw not in _COLON_TRIGGERS and len(safe) < _SCREENED_WORDS_MAX:
+            safe.add(w)  # safe in any sentence: a colon trigger is safe only where no ":" follows, so never kept
     return True
+
+
+#: at most this many words remembered as screened (a vocabulary, not an archive: names are never safe)
+_SCREENED_WORDS_MAX = 200_000
 
 
 def sentence_pieces(text: str) -> list[tuple[int, int]]:

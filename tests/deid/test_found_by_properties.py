@@ -81,3 +81,22 @@ def test_bare_hash_numbers_are_no_names() -> None:
     """Short numbers after "#" are views and images, and report words before them are no name."""
     for text in ("view #2 Left", "Chest X-ray #123456 shows no effusion", "Portable Chest MRN 123456"):
         assert not [s for s in DEID.find(text) if s.kind == "NAME"], text
+
+
+@pytest.mark.parametrize(("text", "abbreviation"), [
+    ("Signed: Dr Noah P. Martin, SGH Questions to the reading room.", "SGH"),
+    ("Referring: Prof. Agnes Chretien, FRANZCR (BWH)  EXAMINATION: XR CHEST", "BWH"),
+    ("Reported by J. Llorens FRCR / UCLH.", "UCLH"),
+    ("Dr. Lee, RLH.", "RLH"),
+])
+def test_an_affiliation_written_short_after_a_clinician_is_an_institution(text: str, abbreviation: str) -> None:
+    spans = DEID.find(text)
+    at = text.index(abbreviation)
+    assert any(s.kind == "INSTITUTION" and s.start <= at and at + len(abbreviation) <= s.end for s in spans), spans
+
+
+def test_clinical_capitals_after_a_clinician_stay() -> None:
+    """"Dr. Jones, ICU team": a unit in capitals is neither a first name nor an institution."""
+    text = "Discussed with Dr. Jones, ICU team. Dr. Smith, MD, CT chest reviewed. Dr. Brown - ED physician."
+    kept = [text[s.start:s.end] for s in DEID.find(text)]
+    assert kept == ["Jones", "Smith", "Brown"]

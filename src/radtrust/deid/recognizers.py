@@ -364,6 +364,8 @@ def _trim_name(text: str, start: int, end: int, allow: AllowList, strength: int 
                 return True  # "Smith, Consultant", "Mrs Olga Ivanova, DOB ...": a role or label, not "Wang, Min"
             if "," in gap and allow.is_clinical_word(w) and re.match(r"[ \t]*[:=]", text[tok[1]:tok[1] + 3]):
                 return True  # "Dr. Smith, Name: ...": the next field's label
+            if "," in gap and len(w) > 1 and w.isupper() and not _word(text, toks[i - 1]).isupper() and not _is_first(w):
+                return True  # "Dr. Jones, ICU team", "Dr. Lee, RLH": capitals after a title-case surname are no first name
             if _is_initial(text, toks[i - 1]) or "," in gap or "^" in gap:
                 return False
         if from_end and _MONTH_NAME_RE.fullmatch(text, tok[0], tok[1]) and re.match(r"[ \t.-]*\d", text[tok[1]:tok[1] + 4]):
@@ -1670,6 +1672,24 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
         yield Candidate(toks[0][0], e, "INSTITUTION", MEDIUM)
 
 
+# A clinician's affiliation written short after the name, its credentials or role: "Dr Noah P. Martin, SGH",
+# "Prof. Agnes Chretien, FRANZCR (BWH)", "J. Llorens FRCR / UCLH", "Consultant Radiologist, SVUH". The
+# abbreviation must close its field (a line end, a bracket, a wide gap, punctuation) or be bracketed.
+_AFFILIATION_RE = re.compile(
+    rf"(?:[ \t]*,?[ \t]*(?:{_CREDENTIALS}|(?i:consultant|radiologist|registrar|resident|fellow|attending))(?![\w]))*"
+    rf"[ \t]*(?:(\()[ \t]*|[,/–-][ \t]*)([A-Z][A-Z&]{{1,5}})(?![\w&])(?(1)[ \t]*\)|(?=[ \t]*(?:[.,;:)\]|\n]|$|[ \t]{{2}}|[ \t]+[A-Z][a-z])))"
+)
+
+
+def _affiliations(text: str, names: Sequence[Candidate], allow: AllowList) -> Iterator[Candidate]:
+    for c in names:
+        if c.kind != "NAME":
+            continue
+        m = _AFFILIATION_RE.match(text, c.end)
+        if m is not None and _inst_abbreviation(m.group(2), allow):
+            yield Candidate(*m.span(2), "INSTITUTION", MEDIUM)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Putting it together
 # ---------------------------------------------------------------------------------------------------
@@ -1793,6 +1813,7 @@ def _piece_candidates(text: str, allow: AllowList) -> list[Candidate]:
     out.extend(_addresses(doc, allow))
     out.extend(_institutions(doc, allow))
     out.extend(_names(doc, allow) + _field_names(text, out, allow) + _line_end_names(text, allow))
+    out.extend(_affiliations(text, out, allow))
     return _with_initials(text, out)
 
 

@@ -100,3 +100,15 @@ def test_clinical_capitals_after_a_clinician_stay() -> None:
     text = "Discussed with Dr. Jones, ICU team. Dr. Smith, MD, CT chest reviewed. Dr. Brown - ED physician."
     kept = [text[s.start:s.end] for s in DEID.find(text)]
     assert kept == ["Jones", "Smith", "Brown"]
+
+
+def test_a_city_after_a_street_and_its_comma_is_found_and_report_words_are_no_city() -> None:
+    text = "Seen at home, 45 Oak Avenue, Port Zachary and discharged. 12 Main Street, Mild cardiomegaly."
+    found = [text[s.start:s.end] for s in DEID.find(text)]
+    assert found == ["45 Oak Avenue, Port Zachary", "12 Main Street"]
+
+
+def test_a_hospital_abbreviation_in_brackets_is_an_institution_a_clinical_one_is_not() -> None:
+    text = "Comparison: CT chest 2019 (KCH). Known subarachnoid haemorrhage (SAH) and hypertrophy (LVH)."
+    found = [(s.kind, text[s.start:s.end]) for s in DEID.find(text)]
+    assert found == [("INSTITUTION", "KCH")]

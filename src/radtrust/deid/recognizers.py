@@ -1309,7 +1309,7 @@ _STATE_ZIP = (
 _CITY_STATE_TAIL = (
     rf"(?:,?[ \t]*(?:{_CITY}),?[ \t]*{_STATE_ZIP}"
     rf"|,?[ \t]*(?:{_CITY}),?[ \t]*(?:{_UK_POSTCODE}|{_CA_POSTCODE})(?![\w])"
-    rf"|,[ \t]*(?:{_CITY})(?=[ \t]*(?:[.;)\n]|$)))?"
+    rf"|,[ \t]*(?:{_CITY})(?=[ \t]*(?:[.;,)\n]|$)|[ \t]+[a-z]))?"
 )
 _STREET_NAME = (
     rf"(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?(?:(?:\d{{1,3}}(?:st|nd|rd|th)|[A-Z][A-Za-z'’-]*|[A-Z][a-z]{{0,2}}\.)[ \t]+){{1,4}}"
@@ -1423,6 +1423,13 @@ def _addresses(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
                         and not any(_MONTH_NAME_RE.fullmatch(w) for w in street + city)):
                     found.append((b.start(), m.end()))
     for s, e in sorted(set(found)):
+        # a city after the street's comma must be a place, not report words ("12 Main Street, Mild cardiomegaly")
+        comma = text.rfind(",", s, e)
+        if comma > s:
+            tail = [_word(text, t) for t in _tokens(text, comma, e)]
+            if tail and not any(ch.isdigit() for ch in text[comma:e]) and all(allow.is_clinical_word(w) for w in tail) \
+                    and normalise(tail[0]) not in _PLACE_PREFIXES:
+                e = comma
         # "Mild ... SW1A 1AA"-style leading words: start at the first non-report word
         toks = _tokens(text, s, e)
         while (toks and toks[0][0] == s and not text[s].isdigit()
@@ -1583,9 +1590,12 @@ _NOT_INST_ABBR = frozenset(
     "ra acl pcl mcl lcl cp ruq luq rlq llq lv rv la ivc sma ima cbd gb lad rca lcx tips ercp eus pet spect dexa dxa "
     "cta mra mrcp axr kub ivp vcug fdg suv hu ob gyn or er ed icu nicu picu ccu micu sicu pacu ent ems ama dnr dni "
     "ap pa us ct mri cxr usa uk eu nhs va sah ich ivh sdh edh lvh rvh bph iph nph pth tsh acth ldh fnh dish pph cabg "
-    "tavr tavi pci turp evar tevar vats ptca avr mvr icd aicd ppm crt mvp hcc rcc nsclc sclc copd ild uip nsip".split()
+    "tavr tavi pci turp evar tevar vats ptca avr mvr icd aicd ppm crt mvp hcc rcc nsclc sclc copd ild uip nsip "
+    "nash mash ash hh bih cih fsh lh gh adh anh".split()
 )
 _INST_ABBR_RE = re.compile(r"(?<![\w-])(?i:at|from)[ \t]+([A-Z]{2,5}H)(?![\w-]|\.\w)")
+# ... and the same hospital form in brackets after a study or a name: "CT chest 2019 (KCH)", "Dr Ahmed (RLH)"
+_INST_ABBR_BRACKET_RE = re.compile(r"(?<=\()([A-Z]{2,5}H)(?=\))")
 _INST_ABBR_TRIGGERS = frozenset(("at", "from"))
 _GENERIC_INST_WORDS = frozenset(
     "hospital hospitals medical center centre clinic clinics health system healthcare care imaging institute "
@@ -1628,6 +1638,10 @@ def _institutions(doc: _Doc, allow: AllowList) -> Iterator[Candidate]:
     for m in _matches_at(_INST_ABBR_RE, text, doc.at(_INST_ABBR_TRIGGERS)):
         if _inst_abbreviation(m.group(1), allow):
             yield Candidate(*m.span(1), "INSTITUTION", MEDIUM)
+    if "(" in text:
+        for m in _INST_ABBR_BRACKET_RE.finditer(text):
+            if _inst_abbreviation(m.group(1), allow):
+                yield Candidate(*m.span(1), "INSTITUTION", MEDIUM)
     for p in doc.at(_INST_TRIGGERS):
         k = _INST_KEYWORD_RE.match(text, p)
         if k is None:

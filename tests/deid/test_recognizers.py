@@ -10,15 +10,7 @@ from radtrust.deid import KINDS, find_identifiers, name_in_dictionary
 from radtrust.deid.allowlist import AllowList, is_allowed_word, protected_spans
 from radtrust.deid.recognizers import find_candidates, resolve
 
-
-def found(text: str, value: str, kind: str) -> bool:
-    """True if spans of ``kind`` cover every letter and digit of ``value`` (its first occurrence)."""
-    start = text.index(value)
-    covered = set()
-    for sp in find_identifiers(text):
-        if sp.kind == kind:
-            covered.update(range(sp.start, sp.end))
-    return all(i in covered for i in range(start, start + len(value)) if text[i].isalnum())
+from .helpers import found
 
 
 def spans_of(text: str) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,26 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def refuse_output_over_input(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Raise :class:`~radtrust.errors.InputError` if ``out`` is one of ``inputs``: the same file by any path
+    (a symlink, a hard link, ``./x`` for ``x``). Called before anything is read, so an input is never replaced
+    by a command's own output (``label X --out X`` would otherwise turn the reports into labels)."""
+    from radtrust.errors import InputError
+
+    target = Path(out)
+    if not target.exists():
+        return  # nothing there yet: it cannot be an input
+    for src in inputs:
+        if src is None or not Path(src).exists():
+            continue
+        try:
+            same = os.path.samefile(target, src)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(f"{target}: the output is the input {Path(src)}; write it elsewhere (inputs are never replaced)")
 
 
 def write_json(obj: Any, target: str | os.PathLike[str]) -> None:

@@ -111,8 +111,12 @@ def audit_files(
     progress: bool = False,
 ) -> SubgroupAudit:
     """Read, audit, and write ``out`` (JSON) atomically, plus the forest plot PNG and HTML page if asked."""
-    from radtrust.data.io import atomic_path, write_json
+    from radtrust.data.io import atomic_path, refuse_output_over_input, write_json
     from radtrust.data.readers import read_labels
+
+    for target in (out, plot, report):
+        if target is not None:
+            refuse_output_over_input(target, [data, labels])
     from radtrust.train.api import load_classifier, read_inputs, run_config
     from radtrust.train.estimator import ReportClassifier
 

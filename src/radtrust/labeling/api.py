@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from radtrust.data.io import refuse_output_over_input
 from radtrust.errors import ConfigError
 
 
@@ -40,6 +41,7 @@ def label_any(
     """Dispatch ``radtrust label``: combine label tables, ask a teacher LLM, label mammography reports, or
     run the chest rule labeler. Returns a one-line summary (counts only) for the CLI to print."""
     inputs = [Path(p) for p in inputs]
+    refuse_output_over_input(out, inputs)
     if combine:
         from radtrust.labeling.combine import combine_files
 

@@ -599,6 +599,11 @@ def merge_files(
     Returns the summary with ``out`` and ``history`` paths.
     """
     corrections_path, labels_path, out_path = Path(corrections_path), Path(labels_path), Path(out_path)
+    from radtrust.data.io import refuse_output_over_input
+
+    # the label table may be corrected in place (its history keeps what it held); the experts' returned
+    # file, the plan and the history never are
+    refuse_output_over_input(out_path, [corrections_path, plan_path, history_path])
     if out_path.suffix.lower() not in _TABLE_OUT_SUFFIXES:
         raise InputError(f"{out_path}: output must be .csv, .parquet or .jsonl")
     if out_path.is_dir():

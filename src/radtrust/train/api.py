@@ -252,6 +252,9 @@ def with_density_category(frame: pd.DataFrame) -> pd.DataFrame:
 def predict_to_file(run: str | Path, data: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", progress: bool = False, level: str = "view") -> Path:
     """Predictions per case, or for an image run per ``level`` (breast, exam, woman; see
     :func:`radtrust.evaluate.aggregate.aggregate_scores`) with decisions at the stored thresholds."""
+    from radtrust.data.io import refuse_output_over_input
+
+    refuse_output_over_input(out, [data])
     clf = load_classifier(run)
     cohort, _ = read_inputs(data, clf.config, column_map, empty_reports)
     if level == "view":

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from radtrust.deid.allowlist import AllowList
 from radtrust.deid.bounds import check_replacement, cut_back
-from radtrust.deid.recognizers import KINDS, MEDIUM, WEAK, Candidate, Span, date_spans, find_candidates, has_month_name, resolve
+from radtrust.deid.recognizers import (
+    KINDS, MEDIUM, WEAK, Candidate, Span, date_spans, find_candidates, has_month_name, remember, resolve,
+)
 from radtrust.deid.surrogates import SurrogateGenerator, shift_date_text
 from radtrust.errors import ConfigError, InputError
 
@@ -179,8 +181,8 @@ class Deidentifier:
         # written or logged, and gone with the object
         self.cache_size = cache_size
         self._cache: dict[str, tuple[Candidate, ...]] = {}
-        # a whole text seen before gets its final spans back without resolving them again (sections repeat:
-        # "No acute cardiopulmonary process."); cleared with the sentence cache's policy
+        # a whole text seen before gets its final spans back without finding or resolving them again
+        # (sections repeat: "No acute cardiopulmonary process."); the sentence cache above serves the rest
         self._span_cache: dict[str, tuple[tuple[Span, ...], int]] = {}
         if self.config.mode == "surrogate" and importlib.util.find_spec("faker") is None:
             raise ConfigError("mode 'surrogate' needs the faker package: pip install faker, or use mode 'mask'")
@@ -228,9 +230,7 @@ class Deidentifier:
         else:
             spans, n_long, n_merged = [], 0, 0
         if caching:
-            if len(self._span_cache) >= self.cache_size:
-                self._span_cache.clear()
-            self._span_cache[text] = (tuple(spans), n_long + n_merged)
+            remember(self._span_cache, self.cache_size, text, (tuple(spans), n_long + n_merged))
         return spans, n_long + n_merged
 
     def deidentify(self, text: str, patient_id: str | None = None) -> str:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from radtrust.deid.allowlist import EPONYM_HEADS, LETTER_WORDS, AllowList, inside_clinical_code, normalise, touches_protected
 from radtrust.deid.bounds import ABBREVIATIONS, MONTH_ABBREVIATIONS, MONTH_NAMES, bound, sentence_ends, strip_accents
@@ -1717,18 +1718,12 @@ def find_candidates(text: str, allow: AllowList | None = None, cache: dict[str, 
     cleared when it holds ``cache_size``) skip the sentences seen before. Radiology reports repeat their
     sentences ("No pneumothorax."), so most sentences of an archive are looked up, not scanned. Only the
     propagation of a found name to its other mentions looks at the whole text. Results never depend on
-    the cache."""
+    the cache. (Whole texts seen before are the caller's to remember: the engine keeps their final spans.)"""
     allow = allow or AllowList()
     cached = cache is not None and cache_size > 0
-    if cached:
-        whole = cache.get(text)  # a whole report section seen before ("No acute cardiopulmonary process.")
-        if whole is not None:
-            return list(whole)
     if _nothing_to_find(text, allow):
         # no recognizer can fire anywhere in it, so on none of its sentences either (the screen only looks at
         # words and characters): about half the sections of an archive end here, unsplit
-        if cached:
-            _remember(cache, cache_size, text, ())
         return []
     out: list[Candidate] = []
     for s, e in sentence_pieces(text):
@@ -1737,17 +1732,17 @@ def find_candidates(text: str, allow: AllowList | None = None, cache: dict[str, 
         if found is None:
             found = tuple(_piece_candidates(piece, allow))
             if cached:
-                _remember(cache, cache_size, piece, found)
+                remember(cache, cache_size, piece, found)
         out.extend(found if s == 0 else (Candidate(s + c.start, s + c.end, c.kind, c.strength, c.source) for c in found))
     names = [c for c in out if c.kind == "NAME"]
     if names:
         out.extend(_with_initials(text, _propagate_names(_Doc.of(text), names, allow)))
-    if cached:
-        _remember(cache, cache_size, text, tuple(out))
     return out
 
 
-def _remember(cache: dict[str, tuple[Candidate, ...]], size: int, key: str, value: tuple[Candidate, ...]) -> None:
+def remember(cache: dict[str, Any], size: int, key: str, value: Any) -> None:
+    """Put ``value`` in ``cache``, clearing it first when it holds ``size`` entries (the policy of every
+    de-identification cache)."""
     if len(cache) >= size:
         cache.clear()  # cheaper than an LRU's bookkeeping on every hit; refills within a chunk
     cache[key] = value

@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/radtrust demo --out demo_out
 
+# Tests run in one process per core (pytest-xdist; at most 4, so a big machine does not load the encoder
+# a dozen times): CI's two cores finish in about half the time of one process.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --durations 25
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto --maxprocesses 4 -m "not slow"
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,10 @@ import pytest
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.train.config import TrainConfig
+
+# `make test` runs one pytest worker per core (pytest-xdist); each then trains on one thread, so two workers
+# do not fight over two cores. A single-process run keeps two threads.
+TEST_THREADS = 1 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1 else 2
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,4 +54,4 @@ def toy_cohort() -> tuple[Cohort, LabelTable]:
 @pytest.fixture
 def tiny_config() -> TrainConfig:
     """Randomly initialised two-layer BERT: seconds per run, for tests of the machinery, not of accuracy."""
-    return TrainConfig(encoder="tiny", epochs=2, batch_size=32, learning_rate=5e-3, max_length=32, num_threads=2, debug_checks=True)
+    return TrainConfig(encoder="tiny", epochs=2, batch_size=32, learning_rate=5e-3, max_length=32, num_threads=TEST_THREADS, debug_checks=True)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from radtrust.errors import RadtrustError
+from radtrust.errors import Interrupted, RadtrustError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Private, fair and label-honest radiology AI.")
 synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic cohorts with hidden ground truth.")
@@ -584,6 +584,8 @@ def sweep_cmd(
     gold_id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected)")] = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
+    overwrite: Annotated[bool, typer.Option(help="replace the results of an earlier sweep in --out")] = False,
+    resume: Annotated[bool, typer.Option(help="continue a stopped sweep in --out: keep its finished runs, resume the interrupted one")] = False,
     ledger: Ledger = None,
     quiet: Quiet = False,
 ) -> None:
@@ -598,7 +600,7 @@ def sweep_cmd(
     table = sweep_from_files(
         data, labels, out, cfg, epsilons=epsilons, methods=methods, gold=gold, test_fraction=test_fraction,
         n_bootstrap=n_bootstrap, column_map=column_map, id_column=id_column, gold_id_column=gold_id_column,
-        empty_reports=empty_reports, ledger=ledger or True, progress=not quiet,
+        empty_reports=empty_reports, ledger=ledger or True, progress=not quiet, overwrite=overwrite, resume=resume,
     )  # fmt: skip
     _print_sweep(table)
     _echo(f"wrote {len(table)} runs → {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep.png'}")
@@ -701,8 +703,12 @@ def _print_budget(st) -> None:
         out.print(table)
     else:
         out.print(f"{title}: no runs charged")
+    for c in st.charges:
+        if c.status == "void":
+            out.print(f"void {c.run_id[:12]} (not counted: it failed before its first step): {escape(c.note or '')}")
     eps, delta = st.spent
-    out.print(f"spent (basic composition): ε = {num(eps)}, δ = {num(delta)} over {len(st.charges)} run(s)")
+    n_void = sum(not c.counts for c in st.charges)
+    out.print(f"spent (basic composition): ε = {num(eps)}, δ = {num(delta)} over {len(st.charges) - n_void} run(s)" + (f"; {n_void} void" if n_void else ""))
     if st.budget is None:
         out.print("budget: none set (radtrust budget set DATA --epsilon E)")
     else:
@@ -756,10 +762,27 @@ def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
     return tuple(usage), tuple(abort)
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a scheduler's preemption, ``kill``) raise :class:`Interrupted`, which reaches
+    this door with what the interrupted step kept (a charge settled, a checkpoint to resume) instead of
+    the process vanishing mid-step or typer's silent exit code."""
+    import signal
+
+    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise Interrupted()
+
+    try:
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        pass
+
+
 def main() -> None:
     """Console-script entry point: one-line errors and exit code 2 for user mistakes, usage errors
     (an unknown option, a bad value, a missing ``--out``) included."""
     usage_errors, aborts = _click_exceptions()
+    _stop_on_signals()
     try:
         rv = app(standalone_mode=False)
         _say_what_was_scrubbed()
@@ -767,9 +790,17 @@ def main() -> None:
         msg = " ".join(str(e).split())
         print(f"radtrust: error: {msg}", file=sys.stderr)
         sys.exit(2)
-    except aborts:
-        print("radtrust: aborted", file=sys.stderr)
+    except (Interrupted, KeyboardInterrupt, *aborts) as e:
+        # Every output is written whole or not at all, so none is half-written; a training run says what it kept.
+        kept = " ".join(str(e).split()) if isinstance(e, (Interrupted, KeyboardInterrupt)) else ""
+        print(f"radtrust: interrupted; {kept or 'no output was written or replaced'}", file=sys.stderr)
         sys.exit(130)
+    except OSError as e:
+        # An output the system refuses late (a disk that fills, a folder made read-only mid-run): one line
+        # naming the file; the write was to a temporary file, so nothing half-written is left.
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"radtrust: error: {where}{e.strerror or type(e).__name__}", file=sys.stderr)
+        sys.exit(2)
     except usage_errors as e:
         msg = " ".join(e.format_message().split())  # type: ignore[attr-defined]
         print(f"radtrust: error: {msg} (see radtrust --help)", file=sys.stderr)

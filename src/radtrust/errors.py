@@ -26,6 +26,11 @@ class PrivacyError(RadtrustError):
     """A privacy setting that cannot be honoured (e.g. ε ≤ 0, budget exceeded)."""
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM at the command line. Not a KeyboardInterrupt, which typer turns into a silent exit
+    code; like it, a BaseException, so no ``except Exception`` swallows it. Its message says what was kept."""
+
+
 def build_config(cls, origin: str = "options", **values):
     """Construct a pydantic config, turning a validation error into a one-line :class:`ConfigError`
     (``origin: field: message``) for the CLI door."""

@@ -13,7 +13,7 @@ import pytest
 from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
 from radtrust.data.schema import Cohort
 from radtrust.errors import InputError, PrivacyError
-from radtrust.privacy.ledger import PrivacyLedger, default_ledger_path, planned_charge
+from radtrust.privacy.ledger import SCHEMA_VERSION, PrivacyLedger, default_ledger_path, planned_charge
 
 FP = "a" * 64
 OTHER = "b" * 64
@@ -151,7 +151,7 @@ def test_schema_reads_create_nothing_and_bad_files_are_one_line_errors(tmp_path)
     with sqlite3.connect(led.path) as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert tables == {"schema_version", "datasets", "charges"}
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not a database at all" * 100)
@@ -288,16 +288,86 @@ def test_fit_and_save_charges_before_and_finishes_after(toy_cohort, tiny_config,
     assert not (tmp_path / "run2").exists() and len(led.charges(fp)) == 1
 
 
-def test_a_run_that_fails_keeps_its_charge(toy_cohort, tiny_config, tmp_path, monkeypatch):
+def test_a_run_that_fails_before_its_first_step_is_voided_and_leaves_nothing(toy_cohort, tiny_config, tmp_path, monkeypatch):
     from radtrust.train import api
 
     def boom(self, *a, **k):
-        raise RuntimeError("training crashed")
+        raise RuntimeError("the encoder exploded")
 
     monkeypatch.setattr(api.ReportClassifier, "fit", boom)
     led = PrivacyLedger(tmp_path / "l.sqlite")
+    led.set_budget(FP, 10.0, 1e-3)
     cohort, labels = toy_cohort
     with pytest.raises(RuntimeError):
-        api.fit_and_save(cohort, labels, tiny_config, tmp_path / "run", ledger=led, fingerprint=FP)
+        api.fit_and_save(cohort, labels, tiny_config.model_copy(update={"epsilon": 8.0}), tmp_path / "run", ledger=led, fingerprint=FP)
     (c,) = led.charges(FP)
-    assert c.status == "charged" and c.spent_epsilon is None and not (tmp_path / "run").exists()
+    assert c.status == "void" and "before the first step" in c.note and "exploded" in c.note
+    assert led.spent(FP) == (0.0, 0.0) and led.status(FP).remaining[0] == 10.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.sqlite"]  # no run folder, checkpoint or temp left
+
+
+def test_a_run_that_fails_after_its_first_step_keeps_its_charge_as_failed(toy_cohort, tiny_config, tmp_path, monkeypatch):
+    from radtrust.train import api
+
+    real_fit = api.ReportClassifier.fit
+
+    def step_then_boom(self, *a, on_first_step=None, **k):
+        on_first_step()
+        raise RuntimeError("training crashed")
+
+    monkeypatch.setattr(api.ReportClassifier, "fit", step_then_boom)
+    led = PrivacyLedger(tmp_path / "l.sqlite")
+    cohort, labels = toy_cohort
+    cfg = tiny_config.model_copy(update={"epsilon": 8.0, "accountant": "rdp"})
+    with pytest.raises(RuntimeError):
+        api.fit_and_save(cohort, labels, cfg, tmp_path / "run", ledger=led, fingerprint=FP)
+    (c,) = led.charges(FP)
+    assert c.status == "failed" and c.spent_epsilon is None and not (tmp_path / "run").exists()
+    assert led.spent(FP)[0] == 8.0
+    # its identity is on disk: the same command with resume continues under the same charge
+    assert (tmp_path / "run.checkpoint" / "run.json").exists()
+    monkeypatch.setattr(api.ReportClassifier, "fit", real_fit)
+    api.fit_and_save(cohort, labels, cfg, tmp_path / "run", ledger=led, fingerprint=FP, resume=True)
+    (c2,) = led.charges(FP)
+    assert c2.run_id == c.run_id and c2.status == "finished" and not (tmp_path / "run.checkpoint").exists()
+
+
+def test_void_only_a_charged_run_and_a_voided_id_charged_again_counts(ledger):
+    ledger.set_budget(FP, 10.0, 1e-3)
+    charge(ledger, "r1", 8.0)
+    assert ledger.void("r1", "failed before the first step: x").status == "void"
+    assert ledger.spent(FP) == (0.0, 0.0)
+    with pytest.raises(PrivacyError, match="only a run that never took a step"):
+        ledger.void("r1", "again")
+    charge(ledger, "r2", 9.0)  # the voided 8 no longer blocks this one
+    ledger.finish("r2", 8.9)
+    with pytest.raises(PrivacyError, match="only a run that never took a step"):
+        ledger.void("r2", "too late")
+    with pytest.raises(PrivacyError, match="over the privacy budget"):
+        charge(ledger, "r1", 8.0)  # charged again, the old id is a new start, checked against the budget
+    with pytest.raises(PrivacyError, match="no charge with run id"):
+        ledger.void("nope", "x")
+
+
+def test_a_version_1_ledger_is_upgraded_in_place_with_every_charge(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("CREATE TABLE datasets (fingerprint TEXT PRIMARY KEY, epsilon_budget REAL NOT NULL, delta_budget REAL NOT NULL, label TEXT, set_at TEXT NOT NULL)")
+        con.execute(
+            "CREATE TABLE charges (run_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, epsilon REAL NOT NULL, delta REAL, accountant TEXT, "
+            "method TEXT, config_hash TEXT, started_at TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('charged', 'finished', 'failed')), "
+            "finished_at TEXT, spent_epsilon REAL)"
+        )
+        con.execute("CREATE INDEX charges_by_fingerprint ON charges (fingerprint, started_at)")
+        con.execute("INSERT INTO schema_version VALUES (1)")
+        con.execute("INSERT INTO datasets VALUES (?, 10.0, 0.001, NULL, '2026-01-01T00:00:00Z')", (FP,))
+        con.execute("INSERT INTO charges VALUES ('old', ?, 3.0, 1e-5, 'prv', 'lora', 'c', '2026-01-01T00:00:00Z', 'finished', NULL, 2.99)", (FP,))
+    led = PrivacyLedger(path)
+    assert led.spent(FP) == (3.0, 1e-5)
+    charge(led, "new", 4.0)
+    led.void("new", "failed before the first step: y")
+    (old, new) = led.charges(FP)
+    assert (old.run_id, old.status, old.spent_epsilon) == ("old", "finished", 2.99) and new.status == "void"
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

@@ -208,6 +208,11 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
     return _normalise_demographics(frame, source, ("sex", "race")), dropped
 
 
+#: Ages above this are refused as impossible (the oldest documented human lived to 122).
+MAX_AGE_YEARS = 125
+_LATERALITY = {"L": "L", "LEFT": "L", "R": "R", "RIGHT": "R"}
+
+
 def _normalise_demographics(frame: pd.DataFrame, source: str, id_columns: Sequence[str]) -> pd.DataFrame:
     """``age`` as a float (a one-line error naming the first non-number) and ``id_columns`` as strings."""
     if "age" in frame.columns:
@@ -215,6 +220,13 @@ def _normalise_demographics(frame: pd.DataFrame, source: str, id_columns: Sequen
         bad = frame["age"].notna() & age.isna()
         if bad.any():
             raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'age' is not a number")
+        # An impossible age would fall silently into an age band of every audit: refused, not guessed at.
+        impossible = age.notna() & ((age < 0) | (age > MAX_AGE_YEARS))
+        if impossible.any():
+            raise InputError(
+                f"{source}: row {int(np.flatnonzero(impossible.to_numpy())[0]) + 1}: column 'age' is outside 0-{MAX_AGE_YEARS} years "
+                f"({int(impossible.sum())} such rows); fix or empty those cells"
+            )
         frame["age"] = age.astype(float)
     for col in id_columns:
         if col in frame.columns:
@@ -230,7 +242,23 @@ def _normalise_images(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if bad.any():
         raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: empty '{IMAGE_PATH_COLUMN}'")
     frame[IMAGE_PATH_COLUMN] = paths
+    if "laterality" in frame.columns:
+        frame["laterality"] = _laterality(frame["laterality"], source)
     return _normalise_demographics(frame, source, ("episode_id", "laterality", "view", "manufacturer", "sex", "race"))
+
+
+def _laterality(col: pd.Series, source: str) -> pd.Series:
+    """"L" or "R" per view (left/right spelled out accepted; empty = unknown). Anything else (B, U, 3) is
+    refused: breasts are grouped by laterality, so it would become a third breast of the woman."""
+    text = col.astype("string").str.strip().str.upper()
+    mapped = text.map(lambda v: _LATERALITY.get(v) if isinstance(v, str) and v else None)
+    bad = text.notna() & (text != "") & mapped.isna()
+    if bad.any():
+        raise InputError(
+            f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'laterality' must be L or R (or empty when "
+            f"unknown); {int(bad.sum())} such rows"
+        )
+    return mapped.astype(object).where(mapped.notna(), None)
 
 
 @dataclass

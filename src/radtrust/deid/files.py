@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from radtrust.data.io import refuse_output_over_input, write_json, write_table
+from radtrust.data.io import TABLE_SUFFIXES, check_output, write_json, write_table
 from radtrust.data.readers import cohort_from_table, parse_column_map, read_cohort, read_table
 from radtrust.data.schema import TEXT_SECTIONS
 from radtrust.deid.engine import DeidConfig, deidentify_frame
@@ -30,7 +30,7 @@ def deid_file(input_path: str | Path, out: str | Path, config: DeidConfig | None
     summary says which); masks need no key. Both files are written atomically; the input is never
     overwritten."""
     src, out = Path(input_path), Path(out)
-    refuse_output_over_input(out, [src])
+    check_output(out, [src], suffixes=TABLE_SUFFIXES)
     mapping = parse_column_map(column_map)
     keyed_on = mapping.get("patient_id", "patient_id")
     if src.is_dir() or src.name.lower().endswith((".tgz", ".tar.gz", ".tar", ".xml")):

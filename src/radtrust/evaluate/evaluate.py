@@ -94,9 +94,9 @@ def evaluate_files(
     from radtrust.data.readers import read_labels
     from radtrust.train.api import read_inputs, run_config
 
-    from radtrust.data.io import refuse_output_over_input
+    from radtrust.data.io import check_output
 
-    refuse_output_over_input(out, [data, labels])
+    check_output(out, [data, labels], suffixes=(".json",))
     config = run_config(run)  # fail on a bad run folder before reading large data
     cohort, carried = read_inputs(data, config, column_map, empty_reports)
     gold = read_labels(labels, id_column=id_column) if labels is not None else carried

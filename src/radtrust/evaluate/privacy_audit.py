@@ -286,12 +286,14 @@ def audit_privacy_files(
     """Read the run's training data and labels as ``radtrust train`` did, audit, write ``out`` (JSON,
     atomically) and record the audit in the privacy ledger as a non-private analysis (ε = inf)."""
     from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
-    from radtrust.data.io import write_json
+    from radtrust.data.io import check_output, write_json
     from radtrust.data.readers import read_labels
     from radtrust.errors import PrivacyError
     from radtrust.privacy.ledger import new_run_id, resolve_ledger
     from radtrust.train.api import read_inputs, run_config
+    from radtrust.train.estimator import read_run_json
 
+    check_output(out, [data, labels], suffixes=(".json",))
     rc = run_config(run)
     cohort, carried = read_inputs(data, rc, column_map, empty_reports)
     if labels is None and carried is None:
@@ -302,7 +304,7 @@ def audit_privacy_files(
     whole = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)
     if not keep.all():
         cohort = cohort.subset(keep)
-    check_training_data(run, json.loads((Path(run) / "run.json").read_text()), cohort, (whole,))  # before anything is charged
+    check_training_data(run, read_run_json(Path(run) / "run.json"), cohort, (whole,))  # before anything is charged
     privacy_ledger = resolve_ledger(ledger)
     if privacy_ledger is not None:
         try:

@@ -111,12 +111,17 @@ def audit_files(
     progress: bool = False,
 ) -> SubgroupAudit:
     """Read, audit, and write ``out`` (JSON) atomically, plus the forest plot PNG and HTML page if asked."""
-    from radtrust.data.io import atomic_path, refuse_output_over_input, write_json
+    from radtrust.data.io import check_output, json_bytes, write_files
     from radtrust.data.readers import read_labels
 
-    for target in (out, plot, report):
-        if target is not None:
-            refuse_output_over_input(target, [data, labels])
+    check_output(out, [data, labels], suffixes=(".json",))
+    if plot is not None:
+        check_output(plot, [data, labels], suffixes=(".png",), what="--plot")
+    if report is not None:
+        check_output(report, [data, labels], suffixes=(".html", ".htm"), what="--report")
+    targets = [Path(t).resolve() for t in (out, plot, report) if t is not None]
+    if len(set(targets)) < len(targets):
+        raise InputError(f"{out}: --out, --plot and --report must be three different files")
     from radtrust.train.api import load_classifier, read_inputs, run_config
     from radtrust.train.estimator import ReportClassifier
 
@@ -133,14 +138,16 @@ def audit_files(
     audit.meta["privacy"] = ReportClassifier.privacy_of(run)
     d = audit.to_dict()
     png, caption = forest_for(d, plot_metric, plot_finding)
-    write_json(d, out)
+    # All of them or none: everything is rendered in memory first, then written and renamed together.
+    files = {Path(out): json_bytes(d)}
     if plot is not None:
-        with atomic_path(plot) as tmp:
-            tmp.write_bytes(png)
+        files[Path(plot)] = png
     if report is not None:
-        from radtrust.report.html import fairness_context, render_fairness_report, write_report
+        from radtrust.report.html import fairness_context, render_fairness_report
 
-        write_report(report, render_fairness_report(f"Fairness audit: {Path(run).name}", fairness_context(d, png, caption, Path(run).name), d["privacy"]))
+        html = render_fairness_report(f"Fairness audit: {Path(run).name}", fairness_context(d, png, caption, Path(run).name), d["privacy"])
+        files[Path(report)] = html.encode("utf-8")
+    write_files(files)
     return audit
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from radtrust.data.io import refuse_output_over_input
+from radtrust.data.io import TABLE_SUFFIXES, check_output
 from radtrust.errors import ConfigError
 
 
@@ -41,7 +41,7 @@ def label_any(
     """Dispatch ``radtrust label``: combine label tables, ask a teacher LLM, label mammography reports, or
     run the chest rule labeler. Returns a one-line summary (counts only) for the CLI to print."""
     inputs = [Path(p) for p in inputs]
-    refuse_output_over_input(out, inputs)
+    check_output(out, inputs, suffixes=TABLE_SUFFIXES)
     if combine:
         from radtrust.labeling.combine import combine_files
 

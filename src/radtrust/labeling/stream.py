@@ -179,8 +179,11 @@ def _chunks(path: Path, kind: str, chunk_size: int, mapping: Mapping[str, str]) 
             header = pd.read_csv(fh, sep=sep, nrows=0)
         cols = _check_header(path, [str(c) for c in header.columns], mapping)
         ids = {mapping.get("case_id", "case_id"), mapping.get("patient_id", "patient_id")}
-        batches = pd.read_csv(
-            path, sep=sep, chunksize=chunk_size, usecols=cols, dtype={c: str for c in ids}, encoding="utf-8-sig"
+        # No usecols: with it pandas silently drops the extra fields of a ragged row, where every other
+        # reader (read_table) refuses the file; one rule for every command. Columns are selected per chunk.
+        batches = (
+            chunk[cols]
+            for chunk in pd.read_csv(path, sep=sep, chunksize=chunk_size, dtype={c: str for c in ids}, encoding="utf-8-sig")
         )
     else:
         reader = pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False)

@@ -74,7 +74,32 @@ def load_encoder(encoder: str, seed: int = 0) -> nn.Module:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             return BertModel(cfg, add_pooling_layer=False)
-    return AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+    check_encoder_weights(encoder)
+    try:
+        return AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False, use_safetensors=True)
+    except Exception as e:  # noqa: BLE001 - transformers raises many types for a damaged folder; all mean the same to a user
+        raise ConfigError(f"{path}: the encoder does not load ({type(e).__name__}); is the folder complete?") from None
+
+
+def check_encoder_weights(encoder: str) -> None:
+    """The encoder folder holds readable safetensors weights: the header is read (not the tensors), so a
+    missing, truncated or foreign weights file fails in milliseconds, before any run is charged. Pickled
+    ``pytorch_model.bin`` weights are never loaded (a pickle can run code)."""
+    if encoder == TINY_ENCODER:
+        return
+    from safetensors import safe_open
+
+    path = resolve_encoder_path(encoder)
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"{path}: no .safetensors weights (radtrust never loads pickled weights such as pytorch_model.bin)")
+    for f in files:
+        try:
+            with safe_open(str(f), framework="pt") as fh:
+                if not list(fh.keys()):
+                    raise ValueError("no tensors")
+        except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+            raise ConfigError(f"{f}: damaged encoder weights ({type(e).__name__})") from None
 
 
 class _PassThroughEmbeddings(nn.Module):

@@ -55,15 +55,12 @@ def audit_label_files(
     progress: bool = False,
 ) -> tuple[LabelAudit, Path, Path]:
     """Read the cohort and labels, audit them, write the per-cell file and the summary (internal-only)."""
-    from radtrust.data.io import refuse_output_over_input
+    from radtrust.data.io import check_output
     from radtrust.data.readers import read_cohort, read_labels
 
-    for target in (out, summary):
-        if target is not None:
-            refuse_output_over_input(target, [data, labels, pred_probs])
-    out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise InputError(f"{out}: the label audit is written as .csv or .parquet")
+    out = check_output(out, [data, labels, pred_probs], suffixes=(".csv", ".parquet", ".pq"))
+    if summary is not None:
+        check_output(summary, [data, labels, pred_probs], suffixes=(".json",), what="--summary")
     cohort = read_cohort(data, column_map, empty_reports)
     table = read_labels(labels, id_column=id_column)
     chosen = chosen_findings(table, findings)

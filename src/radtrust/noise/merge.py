@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from radtrust.data.fingerprint import file_sha256
-from radtrust.data.io import atomic_path, write_table
+from radtrust.data.io import TABLE_SUFFIXES, atomic_path, write_table
 from radtrust.data.readers import read_labels, read_table
 from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABEL_VALUES, LabelTable, columns_present
 from radtrust.errors import InputError
@@ -58,7 +58,6 @@ _QUEUE_META = ("case_id", "report", "findings_in_doubt", "annotator_id", "review
 _IGNORED = ("report", "findings_in_doubt")
 #: Annotators must share at least this many cells before their agreement is worth a kappa.
 KAPPA_MIN_OVERLAP = 20
-_TABLE_OUT_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
 @dataclass
@@ -599,15 +598,11 @@ def merge_files(
     Returns the summary with ``out`` and ``history`` paths.
     """
     corrections_path, labels_path, out_path = Path(corrections_path), Path(labels_path), Path(out_path)
-    from radtrust.data.io import refuse_output_over_input
+    from radtrust.data.io import check_output
 
     # the label table may be corrected in place (its history keeps what it held); the experts' returned
     # file, the plan and the history never are
-    refuse_output_over_input(out_path, [corrections_path, plan_path, history_path])
-    if out_path.suffix.lower() not in _TABLE_OUT_SUFFIXES:
-        raise InputError(f"{out_path}: output must be .csv, .parquet or .jsonl")
-    if out_path.is_dir():
-        raise InputError(f"{out_path}: is a folder, expected a file name")
+    check_output(out_path, [corrections_path, plan_path, history_path], suffixes=TABLE_SUFFIXES)
     labels = read_labels(labels_path, id_column=id_column)
     corrections = read_corrections(corrections_path, labels.findings, current=labels)
     if history_path is not None:

@@ -12,7 +12,10 @@ import math
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
 
+from radtrust._warnings import quiet_known_warnings
 from radtrust.errors import PrivacyError
+
+quiet_known_warnings()  # the accountants' known numpy notes (see radtrust._warnings), once per process
 
 ACCOUNTANTS = ("prv", "rdp")
 #: Calibration stops when the spent ε is within this much *below* the target, never above it.

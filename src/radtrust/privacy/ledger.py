@@ -24,13 +24,15 @@ from pathlib import Path
 
 from radtrust.errors import InputError, PrivacyError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added status 'void' and the column 'note'; a version-1 ledger is upgraded in place
 #: Environment variable naming the ledger file; ``--ledger`` overrides it.
 LEDGER_ENV = "RADTRUST_LEDGER"
 #: ``charged``: the run was charged and has not reported back (running, killed or failed; it still
 #: counts). ``finished``: training ended and ``spent_epsilon`` holds the ε it reports. ``failed``: the
-#: caller says the run failed; the charge still counts.
-STATUSES = ("charged", "finished", "failed")
+#: caller says the run failed; the charge still counts. ``void``: the run failed before its first training
+#: step, so the DP mechanism never ran and nothing computed from the records was released; the charge is
+#: kept on record with the reason (``note``) but no longer counts (see :meth:`PrivacyLedger.void`).
+STATUSES = ("charged", "finished", "failed", "void")
 #: Totals may exceed a budget by this relative amount: float rounding of a sum, never a real overspend.
 _REL_TOL = 1e-9
 _BUSY_TIMEOUT_S = 60
@@ -55,9 +57,10 @@ _SCHEMA = (
         method TEXT,
         config_hash TEXT,
         started_at TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('charged', 'finished', 'failed')),
+        status TEXT NOT NULL CHECK (status IN ('charged', 'finished', 'failed', 'void')),
         finished_at TEXT,
-        spent_epsilon REAL
+        spent_epsilon REAL,
+        note TEXT
     )""",
     "CREATE INDEX charges_by_fingerprint ON charges (fingerprint, started_at)",
 )
@@ -126,6 +129,13 @@ class Charge:
     finished_at: str | None = None
     #: ε the finished run reports; the charge itself stays at ``epsilon`` (no refunds).
     spent_epsilon: float | None = None
+    #: why a charge was voided (never report text: the reason names files and settings).
+    note: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the charge counts toward the dataset's spent budget (every status but ``void``)."""
+        return self.status != "void"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -168,7 +178,7 @@ class BudgetStatus:
 
 
 def _total(charges: Iterable[Charge]) -> tuple[float, float]:
-    charges = list(charges)
+    charges = [c for c in charges if c.counts]
     return math.fsum(c.epsilon for c in charges), math.fsum(c.delta or 0.0 for c in charges)
 
 
@@ -240,9 +250,25 @@ class PrivacyLedger:
             con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             return True
         version = con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        if version == 1:
+            self._upgrade_from_1(con)
+            version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             raise InputError(f"{self.path}: privacy ledger schema version {version}; this radtrust reads version {SCHEMA_VERSION}")
         return True
+
+    @staticmethod
+    def _upgrade_from_1(con: sqlite3.Connection) -> None:
+        """Version 1 -> 2 inside the open transaction: SQLite cannot change a CHECK constraint in place, so
+        the charges table is rebuilt with every row copied (a crash mid-way rolls the whole upgrade back)."""
+        con.execute("ALTER TABLE charges RENAME TO charges_v1")
+        con.execute("DROP INDEX IF EXISTS charges_by_fingerprint")
+        for stmt in _SCHEMA[2:]:
+            con.execute(stmt)
+        cols = "run_id, fingerprint, epsilon, delta, accountant, method, config_hash, started_at, status, finished_at, spent_epsilon"
+        con.execute(f"INSERT INTO charges ({cols}) SELECT {cols} FROM charges_v1")
+        con.execute("DROP TABLE charges_v1")
+        con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     # ---- reads ---------------------------------------------------------------------------------
     @staticmethod
@@ -256,7 +282,7 @@ class PrivacyLedger:
     def _charges(con: sqlite3.Connection, where: str, arg: str) -> list[Charge]:
         rows = con.execute(
             "SELECT run_id, fingerprint, epsilon, delta, accountant, method, config_hash, started_at, status, finished_at, "
-            f"spent_epsilon FROM charges WHERE {where} = ? ORDER BY started_at, rowid",
+            f"spent_epsilon, note FROM charges WHERE {where} = ? ORDER BY started_at, rowid",
             (arg,),
         )
         return [Charge(*r) for r in rows]
@@ -272,7 +298,7 @@ class PrivacyLedger:
             return [] if con is None else self._charges(con, "fingerprint", fingerprint)
 
     def spent(self, fingerprint: str) -> tuple[float, float]:
-        """Composed (Σε, Σδ) over every charge on the dataset; a charge counts whether or not it finished."""
+        """Composed (Σε, Σδ) over the dataset's charges; a charge counts whether or not it finished, unless void."""
         return _total(self.charges(fingerprint))
 
     def status(self, fingerprint: str) -> BudgetStatus:
@@ -337,7 +363,10 @@ class PrivacyLedger:
             if old:
                 if old[0].fingerprint != fingerprint or old[0].epsilon != epsilon or old[0].delta != delta:
                     raise PrivacyError(f"run id {run_id} is already charged in {self.path} with another dataset or (ε, δ)")
-                return old[0]
+                if old[0].counts:
+                    return old[0]
+                # A voided run id charged again is a new start: it is checked against the budget below.
+                con.execute("DELETE FROM charges WHERE run_id = ?", (run_id,))
             budget = self._budget(con, fingerprint)
             if budget is not None:
                 if math.isinf(epsilon):
@@ -364,8 +393,8 @@ class PrivacyLedger:
 
     def finish(self, run_id: str, spent_epsilon: float | None, status: str = "finished") -> Charge:
         """Mark a run ended and record the ε it actually spent; its charge stays at the planned value."""
-        if status not in STATUSES[1:]:
-            raise PrivacyError(f"a run ends as {' or '.join(STATUSES[1:])}, not '{status}'")
+        if status not in ("finished", "failed"):
+            raise PrivacyError(f"a run ends as finished or failed, not '{status}'")
         with self._transaction(write=True) as con:
             cur = con.execute(
                 "UPDATE charges SET status = ?, finished_at = ?, spent_epsilon = ? WHERE run_id = ?",
@@ -373,6 +402,28 @@ class PrivacyLedger:
             )
             if cur.rowcount == 0:
                 raise PrivacyError(f"{self.path}: no charge with run id {run_id}")
+            return self._charges(con, "run_id", run_id)[0]
+
+
+    def void(self, run_id: str, reason: str) -> Charge:
+        """Void the charge of a run that failed before its first training step; it stays on record, with
+        ``reason``, but no longer counts toward the dataset's budget.
+
+        Why this is sound: the (ε, δ) guarantee bounds what the DP-SGD mechanism's output (the noisy steps,
+        and everything computed from them: weights, checkpoints, metrics) reveals about any record. A run
+        voided here never ran that mechanism: no gradient was computed from a record, no noise drawn,
+        nothing saved. What it did before failing (reading and checking the inputs, loading the encoder,
+        calibrating σ from N and the settings) is what every run does before it is charged. Only a charge
+        still ``charged`` can be voided: a finished or failed run has taken steps, and those always count.
+        ``reason`` must name files and settings, never report text (messages never hold any).
+        """
+        with self._transaction(write=True) as con:
+            old = self._charges(con, "run_id", run_id)
+            if not old:
+                raise PrivacyError(f"{self.path}: no charge with run id {run_id}")
+            if old[0].status != "charged":
+                raise PrivacyError(f"{self.path}: run {run_id[:12]} is {old[0].status}; only a run that never took a step can be voided")
+            con.execute("UPDATE charges SET status = 'void', finished_at = ?, note = ? WHERE run_id = ?", (_now(), reason[:500], run_id))
             return self._charges(con, "run_id", run_id)[0]
 
 

@@ -15,17 +15,24 @@ from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
 from radtrust.data.io import write_json, write_table
 from radtrust.data.readers import read_cohort, read_labels
 from radtrust.data.schema import Cohort, LabelTable
-from radtrust.errors import InputError
+from radtrust.errors import InputError, Interrupted
 from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge, resolve_ledger
-from radtrust.train.checkpoint import IDENTITY_FILE, Checkpointer
+from radtrust.train.checkpoint import CHECKPOINT_FILE, IDENTITY_FILE, Checkpointer
 from radtrust.train.config import ImageTrainConfig, LoopConfig, TrainConfig
 from radtrust.train.estimator import ReportClassifier, privacy_population
 
 
 def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
+    """Refuse a run folder that would replace results without ``overwrite``, names a file, or lies where
+    nothing can be written; checked before anything is read or charged."""
+    from radtrust.data.io import check_writable_folder
+
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file; --out names the run folder to create")
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out}: already exists and is not empty; choose a new --out or pass --overwrite")
+    check_writable_folder(out.parent)
     return out
 
 
@@ -68,17 +75,23 @@ def _resume_identity(ck_dir: Path, resume: bool | None, identity: dict[str, str]
     if not ident_file.exists():
         if resume is True:
             raise InputError(f"{ck_dir}: no checkpoint of an interrupted run to resume")
+        if ck_dir.exists() and not any(ck_dir.iterdir()):
+            ck_dir.rmdir()  # an empty leftover says nothing about any run
         return None
     if resume is False:
         raise InputError(
             f"{ck_dir}: an interrupted run left a checkpoint here; pass --resume to continue it "
             "(same data and options) or delete that folder to start over"
         )
-    stored = json.loads(ident_file.read_text(encoding="utf-8"))
+    try:
+        stored = json.loads(ident_file.read_text(encoding="utf-8"))
+        run_id = stored["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{ident_file}: damaged checkpoint identity; delete {ck_dir} to start over (its run stays charged in the ledger)") from None
     diff = [k for k in identity if stored.get(k) != identity[k]]
     if diff:
         raise InputError(f"{ck_dir}: the checkpoint was made with a different {', '.join(diff)}; resume with the original data and options")
-    return stored["run_id"]
+    return run_id
 
 
 def fit_and_save(
@@ -98,18 +111,29 @@ def fit_and_save(
 ) -> ReportClassifier:
     """Train and write the run folder atomically: a run that fails leaves no folder behind.
 
-    With a ``ledger`` the run is charged before it starts (see :func:`charge_training`) and marked
-    finished, with the ε it spent, once training succeeds. A run that fails keeps its charge: it may have
-    touched the data.
+    Before the ledger is charged, everything that can fail without training is checked
+    (:meth:`ReportClassifier.preflight`: inputs, split, encoder, images, the noise for the target ε; and
+    that the run folder can be written). With a ``ledger`` the run is then charged and, once training
+    succeeds, marked finished with the ε it spent.
+
+    A run that fails anyway decides its charge by one fact, whether it took a training step:
+
+    - **before its first step** (an encoder whose weights do not load, a failure while encoding, Ctrl-C
+      during encoding): the charge is voided with the reason (:meth:`PrivacyLedger.void`, which says why
+      that is sound) and nothing of the run is left on disk, so a retry starts clean;
+    - **after it** the charge stays (the mechanism has run on the records) and is marked ``failed``,
+      except on Ctrl-C or a kill, after which the run is resumable.
 
     With ``checkpoint`` the state after every epoch is kept in ``<out>.checkpoint`` until the run folder is
-    written. ``resume=True`` continues such an interrupted run (refused if the data or options differ)
-    under its original ledger run id, so it is not charged twice; ``None`` resumes when a checkpoint
-    exists and starts fresh otherwise; ``False`` refuses to start over an existing checkpoint.
+    written; its identity file (with the ledger run id) is written just before the first step, so a run
+    killed in its first epoch resumes under the charge it already made. ``resume=True`` continues such an
+    interrupted run (refused if the data or options differ) under its original ledger run id, so it is not
+    charged twice; ``None`` resumes when a checkpoint exists and starts fresh otherwise; ``False`` refuses
+    to start over an existing checkpoint.
     """
     out = prepare_run_dir(out, overwrite)
     clf = classifier_for(config)
-    clf.prepare(cohort, labels, validation_labels)  # bad input fails before any charge
+    clf.preflight(cohort, labels, validation_labels, progress)  # everything that can fail before the charge
     ck_dir = checkpoint_dir_for(out)
     cohort_fingerprint = data_fingerprint(cohort)
     identity = {"config_hash": _config_hash(config), "data_fingerprint": cohort_fingerprint}
@@ -120,17 +144,23 @@ def fit_and_save(
         identity["label_issues"] = clf.label_issue_summary["file_sha256"]
     stored_run_id = _resume_identity(ck_dir, resume, identity) if checkpoint or resume else None
     run_id = stored_run_id or run_id or new_run_id()
-    charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None
-    checkpointer = None
-    if checkpoint:
-        # The run id is on disk before the first step, so a run killed in its first epoch resumes under
-        # the charge it already made.
-        write_json(identity | {"run_id": run_id}, ck_dir / IDENTITY_FILE)
-        checkpointer = Checkpointer(ck_dir, identity | {"run_id": run_id})
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # the output is writable: checked before the charge
+    stepped = stored_run_id is not None  # a resumed run took steps before it was interrupted
+    charge = None
+    checkpointer = Checkpointer(ck_dir, identity | {"run_id": run_id}) if checkpoint else None
+
+    def first_step() -> None:
+        nonlocal stepped
+        if checkpointer is not None:
+            # The run id is on disk before the first step, so a run killed in its first epoch resumes
+            # under the charge it already made.
+            write_json(identity | {"run_id": run_id}, ck_dir / IDENTITY_FILE)
+        stepped = True
+
     try:
-        clf.fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels, fingerprint=cohort_fingerprint)
+        charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None
+        clf.fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels, fingerprint=cohort_fingerprint, on_first_step=first_step)
         if charge is not None:
             ledger.finish(charge.run_id, clf.result.privacy.epsilon)
             clf.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)
@@ -138,10 +168,39 @@ def fit_and_save(
         publish_run_dir(tmp, out)
         if checkpoint:
             shutil.rmtree(ck_dir, ignore_errors=True)
+    except BaseException as e:
+        _settle_failed_run(e, ledger, charge, stepped, ck_dir if checkpoint else None, out)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return clf
+
+
+def _settle_failed_run(error: BaseException, ledger: PrivacyLedger | None, charge: Charge | None, stepped: bool, ck_dir: Path | None, out: Path) -> None:
+    """What a failed run leaves: its charge voided (never stepped) or kept, and its checkpoint removed
+    (never stepped) or kept for ``--resume``. An interruption gets a message saying which (see ``cli.main``)."""
+    interrupted = isinstance(error, (KeyboardInterrupt, Interrupted))
+    if not stepped:
+        if ck_dir is not None and ck_dir.exists() and not (ck_dir / CHECKPOINT_FILE).exists():
+            shutil.rmtree(ck_dir, ignore_errors=True)
+        if charge is not None:
+            reason = "interrupted before the first step" if interrupted else f"failed before the first step: {' '.join(str(error).split())[:300] or type(error).__name__}"
+            try:
+                ledger.void(charge.run_id, reason)
+            except Exception:  # noqa: BLE001 - the run's own error is the one to report; the charge then still counts
+                pass
+        if interrupted:
+            error.args = ("stopped before the first training step: the ledger charge was voided and nothing was kept",)
+        return
+    if interrupted:
+        kept = f"its checkpoint is kept in {ck_dir}; rerun the same command with --resume to continue from the last finished epoch under the same ledger charge" if ck_dir is not None else "the run's charge stays in the ledger"
+        error.args = (f"training stopped; {kept}",)
+    elif charge is not None:
+        try:
+            ledger.finish(charge.run_id, None, status="failed")
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def classifier_for(config: LoopConfig) -> ReportClassifier:
@@ -153,13 +212,12 @@ def classifier_for(config: LoopConfig) -> ReportClassifier:
 
 def run_config(run: str | Path) -> LoopConfig:
     """The resolved config of a saved run folder of either kind (checks the folder first)."""
-    import yaml
-
+    from radtrust.train.estimator import read_run_yaml
     from radtrust.train.images import ImageClassifier, is_image_run
 
     cls = ImageClassifier if is_image_run(run) else ReportClassifier
     path = cls.check_run_dir(run) / "config.yaml"
-    return cls.config_class.build(yaml.safe_load(path.read_text(encoding="utf-8")), origin=str(path))
+    return cls.config_class.build(read_run_yaml(path), origin=str(path))
 
 
 def load_classifier(run: str | Path) -> ReportClassifier:
@@ -178,7 +236,11 @@ def read_inputs(data: str | Path, config_or_run: LoopConfig | None, column_map=N
         from radtrust.data.readers import read_images
 
         return read_images(data, site, column_map)
-    return read_cohort(data, column_map, empty_reports), None
+    cohort = read_cohort(data, column_map, empty_reports)
+    if cohort.modality == "image" and config_or_run is not None:
+        # A report model would score every image's empty text alike: the same prediction for every film.
+        raise InputError(f"{data}: an image list ('image_path' column), but this is a report model trained on report text; pass reports, or use an image run")
+    return cohort, None
 
 
 def train_from_files(
@@ -252,9 +314,9 @@ def with_density_category(frame: pd.DataFrame) -> pd.DataFrame:
 def predict_to_file(run: str | Path, data: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", progress: bool = False, level: str = "view") -> Path:
     """Predictions per case, or for an image run per ``level`` (breast, exam, woman; see
     :func:`radtrust.evaluate.aggregate.aggregate_scores`) with decisions at the stored thresholds."""
-    from radtrust.data.io import refuse_output_over_input
+    from radtrust.data.io import TABLE_SUFFIXES, check_output
 
-    refuse_output_over_input(out, [data])
+    check_output(out, [data], suffixes=TABLE_SUFFIXES)
     clf = load_classifier(run)
     cohort, _ = read_inputs(data, clf.config, column_map, empty_reports)
     if level == "view":

@@ -32,7 +32,7 @@ from radtrust.progress import progress_bar
 from radtrust.train.canaries import Canaries, make_canaries
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig, TrainConfig
-from radtrust.train.loop import TrainData, TrainResult, train_model
+from radtrust.train.loop import TrainData, TrainResult, plan_noise, train_model
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
 
@@ -161,8 +161,10 @@ class ReportClassifier:
         checkpoint: Checkpointer | None = None,
         validation_labels: LabelTable | None = None,
         fingerprint: str | None = None,
+        on_first_step=None,
     ) -> ReportClassifier:
         """Train on ``cohort``; with ``checkpoint``, save after every epoch and resume a saved state.
+        ``on_first_step()`` is called just before the first training step (see :func:`train_model`).
 
         ``fingerprint``: :func:`data_fingerprint` of ``cohort`` when the caller has it already (it reads
         every image file of an image cohort, so it is computed once per run).
@@ -205,7 +207,8 @@ class ReportClassifier:
             val_data = self._train_data(self._take(inputs, val_idx), val_targets, val_mask)
             selector = WorstGroupSelector(self.net, val_data, group_vals[val_idx], c)
         self.result = train_model(
-            self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=privacy_population(cohort, c), on_epoch_end=selector.on_epoch_end if selector else None
+            self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=privacy_population(cohort, c), on_epoch_end=selector.on_epoch_end if selector else None,
+            on_first_step=on_first_step,
         )
         self.fairness = {"groups": c.groups, "age_cuts": list(c.age_cuts), "mitigation": c.mitigation} if c.groups else {}
         if selector is not None:
@@ -253,6 +256,25 @@ class ReportClassifier:
         if cohort.deid is not None:
             self.meta["deid"] = dict(cohort.deid)  # engine, mode and counts of what was scrubbed before training
         return self
+
+    def preflight(self, cohort: Cohort, labels: LabelTable, validation_labels: LabelTable | None = None, progress: bool = False) -> None:
+        """Check everything that can fail before training, so that a run that cannot start fails before
+        the privacy ledger is charged: the inputs and split (:meth:`prepare`), the encoder (resolved and its
+        tokenizer loaded, never downloaded), and the noise for the target ε (σ calibrated from the number
+        of training records and the settings; an ε that no σ reaches fails here). Image classifiers also
+        decode every image."""
+        findings, train_idx, *_ = self.prepare(cohort, labels, validation_labels)
+        self._check_inputs(cohort, progress)
+        canaries = self._canaries(findings)
+        n_train = len(train_idx) + (int(canaries.included.sum()) if canaries is not None else 0)
+        plan_noise(n_train, self.config, privacy_population(cohort, self.config))
+
+    def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
+        """The model can read this cohort: the encoder's tokenizer loads and its weights file is whole."""
+        from radtrust.models.text import check_encoder_weights
+
+        _ = self.tokenizer
+        check_encoder_weights(self.config.encoder)
 
     def _canaries(self, findings: list[str]) -> Canaries | None:
         """The run's audit canaries (``config.canaries``; report runs only), or None."""
@@ -409,9 +431,9 @@ class ReportClassifier:
             save_file(head, str(tmp), metadata={"format": "pt"})
 
     def _load_weights(self, run: Path) -> None:
-        if not load_trainable_encoder_state(self.net, self.config.method, load_file(str(run / "adapter.safetensors"))):
-            raise InputError(f"{run}: adapter weights do not match the configured encoder")
-        self.net.head.load_state_dict(load_file(str(run / "head.safetensors")))
+        if not load_trainable_encoder_state(self.net, self.config.method, read_weights(run / "adapter.safetensors")):
+            raise InputError(f"{run / 'adapter.safetensors'}: adapter weights do not match the configured encoder")
+        load_module_state(self.net.head, read_weights(run / "head.safetensors"), run / "head.safetensors")
 
     @classmethod
     def check_run_dir(cls, run_dir: str | Path) -> Path:
@@ -426,26 +448,78 @@ class ReportClassifier:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> ReportClassifier:
+        """Read a run folder, checking every file as it goes: a truncated, edited or foreign file is named
+        in a one-line :class:`InputError` (never a traceback half-way through loading a model)."""
         run = cls.check_run_dir(run_dir)
-        config = cls.config_class.build(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), origin=str(run / "config.yaml"))
+        config = cls.config_class.build(read_run_yaml(run / "config.yaml"), origin=str(run / "config.yaml"))
         self = cls(config)
-        self.findings = json.loads((run / "labels.json").read_text())["findings"]
-        stored = json.loads((run / "thresholds.json").read_text())
-        self.thresholds = stored["thresholds"]
+        labels_file = read_run_json(run / "labels.json")
+        self.findings = labels_file.get("findings")
+        if not (isinstance(self.findings, list) and self.findings and all(isinstance(f, str) for f in self.findings)):
+            raise InputError(f"{run / 'labels.json'}: damaged run file (no list of findings)")
+        stored = read_run_json(run / "thresholds.json")
+        self.thresholds = stored.get("thresholds")
+        if not isinstance(self.thresholds, dict) or any(not isinstance(self.thresholds.get(f), (int, float)) for f in self.findings):
+            raise InputError(f"{run / 'thresholds.json'}: damaged run file (no numeric threshold for every finding in labels.json)")
         self._load_extra_thresholds(stored)
-        self.meta = json.loads((run / "run.json").read_text())
+        self.meta = read_run_json(run / "run.json")
         self.net = self._build(len(self.findings))
         self._load_weights(run)
         self.net.eval()
         if (run / "fairness.json").exists():
-            self.fairness = json.loads((run / "fairness.json").read_text())
+            self.fairness = read_run_json(run / "fairness.json")
             if "postprocess" in self.fairness:
-                self.postprocess = GroupThresholds.from_dict(self.fairness["postprocess"])
+                try:
+                    self.postprocess = GroupThresholds.from_dict(self.fairness["postprocess"])
+                except (KeyError, TypeError, ValueError):
+                    raise InputError(f"{run / 'fairness.json'}: damaged run file (per-group thresholds)") from None
         return self
 
     @staticmethod
     def privacy_of(run_dir: str | Path) -> dict:
-        return json.loads((Path(run_dir) / "privacy.json").read_text())
+        return read_run_json(Path(run_dir) / "privacy.json")
+
+
+def read_run_json(path: Path) -> dict:
+    """A run folder's JSON object file, or a one-line :class:`InputError` naming it."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing from the run folder") from None
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise InputError(f"{path}: damaged run file (not readable JSON)") from None
+    if not isinstance(obj, dict) and not path.name == "history.json":
+        raise InputError(f"{path}: damaged run file (expected a JSON object)")
+    return obj
+
+
+def read_run_yaml(path: Path) -> dict:
+    """A run folder's ``config.yaml`` as a mapping, or a one-line :class:`InputError` naming it."""
+    try:
+        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raise InputError(f"{path}: damaged run file (not readable YAML)") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: damaged run file (expected a mapping of options)")
+    return obj
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors weights file, or a one-line :class:`InputError` (truncated, random or foreign bytes)."""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing from the run folder") from None
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type and OSError for damaged files
+        raise InputError(f"{path}: damaged weights file ({type(e).__name__})") from None
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """``module.load_state_dict(state)``, a mismatch (other names or shapes) reported as a damaged file."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError):
+        raise InputError(f"{path}: weights do not fit this run's model (other names or shapes); the file is damaged or from another run") from None
 
 
 class WorstGroupSelector:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from radtrust.data.images import load_image
 from radtrust.data.io import atomic_path
@@ -166,11 +166,15 @@ class ImageClassifier(ReportClassifier):
                 bar.advance(len(x))
         return out
 
-    def fit(self, cohort: Cohort, labels, progress: bool = False, checkpoint=None, validation_labels=None, fingerprint: str | None = None) -> ImageClassifier:
+    def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
+        """Every image decodes (a DICOM without pixel data, a truncated PNG): read now, kept for ``fit``."""
+        self._encode(cohort, progress)
+
+    def fit(self, cohort: Cohort, labels, progress: bool = False, checkpoint=None, validation_labels=None, fingerprint: str | None = None, on_first_step=None) -> ImageClassifier:
         """As :meth:`ReportClassifier.fit`, then also choose per-breast thresholds on the validation women:
         a breast's score (the mean or max of its views) is distributed differently from a view's, so its
         decisions get their own F1-optimal thresholds, fitted like the view ones."""
-        super().fit(cohort, labels, progress=progress, checkpoint=checkpoint, validation_labels=validation_labels, fingerprint=fingerprint)
+        super().fit(cohort, labels, progress=progress, checkpoint=checkpoint, validation_labels=validation_labels, fingerprint=fingerprint, on_first_step=on_first_step)
         self.breast_thresholds = {}
         if "laterality" not in cohort.frame.columns:
             return self
@@ -221,8 +225,15 @@ class ImageClassifier(ReportClassifier):
     def _load_weights(self, run: Path) -> None:
         from radtrust.models.image import load_trainable_state
 
-        if not load_trainable_state(self.net, load_file(str(run / "image_model.safetensors"))):
-            raise InputError(f"{run}: image model weights do not match the configured backbone")
+        from radtrust.train.estimator import read_weights
+
+        path = run / "image_model.safetensors"
+        try:
+            ok = load_trainable_state(self.net, read_weights(path))
+        except (RuntimeError, KeyError):
+            ok = False
+        if not ok:
+            raise InputError(f"{path}: image model weights do not fit the configured backbone (damaged, or from another run)")
 
 
 def is_image_run(run_dir: str | Path) -> bool:

@@ -22,6 +22,7 @@ from radtrust.fairness.mitigation import GroupDRO, balanced_group_weights, relea
 from radtrust.models.text import ReportNet, pad_batch, pad_features
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
+from radtrust.errors import InputError, PrivacyError
 from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig
@@ -194,6 +195,35 @@ class _State:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NoisePlan:
+    """The Poisson sampling and noise a run will use, fixed by N and the settings alone (no record's
+    content): computed before the ledger is charged, so an ε that cannot be reached fails first."""
+
+    sample_rate: float
+    steps_per_epoch: int
+    total_steps: int
+    delta: float | None
+    sigma: float  # 0 for a non-private run
+
+
+def plan_noise(n_train: int, config: LoopConfig, n_records: int | None = None) -> NoisePlan:
+    """Sampling rate q = batch_size / ``n_train``, the steps, δ (default 1/(10·``n_records``)) and the noise
+    multiplier σ that reaches ``config.epsilon`` (cached: the second call in a run is free)."""
+    if n_train < 1:
+        raise InputError("no training records left after the validation split")
+    sample_rate = min(1.0, config.batch_size / n_train)
+    steps_per_epoch = max(1, round(1.0 / sample_rate))
+    total_steps = steps_per_epoch * config.epochs
+    if not config.private:
+        return NoisePlan(sample_rate, steps_per_epoch, total_steps, None, 0.0)
+    delta = check_privacy_target(config.epsilon, config.delta, n_records or n_train, config.accountant)
+    if config.epsilon <= config.group_count_spend:
+        raise PrivacyError(f"ε = {config.epsilon:g} leaves nothing for training after the group counts' share ({config.group_count_spend:g})")
+    sigma = calibrate_noise(config.epsilon - config.group_count_spend, delta, sample_rate, total_steps, config.accountant)
+    return NoisePlan(sample_rate, steps_per_epoch, total_steps, delta, sigma)
+
+
 def train_model(
     model: ReportNet,
     data: TrainData,
@@ -202,6 +232,7 @@ def train_model(
     checkpoint: Checkpointer | None = None,
     n_records: int | None = None,
     on_epoch_end: Callable[[int], dict | None] | None = None,
+    on_first_step: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` for ``config.epochs`` epochs of Poisson-sampled steps.
 
@@ -221,12 +252,15 @@ def train_model(
     ``config.mitigation`` reweights records by group (``data.groups``): see
     :mod:`radtrust.fairness.mitigation` for how the weights, the group sizes and GroupDRO's group losses
     are kept inside the privacy guarantee. ``on_epoch_end(epoch)`` may return entries for the history.
+    ``on_first_step()`` is called once, just before the first record is read for a training step: until
+    then nothing has been computed from the records (see :meth:`PrivacyLedger.void`).
     """
     quiet_known_warnings()
     n = len(data)
-    sample_rate = min(1.0, config.batch_size / n)
-    steps_per_epoch = max(1, round(1.0 / sample_rate))
-    total_steps = steps_per_epoch * config.epochs
+    t_cal = time.perf_counter()
+    plan = plan_noise(n, config, n_records)
+    calibrate_s = time.perf_counter() - t_cal
+    sample_rate, steps_per_epoch, total_steps = plan.sample_rate, plan.steps_per_epoch, plan.total_steps
     generator = torch.Generator().manual_seed(config.seed)
     units = data.units if config.privacy_unit == "patient" else None
     if config.privacy_unit == "patient" and units is None:
@@ -261,10 +295,8 @@ def train_model(
     weighting = _GroupWeighting.build(data, config, sample_rate) if config.mitigation != "none" else None
     dro = weighting.dro if weighting is not None else None
     if config.private:
-        delta = check_privacy_target(config.epsilon, config.delta, n_records or n, config.accountant)
-        t_cal = time.perf_counter()
-        sigma = calibrate_noise(config.epsilon - config.group_count_spend, delta, sample_rate, total_steps, config.accountant)
-        timings["calibrate_noise_s"] = time.perf_counter() - t_cal
+        delta, sigma = plan.delta, plan.sigma
+        timings["calibrate_noise_s"] = calibrate_s
         sigma_grad = sigma
         if config.mitigation == "group_dro":
             sigma_grad, sigma_loss = split_noise_for_group_losses(sigma, config.group_loss_share)
@@ -281,6 +313,8 @@ def train_model(
         if dro is not None and state.history and "group_dro_q" in state.history[-1]:
             dro.q = np.asarray(state.history[-1]["group_dro_q"], dtype=float)
 
+    if on_first_step is not None:
+        on_first_step()
     model.train()
     t_steps = time.perf_counter()
     label = "training" + (f" (DP, ε={config.epsilon:g})" if config.private else " (non-private)")

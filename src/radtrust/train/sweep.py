@@ -7,7 +7,9 @@ exactly like a ``radtrust train`` run (basic composition: a sweep of k runs spen
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
 import typing
 from collections.abc import Iterable, Sequence
@@ -25,7 +27,7 @@ from radtrust.errors import ConfigError, InputError, PrivacyError
 from radtrust.evaluate.evaluate import score_against_gold
 from radtrust.privacy.ledger import PrivacyLedger, resolve_ledger
 from radtrust.progress import progress_bar
-from radtrust.train.api import fit_and_save
+from radtrust.train.api import classifier_for, fit_and_save
 from radtrust.train.config import TrainConfig
 
 #: Training methods a sweep can compare, in the order TrainConfig declares them.
@@ -139,6 +141,8 @@ def run_sweep(
     ledger: str | Path | PrivacyLedger | bool | None = True,
     fingerprint: str | None = None,
     progress: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Train and score one run per (ε, method); return the table (one row per run, :data:`COLUMNS`).
 
@@ -150,8 +154,14 @@ def run_sweep(
     training patients.
 
     Runs go in order of ε (ascending, inf last), all methods at one ε before the next, and land in
-    ``out/runs/<method>_eps<ε>`` (replacing an old one). ``sweep.csv``, ``sweep.json`` and ``sweep.png``
-    are rewritten after every run, so a sweep that stops keeps what it finished.
+    ``out/runs/<method>_eps<ε>``. ``sweep.csv``, ``sweep.json`` and ``sweep.png`` are rewritten after every
+    run, so a sweep that stops keeps what it finished. An ``out`` that already holds a sweep's results is
+    refused unless ``overwrite`` (then the old results are removed once every check has passed, so the
+    folder never mixes two sweeps) or ``resume``: a stopped or interrupted sweep with the same data, split
+    and settings continues, keeping its finished rows and resuming its interrupted run from its checkpoint
+    under the same ledger charge. An ``out`` that is a file or cannot be written is refused up front.
+    Every run's configuration is checked before the first is charged (:meth:`ReportClassifier.preflight`:
+    encoder, split, an ε the noise can reach), so a bad ε at the end of the list costs no budget first.
 
     ``ledger``: as in :func:`~radtrust.train.api.train_from_files` (True: the default ledger; a path or
     :class:`PrivacyLedger`; False/None: none). Every run is charged to ``fingerprint`` (default: the
@@ -159,7 +169,7 @@ def run_sweep(
     refuses (:class:`~radtrust.errors.PrivacyError`, e.g. ε = inf on a dataset with a budget) stops the
     sweep with that error, after the finished rows are written; planned charges are not checked up front.
     """
-    out = Path(out)
+    out = check_sweep_out(out, overwrite, resume)
     eps_list = parse_epsilons(epsilons)
     method_list = parse_methods(methods)
     seed = base_config.seed if seed is None else seed
@@ -205,9 +215,17 @@ def run_sweep(
         "base_config": {k: _json_num(v) for k, v in base_config.model_dump().items() if k not in ("method", "epsilon")},
     }
 
-    rows: list[dict] = []
+    for _, _, cfg in plan:
+        classifier_for(cfg).preflight(train, train_labels)
+    rows: list[dict] = _finished_rows(out, meta) if resume else []
+    if overwrite:
+        _remove_old_results(out)
+    done = {(r["method"], float(r["epsilon_target"])) for r in rows}
     with progress_bar("sweep", len(plan), progress) as bar:
+        bar.advance(len(done))
         for method, eps, cfg in plan:
+            if (method, eps) in done:
+                continue
             bar.update(status=f"{method} ε = {_eps_name(eps)}")
             run_dir = out / "runs" / f"{method}_eps{_eps_name(eps)}"
             try:
@@ -230,6 +248,62 @@ def run_sweep(
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+#: What a sweep writes in its folder; their presence means the folder holds a sweep's results.
+SWEEP_OUTPUTS = ("sweep.csv", "sweep.json", "sweep.png", "runs")
+
+
+def check_sweep_out(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
+    """The sweep folder, refused before anything is read if it is a file, cannot be written, or holds an
+    earlier sweep's results and neither ``overwrite`` nor ``resume`` is given."""
+    from radtrust.data.io import check_writable_folder
+
+    if overwrite and resume:
+        raise ConfigError("--overwrite replaces an earlier sweep and --resume continues it: pass one of them")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file; --out names the sweep's folder")
+    found = [name for name in SWEEP_OUTPUTS if (out / name).exists()]
+    if found and not (overwrite or resume):
+        raise InputError(f"{out}: holds an earlier sweep ({', '.join(found)}); choose a new --out, pass --resume to continue it or --overwrite to replace it")
+    if resume and not (out / "sweep.json").exists():
+        raise InputError(f"{out}: no sweep.json of an earlier sweep to resume")
+    check_writable_folder(out)
+    return out
+
+
+#: What must match for a sweep to be continued: the same data, split, grid and shared settings.
+_RESUME_KEYS = ("epsilons", "methods", "split", "n_bootstrap", "data_fingerprint", "train_label_source", "gold_source", "base_config")
+
+
+def _finished_rows(out: Path, meta: dict) -> list[dict]:
+    """The rows an earlier sweep in ``out`` finished, if it was run with the same data and settings."""
+    path = out / "sweep.json"
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        rows = list(stored["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{path}: damaged; cannot resume this sweep (pass --overwrite to start over)") from None
+    fresh = json.loads(json.dumps(meta, default=str))
+    diff = [k for k in _RESUME_KEYS if stored.get(k) != fresh.get(k)]
+    if diff:
+        raise InputError(f"{path}: the earlier sweep had a different {', '.join(diff)}; resume with the same data and options, or pass --overwrite")
+    # sweep.json writes inf as "inf" and NaN as null (strict JSON); the table holds them as floats
+    rows = [{k: math.inf if v == "inf" else math.nan if v is None else v for k, v in r.items()} for r in rows]
+    for r in rows:
+        if not Path(r["run_dir"]).is_dir():
+            raise InputError(f"{r['run_dir']}: a finished run of this sweep is missing; pass --overwrite to start over")
+    return rows
+
+
+def _remove_old_results(out: Path) -> None:
+    for name in SWEEP_OUTPUTS:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def sweep_from_files(
     data: str | Path,
     labels: str | Path,
@@ -246,11 +320,14 @@ def sweep_from_files(
     empty_reports: str = "error",
     ledger: str | Path | PrivacyLedger | bool | None = True,
     progress: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Read the cohort, the training labels and the gold labels (default: the training label file) and run
     :func:`run_sweep`. Runs are charged to the whole file's content fingerprint, as ``radtrust train``
     charges them, so a budget set with ``radtrust budget set DATA`` covers the sweep too."""
     eps_list, method_list = parse_epsilons(epsilons), parse_methods(methods)  # fail before reading data
+    check_sweep_out(out, overwrite, resume)
     cohort = read_cohort(data, column_map, empty_reports)
     train_labels = read_labels(labels, id_column=id_column)
     gold_table = train_labels if gold is None else read_labels(gold, id_column=gold_id_column)
@@ -258,5 +335,5 @@ def sweep_from_files(
     fingerprint = file_fingerprint(data, column_map, read=cohort) if privacy_ledger is not None else None
     return run_sweep(
         cohort, train_labels, gold_table, eps_list, method_list, config, out, test_fraction=test_fraction,
-        n_bootstrap=n_bootstrap, ledger=privacy_ledger, fingerprint=fingerprint, progress=progress,
+        n_bootstrap=n_bootstrap, ledger=privacy_ledger, fingerprint=fingerprint, progress=progress, overwrite=overwrite, resume=resume,
     )  # fmt: skip

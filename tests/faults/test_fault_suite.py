@@ -90,6 +90,13 @@ def workspace(tmp_path_factory) -> Path:
 
     pd.DataFrame(rows).to_csv(ws / "images.csv", index=False)
     pd.DataFrame({"case_id": [r["case_id"] for r in rows], "abnormal": [i % 2 for i in range(8)]}).to_csv(ws / "images_labels.csv", index=False)
+    # a trained image run (tiny backbone), for the damaged-weights case
+    from radtrust.data.readers import read_images
+    from radtrust.train.config import ImageTrainConfig
+
+    images, _ = read_images(ws / "images.csv")
+    icfg = ImageTrainConfig(backbone="tiny", epochs=1, image_size=32, epsilon=float("inf"), num_threads=2)
+    fit_and_save(images, read_labels(ws / "images_labels.csv"), icfg, ws / "image_run", ledger=None, checkpoint=False)
     return ws
 
 
@@ -236,6 +243,9 @@ CASES = [
     Case("damaged: run file missing", [*PREDICT, "--out", "p.csv"], message="missing privacy.json", setup=lambda d: (d / "run" / "privacy.json").unlink(), promises=("damaged",)),
     Case("damaged: evaluate with broken thresholds", ["evaluate", "--run", "run", "--data", "reports.csv", "--labels", "labels.csv", "--out", "m.json", "--quiet"], message=r"thresholds\.json", setup=_text("run/thresholds.json", "[1, 2]"), promises=("damaged",)),
     Case("damaged: audit with broken config", [*FAIRNESS, "--out", "f.json"], message=r"config\.yaml", setup=_text("run/config.yaml", ":::"), promises=("damaged",)),
+    Case("damaged: random image model weights", ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"], message=r"image_model\.safetensors", setup=_bytes("image_run/image_model.safetensors", os.urandom(700)), promises=("damaged",)),
+    Case("damaged: image weights of another shape", ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"], message=r"image_model\.safetensors", setup=lambda d: shutil.copy(d / "run" / "head.safetensors", d / "image_run" / "image_model.safetensors"), promises=("damaged",)),
+    Case("ok: image run predicts", ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"], code=0),
     Case("damaged: no such run", [*PREDICT, "--run", "nope", "--out", "p.csv"], message="no such run folder", promises=("damaged",)),
     # -- outputs: the format the name asks for, somewhere writable (class 4)
     Case("output: predictions named .json", [*PREDICT, "--out", "p.json"], message=r"\.csv", promises=("outputs", "wrong results")),

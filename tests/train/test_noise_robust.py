@@ -305,7 +305,8 @@ def test_a_changed_audit_file_refuses_resume(chest_small, tiny_config, tmp_path,
     write_audit(audit, truth, FINDINGS, seed=0)
     cfg = tiny_config.model_copy(update={"findings": FINDINGS, "label_issues": str(audit)})
 
-    def killed(*args, **kwargs):
+    def killed(*args, on_first_step=None, **kwargs):
+        on_first_step()  # interrupted after its first step: the run is resumable
         raise KeyboardInterrupt
 
     monkeypatch.setattr(api.ReportClassifier, "fit", killed)

@@ -262,6 +262,8 @@ def normalise_view(value: Any) -> str | None:
     if text is None:
         return None
     key = " ".join(text.upper().replace("_", " ").split())
+    if not key:
+        return None  # only separators ("_", " "): no view named
     return _VIEW_ALIASES.get(key, key)
 
 

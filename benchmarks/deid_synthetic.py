@@ -99,7 +99,8 @@ def score(reports, engine, lookup, masker=None) -> dict:
         masked = masker.deidentify(text, patient_id=rep.patient_id)
         t_deid += time.perf_counter() - t0
         cover = bytearray(len(text))
-        typed: dict[str, bytearray] = defaultdict(lambda: bytearray(len(text)))
+        n_chars = len(text)
+        typed: dict[str, bytearray] = defaultdict(lambda n=n_chars: bytearray(n))
         for sp in pred:
             a, b = max(0, sp.start), min(len(text), sp.end)
             cover[a:b] = b"\x01" * (b - a)

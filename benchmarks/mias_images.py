@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"fit {info['fit_seconds']:.0f} s (encode {info['encode_frozen_s']:.1f} s, steps {info['steps_s']:.1f} s), ε {info['privacy']['epsilon']:.3g}")
         pooled = with_ci(oof, y, dens, resamples)
 
-        def fold_stat(key: str) -> dict:
+        def fold_stat(key: str, per_fold: list = per_fold) -> dict:
             v = np.array([f[key] for f in per_fold], dtype=float)
             return {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)), "values": v.tolist()}
 

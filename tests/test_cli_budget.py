@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_cli import radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
 
 from radtrust.data.fingerprint import file_fingerprint
 from radtrust.privacy.ledger import PrivacyLedger
+from test_cli import radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
 
 #: RDP calibrates faster than PRV; the ledger does not care which accountant ran.
 TINY = ["--encoder", "tiny", "--max-length", "32", "--batch-size", "32", "--accountant", "rdp", "-q"]

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from test_cli import TINY, radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
 from test_cli_budget import one_line_error
 

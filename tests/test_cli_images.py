@@ -11,11 +11,11 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
-from test_cli_budget import one_line_error
 
 from radtrust.data.fingerprint import data_fingerprint
 from radtrust.data.readers import read_images
+from test_cli import radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
+from test_cli_budget import one_line_error
 
 N_WOMEN = 24
 TINY = ["--backbone", "tiny", "--image-size", "32", "--epochs", "1", "-q"]

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
+from radtrust.errors import PrivacyError
 from test_cli import (  # tests/ is on sys.path (its conftest.py lives there)
     TINY,
     radtrust,
 )
 from test_cli_budget import one_line_error
-
-from radtrust.errors import PrivacyError
 
 
 @pytest.fixture(scope="module")

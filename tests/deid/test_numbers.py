@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from radtrust.deid import find_identifiers
+from radtrust.deid.allowlist import AllowList
 from radtrust.deid.bounds import sentence_ends
 from radtrust.deid.recognizers import _nothing_to_find, sentence_pieces
-from radtrust.deid.allowlist import AllowList
 
 
 def spans_of(text: str) -> list[tuple[str, str]]:

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radtrust.data.io import write_table
+from radtrust.data.readers import read_cohort
 from radtrust.data.schema import Cohort
 from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.errors import ConfigError, InputError
-from radtrust.data.readers import read_cohort
 from radtrust.labeling.rules import RuleLabeler
 from radtrust.labeling.stream import _report_texts, label_stream
 

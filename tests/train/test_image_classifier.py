@@ -246,7 +246,7 @@ def test_micro_batches_never_split_a_unit():
     units = np.repeat(np.arange(30), rng.integers(1, 9, size=30))  # 1-8 images per woman
     rng.shuffle(units)
     lengths = rng.integers(0, 100, size=len(units))
-    for trial in range(20):
+    for _trial in range(20):
         drawn = rng.choice(30, size=12, replace=False)
         idx = np.concatenate([np.flatnonzero(units == u) for u in drawn])
         chunks = micro_batches(idx, lengths, 10, units)
@@ -297,7 +297,7 @@ def test_text_cohort_is_refused(archive, fitted_inf):
     with pytest.raises(InputError, match="an image model needs an image cohort"):
         fitted_inf[0].predict_proba(reports)
     with pytest.raises(InputError, match="not an image cohort"):
-        reports.image_paths
+        _ = reports.image_paths
     assert isinstance(classifier_for(tiny()), ImageClassifier) and type(classifier_for(TrainConfig(encoder="tiny"))) is ReportClassifier
 
 

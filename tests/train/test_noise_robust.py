@@ -11,11 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_cli import (  # tests/ is on sys.path (its conftest.py lives there)
-    TINY,
-    radtrust,
-)
-from test_cli_budget import one_line_error
 
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.errors import ConfigError, InputError
@@ -24,6 +19,11 @@ from radtrust.train.api import fit_and_save
 from radtrust.train.config import TrainConfig
 from radtrust.train.estimator import ReportClassifier, apply_label_issues
 from radtrust.train.loop import masked_bce, masked_gce, record_loss
+from test_cli import (  # tests/ is on sys.path (its conftest.py lives there)
+    TINY,
+    radtrust,
+)
+from test_cli_budget import one_line_error
 
 FINDINGS = ["Edema", "Pleural Effusion", "Cardiomegaly"]
 CANARY = "CANARYCASE"  # case-id prefix that must never appear in a run folder

@@ -126,7 +126,7 @@ def cohort_from_table(
     ``frame`` gains the mapped columns."""
     path = Path(path)
     mapping = parse_column_map(column_map)
-    for target, src in mapping.items():
+    for src in mapping.values():
         if src not in frame.columns:
             raise InputError(f"{path}: column map names '{src}', which is not a column of the file")
     renamed = {target: frame[src] for target, src in mapping.items()}

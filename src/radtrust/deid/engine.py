@@ -19,7 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from radtrust.deid.allowlist import AllowList
 from radtrust.deid.bounds import check_replacement, cut_back
 from radtrust.deid.recognizers import (
-    KINDS, MEDIUM, WEAK, Candidate, Span, date_spans, find_candidates, has_month_name, remember, resolve,
+    KINDS,
+    MEDIUM,
+    WEAK,
+    Candidate,
+    Span,
+    date_spans,
+    find_candidates,
+    has_month_name,
+    remember,
+    resolve,
 )
 from radtrust.deid.surrogates import SurrogateGenerator, shift_date_text
 from radtrust.errors import ConfigError, InputError

@@ -283,7 +283,7 @@ class SurrogateGenerator:
         pool = _first_names() if first else _last_names()
         rng = self._rng(patient_id, "NAME", word.lower())
         new = rng.choice(pool)
-        for attempt in range(5):
+        for _attempt in range(5):
             if new.lower() != word.lower():
                 break
             new = rng.choice(pool)

@@ -467,7 +467,7 @@ class _Gen:
 
     def email_seg(self, p: _Person | None = None, inst: str | None = None) -> Seg:
         p = p or self.person()
-        f, l = (re.sub(r"[^a-z]", "", _fold(x).lower()) or "x" for x in (p.first, p.last))
+        f, l = (re.sub(r"[^a-z]", "", _fold(x).lower()) or "x" for x in (p.first, p.last))  # noqa: E741 - first and last, side by side
         local_st = self.wpick({"first.last": 3, "flast": 2, "firstl": 1, "first_last+NN": 1, "lastf": 1})
         local = {"first.last": f"{f}.{l}", "flast": f"{f[0]}{l}", "firstl": f"{f}{l[0]}", "first_last+NN": f"{f}_{l}{self.R.randint(1, 99)}", "lastf": f"{l}{f[0]}"}[local_st]
         if self.r() < 0.5:

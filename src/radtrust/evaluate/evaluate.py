@@ -90,11 +90,9 @@ def evaluate_files(
     progress: bool = False,
 ) -> dict:
     """Read data and gold labels, score the run, and write ``metrics.json`` atomically."""
-    from radtrust.data.io import write_json
+    from radtrust.data.io import check_output, write_json
     from radtrust.data.readers import read_labels
     from radtrust.train.api import read_inputs, run_config
-
-    from radtrust.data.io import check_output
 
     check_output(out, [data, labels], suffixes=(".json",))
     config = run_config(run)  # fail on a bad run folder before reading large data

@@ -32,7 +32,6 @@ for the data holder's review. It is recorded in the privacy ledger as a non-priv
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 

@@ -107,7 +107,7 @@ def dawid_skene(
     post = _vote_posterior(patterns, k, np.ones(s))
     prev_ll = -np.inf
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - ``it`` is read after the loop (iterations run)
         # M-step: prior and per-source confusion matrices from the current soft truth.
         wp = post * w
         prior = (wp.sum(axis=0) + smoothing) / (n + k * smoothing)

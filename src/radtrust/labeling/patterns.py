@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 #: Up to ``n`` intervening words (including the ``xxxx`` mask), non-greedy.
 def _gap(n: int) -> str:
     return rf"(?:[a-z0-9/'-]+[\s,]+){{0,{n}}}?"

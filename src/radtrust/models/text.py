@@ -9,7 +9,6 @@ tests that must run in seconds.
 from __future__ import annotations
 
 import contextlib
-
 import os
 from pathlib import Path
 

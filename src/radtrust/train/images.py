@@ -224,7 +224,6 @@ class ImageClassifier(ReportClassifier):
 
     def _load_weights(self, run: Path) -> None:
         from radtrust.models.image import load_trainable_state
-
         from radtrust.train.estimator import read_weights
 
         path = run / "image_model.safetensors"

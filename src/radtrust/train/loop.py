@@ -18,11 +18,11 @@ import torch
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from radtrust._warnings import quiet_known_warnings
+from radtrust.errors import InputError, PrivacyError
 from radtrust.fairness.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
 from radtrust.models.text import ReportNet, pad_batch, pad_features
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
-from radtrust.errors import InputError, PrivacyError
 from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig

@@ -1,4 +1,4 @@
-"""``refuse_output_over_input``: the same file by any path is refused; a new or different file is not."""
+"""``check_output``: the same file by any path is refused; a new or different file is not."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from radtrust.data.io import refuse_output_over_input
+from radtrust.data.io import check_output
 from radtrust.errors import InputError
 
 
@@ -19,7 +19,7 @@ def test_the_same_file_by_any_path_is_refused(tmp_path: Path) -> None:
     for out in (src, tmp_path / "link.csv", tmp_path / "hard.csv", tmp_path / "sub" / ".." / "reports.csv"):
         (tmp_path / "sub").mkdir(exist_ok=True)
         with pytest.raises(InputError, match="the output is the input"):
-            refuse_output_over_input(out, [None, tmp_path / "other.csv", src])
+            check_output(out, [None, tmp_path / "other.csv", src])
 
 
 def test_a_new_or_different_file_passes(tmp_path: Path) -> None:
@@ -27,5 +27,5 @@ def test_a_new_or_different_file_passes(tmp_path: Path) -> None:
     src.write_text("x")
     other = tmp_path / "labels.csv"
     other.write_text("x")  # same content, different file
-    refuse_output_over_input(tmp_path / "new.csv", [src])
-    refuse_output_over_input(other, [src, None])
+    check_output(tmp_path / "new.csv", [src])
+    check_output(other, [src, None])

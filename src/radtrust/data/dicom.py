@@ -31,6 +31,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut, apply_windowing, g
 
 from radtrust.data.images import IMAGE_COLUMNS, looks_like_dicom
 from radtrust.data.readers import read_table
+from radtrust.data.schema import LATERALITY
 from radtrust.errors import InputError
 
 #: Columns of the marks frame returned by :func:`read_manifest`, one row per annotated lesion. ``x``/``y``
@@ -62,7 +63,6 @@ _VIEW_ALIASES = {
 }
 # Views that manifests sometimes glue to the laterality ("LCC", "RMLO").
 _GLUED_VIEWS = ("MLO", "CC", "ML", "LM", "XCCL", "XCCM")
-_LATERALITY = {"L": "L", "LEFT": "L", "R": "R", "RIGHT": "R"}
 _AGE_RE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.IGNORECASE)
 _DAYS_PER_YEAR = 365.25
 
@@ -252,7 +252,7 @@ def normalise_laterality(value: Any) -> str | None:
     """Laterality as "L" or "R" from the spellings found in headers and manifests (L, left, R, Right); None otherwise
     (B, U, empty), since only a single breast's laterality is meaningful for one view image."""
     text = _text(value)
-    return None if text is None else _LATERALITY.get(text.upper())
+    return None if text is None else LATERALITY.get(text.upper())
 
 
 def normalise_view(value: Any) -> str | None:

@@ -119,11 +119,6 @@ def write_files(contents: dict[Path, bytes]) -> None:
                 tmp.unlink()
 
 
-def refuse_output_over_input(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
-    """:func:`check_output` with no suffix rule (an output whose format follows its name)."""
-    check_output(out, inputs)
-
-
 def write_json(obj: Any, target: str | os.PathLike[str]) -> None:
     """Write JSON atomically; a target named for another format (``m.csv``) is refused, not filled with JSON."""
     from radtrust.errors import InputError

@@ -210,7 +210,8 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
 
 #: Ages above this are refused as impossible (the oldest documented human lived to 122).
 MAX_AGE_YEARS = 125
-_LATERALITY = {"L": "L", "LEFT": "L", "R": "R", "RIGHT": "R"}
+#: Laterality spellings found in headers and manifests -> "L" / "R" (one table for DICOM and image tables).
+LATERALITY = {"L": "L", "LEFT": "L", "R": "R", "RIGHT": "R"}
 
 
 def _normalise_demographics(frame: pd.DataFrame, source: str, id_columns: Sequence[str]) -> pd.DataFrame:
@@ -251,7 +252,7 @@ def _laterality(col: pd.Series, source: str) -> pd.Series:
     """"L" or "R" per view (left/right spelled out accepted; empty = unknown). Anything else (B, U, 3) is
     refused: breasts are grouped by laterality, so it would become a third breast of the woman."""
     text = col.astype("string").str.strip().str.upper()
-    mapped = text.map(lambda v: _LATERALITY.get(v) if isinstance(v, str) and v else None)
+    mapped = text.map(lambda v: LATERALITY.get(v) if isinstance(v, str) and v else None)
     bad = text.notna() & (text != "") & mapped.isna()
     if bad.any():
         raise InputError(

@@ -488,7 +488,7 @@ def read_run_json(path: Path) -> dict:
         raise InputError(f"{path}: missing from the run folder") from None
     except (OSError, UnicodeDecodeError, ValueError):
         raise InputError(f"{path}: damaged run file (not readable JSON)") from None
-    if not isinstance(obj, dict) and not path.name == "history.json":
+    if not isinstance(obj, dict):
         raise InputError(f"{path}: damaged run file (expected a JSON object)")
     return obj
 

@@ -356,8 +356,9 @@ def test_every_promise_has_cases() -> None:
 
 
 # ------------------------------------------------------------------------------------------- Ctrl-C, kill
-def test_ctrl_c_says_what_was_kept_and_resume_finishes_under_the_same_charge(workspace: Path, tmp_path: Path) -> None:
-    """SIGINT mid-training: exit 130, one line naming the checkpoint and --resume, the charge kept; the
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_says_what_was_kept_and_resume_finishes_under_the_same_charge(workspace: Path, tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGINT (or a scheduler's SIGTERM) mid-training: exit 130, one line naming the checkpoint and --resume, the charge kept; the
     same command with --resume finishes under that one charge. No Opacus warning is printed on the way."""
     import pandas as pd
 
@@ -374,7 +375,7 @@ def test_ctrl_c_says_what_was_kept_and_resume_finishes_under_the_same_charge(wor
     deadline = time.time() + 240
     while not (d / "r.checkpoint" / "checkpoint.safetensors").exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(stop)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
     lines = [ln for ln in err.splitlines() if ln.strip()]

@@ -21,16 +21,21 @@ demo: $(STAMP)
 	$(VENV)/bin/radtrust demo --out demo_out
 
 # Tests run in one process per core (pytest-xdist; at most 4, so a big machine does not load the encoder
-# a dozen times): CI's two cores finish in about half the time of one process.
+# a dozen times): CI's two cores finish in about half the time of one process. Whole files go to one worker
+# (--dist loadfile), so a module's trained fixtures are built once, not once per worker.
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --maxprocesses 4 --durations 25
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations 25
 
-# ruff (pyflakes, runtime pycodestyle errors, import order, bugbear; settings in pyproject.toml).
+# ruff (lint: pyflakes, runtime pycodestyle errors, import order, bugbear; and the formatter), the layer
+# contract (import-linter: imports only point down) and mypy; the settings of all four are in pyproject.toml.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n auto --maxprocesses 4 -m "not slow"
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile -m "not slow"
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache

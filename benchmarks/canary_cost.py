@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     from radtrust.data.splits import patient_split
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
     from radtrust.demo import DEMO_TRAIN
     from radtrust.evaluate.evaluate import score_against_gold
     from radtrust.labeling.rules import RuleLabeler
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
     from radtrust.train.api import fit_and_save
     from radtrust.train.config import TrainConfig
 
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     for c in ("seed", "canaries", "weighted F1 [95% CI]", "ε", "noise multiplier", "training records"):
         tab.add_column(c, justify="right")
     for r in rows:
-        tab.add_row(str(r["seed"]), str(r["canaries"]), f"{r['weighted_f1']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]", f"{r['epsilon']:.3f}", f"{r['noise_multiplier']:.3f}", str(r["n_train_records"]))
+        tab.add_row(
+            str(r["seed"]), str(r["canaries"]), f"{r['weighted_f1']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]", f"{r['epsilon']:.3f}", f"{r['noise_multiplier']:.3f}", str(r["n_train_records"])
+        )
     console.print(tab)
     diffs = [b["weighted_f1"] - a["weighted_f1"] for a, b in zip(rows[::2], rows[1::2])]
     console.print(f"with minus without canaries: {', '.join(f'{d:+.3f}' for d in diffs)} (mean {np.mean(diffs):+.3f})")

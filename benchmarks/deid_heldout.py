@@ -1,6 +1,6 @@
 """A held-out de-identification corpus: real chest X-ray sentences with planted identifiers at known offsets.
 
-Why a second corpus: :mod:`radtrust.deid.synthetic` was written together with the recognizers it tests, so
+Why a second corpus: :mod:`radtrust.synth.deid_corpus` was written together with the recognizers it tests, so
 its templates and the recognizers share blind spots. This generator was written without reading the
 recognizers, their allow-list or that corpus, so its scores are an honest held-out estimate.
 
@@ -18,7 +18,7 @@ recognizers, their allow-list or that corpus, so its scores are an honest held-o
 Clinical text
     Findings and impression sentences of the Open-i reports in ``../shared/data/openi/`` (Demner-Fushman
     et al., 2016), sentences holding the source's ``XXXX`` masks dropped. Without that folder, sentences of
-    :func:`radtrust.data.synthetic.synth_chest` are used instead (``XXXX``/``___`` sentences dropped). Mixed in
+    :func:`radtrust.synth.chest.synth_chest` are used instead (``XXXX``/``___`` sentences dropped). Mixed in
     are stress sentences written here: mammography (clock positions, BI-RADS 4A, ACR density), eponyms that
     are also surnames (Kerley B lines, Paget disease, Smith fracture, Fleischner Society), measurements,
     spine levels, clock times, years, ages under 90 and scanner/dose numbers.
@@ -287,7 +287,7 @@ PERSON_LOCALES: dict[str, float] = {
 _FAKER_PHONE_LOCALES = ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "pt_BR", "en_AU", "en_GB")
 _TITLES_DOCTOR = ("Dr. ", "Dr ", "Dr. ", "Prof. ", "Doctor ")
 _TITLES_PATIENT = ("Mr. ", "Mrs. ", "Ms. ", "Mr ", "Mrs ", "Ms ", "Miss ")
-_CREDENTIALS = (", MD", " MD", ", M.D.", ", FRCR", ", DO", ", MBBS", ", MBChB FRCR", " PhD", ", FRANZCR", ", FRCPC")
+CREDENTIALS = (", MD", " MD", ", M.D.", ", FRCR", ", DO", ", MBBS", ", MBChB FRCR", " PhD", ", FRANZCR", ", FRCPC")
 _STAFF_CREDENTIALS = (", RN", " RN", ", RT(R)", ", PA-C", ", NP", ", RGN")
 
 
@@ -318,7 +318,7 @@ def clinical_pool(openi_dir: str | None = None) -> tuple[str, dict[str, tuple[st
         frame = read_openi(archive if archive.is_file() else src, empty_reports="keep").frame
         name = f"Open-i ({len(frame)} reports)"
     else:
-        from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+        from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
         cohort, _ = synth_chest(ChestSynthConfig(n=3000, seed=20240917))
         frame = cohort.frame
@@ -572,7 +572,7 @@ class _Gen:
         pieces: list[Piece] = [cue] if cue else []
         pieces.append(Ident(value, "NAME", f"{fmt}/{loc}"))
         if role == "doctor" and fmt != "surname" and cue != "Doctor " and self.chance(0.35):
-            pieces.append(self.r.choice(_CREDENTIALS))
+            pieces.append(self.r.choice(CREDENTIALS))
         elif role == "staff" and self.chance(0.6):
             pieces.append(self.r.choice(_STAFF_CREDENTIALS))
         return pieces
@@ -976,16 +976,30 @@ def _f_dev_contact_footer(g: _Gen) -> list[Line]:
 def _f_ho_ris_header(g: _Gen) -> list[Line]:
     r = g.r
     lines: list[Line] = [
-        [r.choice(("Patient Name: ", "PATIENT: ", "Name: ")), *g.name("patient", fmt=r.choice(("upper_surname_comma_given", "dicom", "surname_comma_given")), title=False),
-         "   ", *g.id("mrn"), "   DOB: ", g.date(r.choice(("us", "compact", "eu_dot", "iso", "dd_mon_yyyy")), dob=True),
-         "   Age: ", *g.age(r.choice(("dicom", "digits_yr", "digits_sex")))],  # fmt: skip
+        [
+            r.choice(("Patient Name: ", "PATIENT: ", "Name: ")),
+            *g.name("patient", fmt=r.choice(("upper_surname_comma_given", "dicom", "surname_comma_given")), title=False),
+            "   ",
+            *g.id("mrn"),
+            "   DOB: ",
+            g.date(r.choice(("us", "compact", "eu_dot", "iso", "dd_mon_yyyy")), dob=True),
+            "   Age: ",
+            *g.age(r.choice(("dicom", "digits_yr", "digits_sex"))),
+        ],  # fmt: skip
         [*g.id("accession"), "   Exam date: ", g.date(), " ", g.time_clin()],
         ["Referring: ", *g.name("doctor", title=True), " (", g.institution(), ")"],
         [g.header("EXAM: CHEST PA AND LATERAL", "EXAMINATION: XR CHEST 2 VIEWS", "PROCEDURE: CHEST 1 VIEW PORTABLE")],
         [g.header("FINDINGS:", "FINDINGS"), " ", *g.findings_block(inline=r.randint(0, 1))],
         [g.header("IMPRESSION:", "IMPRESSION"), " ", *g.impression_block()],
-        ["Electronically signed by: ", *g.name("doctor", fmt=r.choice(("given_surname", "given_initial_surname")), title=False),
-         r.choice((", MD", " MD", "")), " on ", g.date(), " at ", g.time_clin()],  # fmt: skip
+        [
+            "Electronically signed by: ",
+            *g.name("doctor", fmt=r.choice(("given_surname", "given_initial_surname")), title=False),
+            r.choice((", MD", " MD", "")),
+            " on ",
+            g.date(),
+            " at ",
+            g.time_clin(),
+        ],  # fmt: skip
     ]
     if g.chance(0.4):
         lines.append([r.choice(("Viewer: ", "Web viewer: ", "Images: ")), g.url()])
@@ -1024,11 +1038,13 @@ def _f_ho_comparison(g: _Gen) -> list[Line]:
         lambda: ["COMPARISON: ", g.date(), ", ", g.date(), "."],
         lambda: ["No prior studies available at ", g.institution(), " for comparison."],
     ))  # fmt: skip
-    follow = r.choice((
-        lambda: [" Recommend follow-up at ", g.institution(), " in 3 months."],
-        lambda: [" Follow-up CT advised; appointment booked for ", g.date(), "."],
-        lambda: [],
-    ))()
+    follow = r.choice(
+        (
+            lambda: [" Recommend follow-up at ", g.institution(), " in 3 months."],
+            lambda: [" Follow-up CT advised; appointment booked for ", g.date(), "."],
+            lambda: [],
+        )
+    )()
     return [
         comp(),
         [g.header("FINDINGS:"), " ", *g.findings_block(inline=r.randint(0, 1))],
@@ -1055,16 +1071,27 @@ def _f_ho_letter(g: _Gen) -> list[Line]:
     r = g.r
     return [
         ["Dear ", *g.name("doctor", fmt="surname"), ","],
-        ["Re: ", *g.name("patient", fmt=r.choice(("given_upper_surname", "given_surname")), title=True), ", DOB ", g.date(r.choice(("eu_slash", "d_month_y", "dd_mon_yyyy")), dob=True),
-         ", ", *g.id("nhs"), ", ", *g.address(r.choice(("uk_full", "uk_street_postcode")))],  # fmt: skip
+        [
+            "Re: ",
+            *g.name("patient", fmt=r.choice(("given_upper_surname", "given_surname")), title=True),
+            ", DOB ",
+            g.date(r.choice(("eu_slash", "d_month_y", "dd_mon_yyyy")), dob=True),
+            ", ",
+            *g.id("nhs"),
+            ", ",
+            *g.address(r.choice(("uk_full", "uk_street_postcode"))),
+        ],  # fmt: skip
         ["Thank you for referring this ", *g.age(r.choice(("words_year_old", "digits_year_old"))), " lady, whom I saw on ", g.date(), "."],
         [g.header("Findings:", "Report:"), " ", *g.findings_block(inline=r.randint(0, 1))],
         [g.header("Conclusion:", "Opinion:"), " ", *g.impression_block()],
         ["Yours sincerely,"],
         [*g.name("doctor", fmt=r.choice(("given_surname", "initial_surname")), title=True), r.choice((", FRCR", " FRCR", ""))],
         ["Consultant Radiologist, ", g.institution()],
-        [r.choice(("Tel: ", "Tel ", "Direct line: ")), g.phone(r.choice(("uk_london", "uk_geo", "uk_intl", "uk_intl_0"))),
-         *([r.choice(("  Fax: ", "  fax ")), g.phone()] if g.chance(0.3) else [])],  # fmt: skip
+        [
+            r.choice(("Tel: ", "Tel ", "Direct line: ")),
+            g.phone(r.choice(("uk_london", "uk_geo", "uk_intl", "uk_intl_0"))),
+            *([r.choice(("  Fax: ", "  fax ")), g.phone()] if g.chance(0.3) else []),
+        ],  # fmt: skip
         *([[r.choice(("Email: ", "E-mail: ", "")), g.email()]] if g.chance(0.6) else []),
     ]
 
@@ -1098,8 +1125,19 @@ def _f_ho_mammo(g: _Gen) -> list[Line]:
     mam = [g.stress("mammo"), " ", g.stress(r.choice(("clock", "clock", "measurement"))), " ", g.stress("mammo")]
     return [
         [g.header("BILATERAL SCREENING MAMMOGRAM WITH TOMOSYNTHESIS", "DIAGNOSTIC MAMMOGRAM, LEFT")],
-        ["Patient: ", *g.name("patient", title=False), ", ", *g.age(r.choice(("aged_digits", "aged_words", "digits_years_old"))),
-         ", ", *g.id("mrn"), ". Prior: ", g.date(), " at ", g.institution(), "."],  # fmt: skip
+        [
+            "Patient: ",
+            *g.name("patient", title=False),
+            ", ",
+            *g.age(r.choice(("aged_digits", "aged_words", "digits_years_old"))),
+            ", ",
+            *g.id("mrn"),
+            ". Prior: ",
+            g.date(),
+            " at ",
+            g.institution(),
+            ".",
+        ],  # fmt: skip
         [g.header("FINDINGS:"), " ", *mam, " ", g.stress("birads")],
         [g.header("IMPRESSION:"), " ", g.stress("birads"), " ", g.stress("mammo")],
         ["Result letter mailed to ", *g.address(), " on ", g.date(), ". Technologist: ", *g.name("staff", fmt=r.choice(("initial_surname", "given_surname")), title=False)],

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from radtrust.data.schema import Cohort
     from radtrust.deid import KINDS, DeidConfig, Deidentifier
     from radtrust.labeling.rules import RuleLabeler
+    from radtrust.stats import cluster_resample_indices
 
     console = Console(width=160)
     cohort = read_openi(args.data, empty_reports="keep")
@@ -132,11 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     for c in ("kind", "hits", "reports", *SECTIONS, "next to XXXX", "only XXXX", "top shapes (count)"):
         tab.add_column(c, justify="left" if c in ("kind", "top shapes (count)") else "right")
     for k in KINDS:
-        tab.add_row(k, str(hits[k]), str(len(touched[k])), *(str(by_section[s][k]) for s in SECTIONS), str(next_to_mask[k]), str(on_mask[k]), "; ".join(f"{s} ({n})" for s, n in shapes[k].most_common(6)))
+        tab.add_row(
+            k, str(hits[k]), str(len(touched[k])), *(str(by_section[s][k]) for s in SECTIONS), str(next_to_mask[k]), str(on_mask[k]), "; ".join(f"{s} ({n})" for s, n in shapes[k].most_common(6))
+        )
     tab.add_row("all", str(sum(hits.values())), str(len(touched["any"])), *(str(sum(by_section[s].values())) for s in SECTIONS), str(sum(next_to_mask.values())), str(sum(on_mask.values())), "")
     console.print(tab)
     console.print(f"{sum(hits.values()) - sum(on_mask.values())} hits are not just existing XXXX masks")
-    console.print(f"reports touched: {len(touched['any'])} of {len(frame)} ({100 * len(touched['any']) / max(len(frame), 1):.2f}%); throughput {n_texts / t_find:,.0f} sections/s find, {len(frame) / (t_find + 1e-12):,.0f} reports/s, {n_chars / t_find / 1e6:.2f} M chars/s")
+    console.print(
+        f"reports touched: {len(touched['any'])} of {len(frame)} ({100 * len(touched['any']) / max(len(frame), 1):.2f}%); throughput {n_texts / t_find:,.0f} sections/s find, {len(frame) / (t_find + 1e-12):,.0f} reports/s, {n_chars / t_find / 1e6:.2f} M chars/s"
+    )
 
     out: dict = {
         "engine": engine.engine_name,
@@ -172,11 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         g = gold.loc[raw.case_ids, list(FINDINGS14)].to_numpy()
         a_raw, a_dei = micro(p_raw, g), micro(p_dei, g)
         s_raw, s_dei = prf(*(x.sum() for x in a_raw)), prf(*(x.sum() for x in a_dei))
-        rng = np.random.default_rng(0)
         n = len(g)
         diffs = []
-        for _ in range(args.n_bootstrap):
-            idx = rng.integers(0, n, n)
+        for idx in cluster_resample_indices(np.arange(n), args.n_bootstrap, seed=0):  # each report its own cluster, paired
             diffs.append(prf(*(x[idx].sum() for x in a_dei))["f1"] - prf(*(x[idx].sum() for x in a_raw))["f1"])
         both_nan = np.isnan(p_raw) & np.isnan(p_dei)
         changed = ~both_nan & ~(p_raw == p_dei)

@@ -223,8 +223,7 @@ def _tool_philter() -> Tool:
         model = _spacy_model()
         if model is None:
             raise Unavailable(
-                "philter-lite needs NLTK's averaged_perceptron_tagger_eng data, which no PyPI package ships and "
-                "nltk.download cannot fetch offline; install a spaCy English pipeline to stand in for it"
+                "philter-lite needs NLTK's averaged_perceptron_tagger_eng data, which no PyPI package ships and nltk.download cannot fetch offline; install a spaCy English pipeline to stand in for it"
             ) from None
         import spacy
         from spacy.tokens import Doc
@@ -463,9 +462,7 @@ def _recall(r: dict[str, Any]) -> str:
 def _ahead(me: dict[str, Any], peer: dict[str, Any]) -> bool:
     """Ahead of a peer: recall at least the peer's, and no more clinical or word damage than it does."""
     return (
-        me["overall_recall"]["rate"] >= peer["overall_recall"]["rate"]
-        and me["clinical_lost"]["rate"] <= peer["clinical_lost"]["rate"]
-        and me["words_removed"]["rate"] <= peer["words_removed"]["rate"]
+        me["overall_recall"]["rate"] >= peer["overall_recall"]["rate"] and me["clinical_lost"]["rate"] <= peer["clinical_lost"]["rate"] and me["words_removed"]["rate"] <= peer["words_removed"]["rate"]
     )
 
 

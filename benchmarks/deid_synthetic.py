@@ -1,6 +1,6 @@
 """Benchmark: the de-identification engine on held-out synthetic reports with injected identifiers.
 
-Corpora come from :func:`radtrust.deid.synthetic.synthetic_phi_corpus` with seeds 1, 2, 3 (``n`` reports
+Corpora come from :func:`radtrust.synth.deid_corpus.synthetic_phi_corpus` with seeds 1, 2, 3 (``n`` reports
 each). Seed 0 is the engine's development set and is never scored here. Scoring follows the i2b2/n2c2
 de-identification tasks (Stubbs & Uzuner, 2015), token-free, on characters:
 
@@ -16,7 +16,7 @@ de-identification tasks (Stubbs & Uzuner, 2015), token-free, on characters:
   term such as "Paget disease", "2 o'clock", "BI-RADS 4A", "C5-6", "72-year-old") counts as removed when
   any of its characters is covered by a predicted span.
 * **names in / not in the dictionary**: NAME spans whose tokens (initials left out) are all in the
-  engine's name dictionary (``radtrust.deid.recognizers.name_in_dictionary``) vs. the others.
+  engine's name dictionary (``radtrust.deid.recognizers.names.name_in_dictionary``) vs. the others.
 * **verbatim leak**: the share of injected values still present, unchanged, in ``deidentify()`` output
   (mask mode).
 
@@ -203,7 +203,8 @@ def summarise(c: dict, kinds) -> dict:
     return {
         "per_kind": per_kind,
         "overall": {
-            "recall": rate(tot["found"], tot["n"]), "recall_strict": tot["strict"] / tot["n"] if tot["n"] else None,
+            "recall": rate(tot["found"], tot["n"]),
+            "recall_strict": tot["strict"] / tot["n"] if tot["n"] else None,
             "recall_typed": tot["typed"] / tot["n"] if tot["n"] else None,
             "char_recall": tot["chars_covered"] / tot["chars"] if tot["chars"] else None,
             "verbatim_leak": tot["leak"] / tot["n"] if tot["n"] else None,
@@ -216,10 +217,7 @@ def summarise(c: dict, kinds) -> dict:
         "predicted_spans_by_kind": dict(c["pred_kinds"]),
         "clinical_removed": clin,
         "top_removed_clinical_terms": c["removed_terms"].most_common(25),
-        "missed_by_format": [
-            {"format": k, "missed": m, "n": n, "example": c["missed_examples"].get(k, ""), "example_shape": shape(c["missed_examples"].get(k, ""))}
-            for k, m, n in formats[:40]
-        ],
+        "missed_by_format": [{"format": k, "missed": m, "n": n, "example": c["missed_examples"].get(k, ""), "example_shape": shape(c["missed_examples"].get(k, ""))} for k, m, n in formats[:40]],
         "missed_by_position": {w: {"missed": v["missed"], "n": v["n"]} for w, v in sorted(c["where"].items())},
         "missed_by_edge": {w: {"missed": v["missed"], "n": v["n"]} for w, v in sorted(c["edge"].items())},
         "reports_per_s_find": c["n_reports"] / c["t_find"] if c["t_find"] else None,
@@ -244,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     from radtrust.deid import KINDS, DeidConfig, Deidentifier
-    from radtrust.deid.synthetic import GENERATOR_VERSION, synthetic_phi_corpus
+    from radtrust.synth.deid_corpus import GENERATOR_VERSION, synthetic_phi_corpus
 
     try:
-        from radtrust.deid.recognizers import name_in_dictionary as lookup
+        from radtrust.deid.recognizers.names import name_in_dictionary as lookup
     except ImportError:
         lookup = None
 
@@ -281,8 +279,15 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = lambda b: "[green]meets goal[/green]" if b else "[red]below goal[/red]"  # noqa: E731
     o, nm = res["overall"]["recall"], res["name_recall"]
-    console.print(f"overall recall {o['rate']:.4f} (goal >= {GOALS['overall_recall']}) {ok(o['rate'] >= GOALS['overall_recall'])}; per seed: " + ", ".join(f"{s}: {v['overall']['recall']['rate']:.4f}" for s, v in per_seed.items()))
-    console.print(f"name recall {nm['rate']:.4f} (goal >= {GOALS['name_recall']}) {ok(nm['rate'] >= GOALS['name_recall'])}; " + "; ".join(f"{g}: {v['rate']:.4f} ({v['k']}/{v['n']})" for g, v in sorted(res["names_by_dictionary"].items())) + ("" if lookup else " (engine exposes no name dictionary)"))
+    console.print(
+        f"overall recall {o['rate']:.4f} (goal >= {GOALS['overall_recall']}) {ok(o['rate'] >= GOALS['overall_recall'])}; per seed: "
+        + ", ".join(f"{s}: {v['overall']['recall']['rate']:.4f}" for s, v in per_seed.items())
+    )
+    console.print(
+        f"name recall {nm['rate']:.4f} (goal >= {GOALS['name_recall']}) {ok(nm['rate'] >= GOALS['name_recall'])}; "
+        + "; ".join(f"{g}: {v['rate']:.4f} ({v['k']}/{v['n']})" for g, v in sorted(res["names_by_dictionary"].items()))
+        + ("" if lookup else " (engine exposes no name dictionary)")
+    )
     console.print("name recall by source: " + ", ".join(f"{g} {v['rate']:.3f}" for g, v in res["names_by_source"].items()))
     console.print(f"precision: {_f(res['precision_chars'])} of predicted characters are identifiers; {_f(res['precision_spans'])} of predicted spans touch an identifier")
 
@@ -303,8 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     for m in res["missed_by_format"][:25]:
         mt.add_row(m["format"], str(m["missed"]), str(m["n"]), m["example"][:40])
     console.print(mt)
-    console.print("misses by position: " + ", ".join(f"{w} {v['missed']}/{v['n']}" for w, v in res["missed_by_position"].items()) + " | by edge: " + ", ".join(f"{w} {v['missed']}/{v['n']}" for w, v in res["missed_by_edge"].items()))
-    console.print(f"throughput: {res['reports_per_s_find']:,.0f} reports/s (find), {res['reports_per_s_deidentify']:,.0f} reports/s (deidentify, mask); corpus generation {args.n * len(seeds) / t_gen:,.0f} reports/s")
+    console.print(
+        "misses by position: "
+        + ", ".join(f"{w} {v['missed']}/{v['n']}" for w, v in res["missed_by_position"].items())
+        + " | by edge: "
+        + ", ".join(f"{w} {v['missed']}/{v['n']}" for w, v in res["missed_by_edge"].items())
+    )
+    console.print(
+        f"throughput: {res['reports_per_s_find']:,.0f} reports/s (find), {res['reports_per_s_deidentify']:,.0f} reports/s (deidentify, mask); corpus generation {args.n * len(seeds) / t_gen:,.0f} reports/s"
+    )
 
     out = {
         "engine": engine.engine_name,
@@ -315,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         "rule": "found = every letter/digit of the truth span covered by predicted spans of any kind; strict = every non-space character; typed = covered by spans of the truth's kind",
         "goals": GOALS,
         **res,
-        "per_seed": {str(s): {"overall_recall": v["overall"]["recall"], "name_recall": v["name_recall"], "clinical_removed": v["clinical_removed"]["all"], "precision_chars": v["precision_chars"]} for s, v in per_seed.items()},
+        "per_seed": {
+            str(s): {"overall_recall": v["overall"]["recall"], "name_recall": v["name_recall"], "clinical_removed": v["clinical_removed"]["all"], "precision_chars": v["precision_chars"]}
+            for s, v in per_seed.items()
+        },
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

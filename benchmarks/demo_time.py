@@ -1,6 +1,6 @@
 """Benchmark: wall time of `radtrust demo` end to end (a fresh process, as a user runs it), reports and mammograms.
 
-    python benchmarks/demo_time.py [--json OUT]
+python benchmarks/demo_time.py [--json OUT]
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def load_data(args):
         labels = RuleLabeler("chestxray14").label(cohort)
         desc = "Open-i dev reports (rule-labeler labels for training; gold standard for scoring; split by report)"
     else:
-        from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+        from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
         cohort, gold = synth_chest(ChestSynthConfig(n=args.synthetic_n, seed=args.seed))
         labels = RuleLabeler("chexpert14").label(cohort)
@@ -260,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, v in runs.items():
         ci = v["weighted_f1_ci95"]
         eps = "inf" if v["delta"] is None else f"{v['epsilon']:.3f}"
-        table.add_row(name, f"{v['samples_per_s']:.1f}", f"{v['train_seconds']:.0f}", f"{v['fit_wall_seconds']:.0f}", f"{v['weighted_f1']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]", eps, f"{v['peak_rss_mb']:.0f}")
+        table.add_row(
+            name, f"{v['samples_per_s']:.1f}", f"{v['train_seconds']:.0f}", f"{v['fit_wall_seconds']:.0f}", f"{v['weighted_f1']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]", eps, f"{v['peak_rss_mb']:.0f}"
+        )
     Console().print(table)
     Console().print(
         f"DP / non-private samples/s: {results['ratio_dp_over_nonprivate']:.3f}; "

@@ -41,19 +41,19 @@ METHODS = {
 
 def tpr_gap(truth: np.ndarray, pred: np.ndarray, cell: np.ndarray, patients: np.ndarray, n_boot: int, seed: int) -> dict:
     """TPR in the cell and outside it, and their gap (outside − cell), with patient-clustered intervals."""
-    from radtrust.evaluate.metrics import cluster_bootstrap_counts
-    from radtrust.fairness.stats import percentile_interval
+    from radtrust.stats import cluster_bootstrap_sums, percentile_interval
 
     pos = truth == 1
     per_case = np.stack([pos & cell & (pred == 1), pos & cell, pos & ~cell & (pred == 1), pos & ~cell], axis=1).astype(float)
     tot = per_case.sum(0)
-    boot = cluster_bootstrap_counts(per_case, patients, n_boot, seed)
+    boot = cluster_bootstrap_sums(per_case, patients, n_boot, seed)
     with np.errstate(invalid="ignore", divide="ignore"):
         b_cell, b_rest = boot[:, 0] / boot[:, 1], boot[:, 2] / boot[:, 3]
     gap = b_rest - b_cell
 
     def ci(x: np.ndarray) -> list[float]:
         return [float(v) for v in percentile_interval(x)]
+
     return {
         "tpr_cell": float(tot[0] / tot[1]),
         "tpr_rest": float(tot[2] / tot[3]),
@@ -82,14 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+    from radtrust.data.groups import group_values
     from radtrust.evaluate.metrics import multilabel_metrics
-    from radtrust.fairness.groups import group_values
-    from radtrust.fairness.mitigation import GroupThresholds
     from radtrust.labeling.rules import RuleLabeler
     from radtrust.models.text import pooled_feature_cache
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
     from radtrust.train.config import TrainConfig
     from radtrust.train.estimator import ReportClassifier
+    from radtrust.train.mitigation import GroupThresholds
 
     t0 = time.perf_counter()
     bias = dict(bias_finding=args.finding, bias_group=("sex", "F"), bias_site="site_B", bias_rate=args.bias_rate)
@@ -116,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     with pooled_feature_cache():
         for eps in epsilons:
             for name, extra in METHODS.items():
-                cfg = TrainConfig(
-                    method="head", epsilon=eps, epochs=args.epochs, groups=args.groups, findings=findings, seed=args.seed, **extra
-                )
+                cfg = TrainConfig(method="head", epsilon=eps, epochs=args.epochs, groups=args.groups, findings=findings, seed=args.seed, **extra)
                 t = time.perf_counter()
                 clf = ReportClassifier(cfg).fit(train, labels, validation_labels=reviewed_labels)
                 fit_s = time.perf_counter() - t

@@ -52,21 +52,6 @@ SCORING_VARIANTS = {
 }
 
 
-def prf(flagged: np.ndarray, truth: np.ndarray) -> dict:
-    tp = int((flagged & truth).sum())
-    p = tp / max(int(flagged.sum()), 1)
-    r = tp / max(int(truth.sum()), 1)
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "n_flagged": int(flagged.sum()), "n_wrong": int(truth.sum())}
-
-
-def mean_ci(x: list[float], seed: int = 0, n_boot: int = 2000) -> dict:
-    """Mean with a 95% percentile bootstrap interval over the paired (replicate, seed) differences."""
-    a = np.asarray(x, dtype=float)
-    rng = np.random.default_rng(seed)
-    boot = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(1)
-    return {"mean": float(a.mean()), "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))], "n": len(a)}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=6000, help="training cohort size (reports)")
@@ -89,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from radtrust.data.io import write_json, write_table
     from radtrust.data.schema import LabelTable
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
     from radtrust.evaluate.metrics import multilabel_metrics
     from radtrust.models.text import pooled_feature_cache
     from radtrust.noise.audit import LabelAuditConfig, audit_labels, binary_labels
     from radtrust.noise.plan import PlanConfig, plan_annotation
     from radtrust.noise.simulate import flip_labels
+    from radtrust.stats import cluster_resample_indices, flag_precision_recall, mean_with_ci
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
     from radtrust.train.config import TrainConfig
     from radtrust.train.estimator import ReportClassifier
 
@@ -132,19 +118,19 @@ def main(argv: list[str] | None = None) -> int:
             noisy, flipped = flip_labels(truth, train, args.rate, ("site", "site_B"), args.group_rate, 0.5, 0.8, seed=rep)
             noisy_m = np.where(noisy.values() == 1, 1.0, 0.0)
             ta = time.perf_counter()
-            audit = audit_labels(train, noisy, config=LabelAuditConfig(n_bootstrap=200, seed=rep))
+            audit = audit_labels(train, noisy, config=LabelAuditConfig(n_boot=200, seed=rep))
             audit_s = time.perf_counter() - ta
             given, _ = binary_labels(noisy)
             lab_lists = [list(np.flatnonzero(r)) for r in given]
-            cl_case = find_label_issues(lab_lists, audit.oos_probability, multi_label=True)
+            cl_case = find_label_issues(lab_lists, audit.oos_probability, multi_label=True, n_jobs=1)  # no forked pool (see noise/audit.py); same result
             case_wrong = flipped.any(1)
             d = {
                 "replicate": rep,
                 "audit_seconds": audit_s,
-                "cells_ours": prf(audit.likely_wrong, flipped),
-                "cells_cleanlab_defaults": prf(audit.cleanlab_issue, flipped),
-                "cases_ours": prf(audit.likely_wrong.any(1), case_wrong),
-                "cases_cleanlab_defaults": prf(cl_case, case_wrong),
+                "cells_ours": flag_precision_recall(audit.likely_wrong, flipped),
+                "cells_cleanlab_defaults": flag_precision_recall(audit.cleanlab_issue, flipped),
+                "cases_ours": flag_precision_recall(audit.likely_wrong.any(1), case_wrong),
+                "cases_cleanlab_defaults": flag_precision_recall(cl_case, case_wrong),
                 "share_cases_wrong_by_site": {
                     r["group"]: {"estimated": r["share_cases_with_wrong_label"], "ci95": r["share_cases_with_wrong_label_ci95"], "true": float(case_wrong[site == r["group"]].mean())}
                     for r in audit.summary["by_group"]["site"]
@@ -187,16 +173,22 @@ def main(argv: list[str] | None = None) -> int:
                         r = fit(values, s)
                         curve.append(
                             {
-                                "replicate": rep, "seed": s, "budget": frac, "strategy": strategy, **r,
+                                "replicate": rep,
+                                "seed": s,
+                                "budget": frac,
+                                "strategy": strategy,
+                                **r,
                                 "recovered_points": 100 * (r["weighted_f1"] - base[s]["weighted_f1"]),
                                 "gap_points_vs_noisy": 100 * (r["tpr_gap"] - base[s]["tpr_gap"]),
                                 "wrong_cells_fixed": float(flipped[idx].sum() / flipped.sum()),
-                                "noisy_weighted_f1": base[s]["weighted_f1"], "clean_weighted_f1": clean[s]["weighted_f1"],
+                                "noisy_weighted_f1": base[s]["weighted_f1"],
+                                "clean_weighted_f1": clean[s]["weighted_f1"],
                             }
                         )
-                console.print(f"  budget {100 * frac:.0f}%: " + ", ".join(
-                    f"{st} {np.mean([c['recovered_points'] for c in curve if c['replicate'] == rep and c['budget'] == frac and c['strategy'] == st]):+.2f}" for st in STRATEGIES
-                ))
+                console.print(
+                    f"  budget {100 * frac:.0f}%: "
+                    + ", ".join(f"{st} {np.mean([c['recovered_points'] for c in curve if c['replicate'] == rep and c['budget'] == frac and c['strategy'] == st]):+.2f}" for st in STRATEGIES)
+                )
 
             write_table(audit.cells(), tmp / "issues.csv")
             for name, extra in (
@@ -218,14 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"Detection of flipped labels ({args.replicates} replicates, {args.n} cases; mean)")
     for col in ("", "precision", "recall", "F1", "flagged"):
         table.add_column(col, justify="right")
-    for key, label in (("cells_ours", "cells: radtrust audit (P(wrong) ≥ 0.5)"), ("cells_cleanlab_defaults", "cells: cleanlab defaults"), ("cases_ours", "cases: radtrust audit"), ("cases_cleanlab_defaults", "cases: cleanlab find_label_issues defaults")):
+    for key, label in (
+        ("cells_ours", "cells: radtrust audit (P(wrong) ≥ 0.5)"),
+        ("cells_cleanlab_defaults", "cells: cleanlab defaults"),
+        ("cases_ours", "cases: radtrust audit"),
+        ("cases_cleanlab_defaults", "cases: cleanlab find_label_issues defaults"),
+    ):
         rows = [d[key] for d in detection]
         table.add_row(label, f"{avg(rows, 'precision'):.3f}", f"{avg(rows, 'recall'):.3f}", f"{avg(rows, 'f1'):.3f}", f"{avg(rows, 'n_flagged'):.0f}")
     console.print(table)
     for d in detection[:1]:
-        console.print("replicate 0, share of cases with a wrong label, estimated [95% CI] vs true: " + "; ".join(
-            f"{g} {v['estimated']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] vs {v['true']:.3f}" for g, v in d["share_cases_wrong_by_site"].items()
-        ))
+        console.print(
+            "replicate 0, share of cases with a wrong label, estimated [95% CI] vs true: "
+            + "; ".join(f"{g} {v['estimated']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] vs {v['true']:.3f}" for g, v in d["share_cases_wrong_by_site"].items())
+        )
 
     table = Table(title="Selection only: share of the wrong labels each way of choosing would correct (mean over replicates)")
     table.add_column("way of choosing")
@@ -248,24 +246,42 @@ def main(argv: list[str] | None = None) -> int:
     for frac in BUDGETS:
         for strategy in STRATEGIES:
             rows = [c for c in curve if c["budget"] == frac and c["strategy"] == strategy]
-            rec = mean_ci([r["recovered_points"] for r in rows])
-            gap = mean_ci([r["gap_points_vs_noisy"] for r in rows])
-            entry = {"budget": frac, "strategy": strategy, "recovered_points": rec, "share_of_clean_gap": rec["mean"] / full_gap if full_gap else None,
-                     "wrong_cells_fixed": avg(rows, "wrong_cells_fixed"), "tpr_gap": avg(rows, "tpr_gap"), "tpr_gap_change_points": gap, "weighted_f1": avg(rows, "weighted_f1")}
+            rec = mean_with_ci([r["recovered_points"] for r in rows])
+            gap = mean_with_ci([r["gap_points_vs_noisy"] for r in rows])
+            entry = {
+                "budget": frac,
+                "strategy": strategy,
+                "recovered_points": rec,
+                "share_of_clean_gap": rec["mean"] / full_gap if full_gap else None,
+                "wrong_cells_fixed": avg(rows, "wrong_cells_fixed"),
+                "tpr_gap": avg(rows, "tpr_gap"),
+                "tpr_gap_change_points": gap,
+                "weighted_f1": avg(rows, "weighted_f1"),
+            }
             summary_curve.append(entry)
-            table.add_row(f"{100 * frac:.0f}%", strategy, f"{rec['mean']:+.2f} [{rec['ci95'][0]:+.2f}, {rec['ci95'][1]:+.2f}]", f"{100 * entry['share_of_clean_gap']:.0f}%",
-                          f"{100 * entry['wrong_cells_fixed']:.0f}%", f"{entry['tpr_gap']:+.4f}", f"{gap['mean']:+.2f} [{gap['ci95'][0]:+.2f}, {gap['ci95'][1]:+.2f}]")
+            table.add_row(
+                f"{100 * frac:.0f}%",
+                strategy,
+                f"{rec['mean']:+.2f} [{rec['ci95'][0]:+.2f}, {rec['ci95'][1]:+.2f}]",
+                f"{100 * entry['share_of_clean_gap']:.0f}%",
+                f"{100 * entry['wrong_cells_fixed']:.0f}%",
+                f"{entry['tpr_gap']:+.4f}",
+                f"{gap['mean']:+.2f} [{gap['ci95'][0]:+.2f}, {gap['ci95'][1]:+.2f}]",
+            )
     console.print(table)
 
     ratios = {}
     for frac in BUDGETS:
         plan = np.array([c["recovered_points"] for c in curve if c["budget"] == frac and c["strategy"] == "plan"])
         rand = np.array([c["recovered_points"] for c in curve if c["budget"] == frac and c["strategy"] == "random"])
-        rng = np.random.default_rng(1)
-        idx = rng.integers(0, len(plan), size=(2000, len(plan)))
+        idx = np.stack(list(cluster_resample_indices(np.arange(len(plan)), 2000, seed=1)))  # paired: the same resamples for plan and random
         boot = plan[idx].mean(1) / np.where(rand[idx].mean(1) > 0, rand[idx].mean(1), np.nan)
-        ratios[str(frac)] = {"ratio": float(plan.mean() / rand.mean()) if rand.mean() > 0 else None, "ci95": [float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))],
-                             "plan_points": float(plan.mean()), "random_points": float(rand.mean())}
+        ratios[str(frac)] = {
+            "ratio": float(plan.mean() / rand.mean()) if rand.mean() > 0 else None,
+            "ci95": [float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))],
+            "plan_points": float(plan.mean()),
+            "random_points": float(rand.mean()),
+        }
     r10 = ratios[str(0.10)]
     console.print(f"clean labels: weighted F1 {clean_f1:.4f}; noisy labels: {noisy_f1:.4f} (gap {full_gap:.2f} points)")
     # Random relabelling can recover nothing (or lose) in a small run: then there is no ratio to print.
@@ -278,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     robust_summary = []
     for name in ("none (noisy labels)", "gce", "gce_q0.7", "exclude_flagged", "soft_labels"):
         rows = [r for r in robust if r["method"] == name]
-        rec = mean_ci([r["recovered_points"] for r in rows])
+        rec = mean_with_ci([r["recovered_points"] for r in rows])
         robust_summary.append({"method": name, "weighted_f1": avg(rows, "weighted_f1"), "recovered_points": rec, "tpr_gap": avg(rows, "tpr_gap")})
         table.add_row(name, f"{avg(rows, 'weighted_f1'):.4f}", f"{rec['mean']:+.2f} [{rec['ci95'][0]:+.2f}, {rec['ci95'][1]:+.2f}]", f"{avg(rows, 'tpr_gap'):+.4f}")
     table.add_row("clean labels (reference)", f"{clean_f1:.4f}", f"{full_gap:+.2f}", f"{np.mean([c['tpr_gap'] for c in clean.values()]):+.4f}")

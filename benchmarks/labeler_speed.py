@@ -31,7 +31,7 @@ def _write_corpus(path: str, n: int, seed: int, also: tuple[tuple[str, int], ...
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
     cols = ["case_id", "patient_id", "site", "findings", "impression", "indication", "comparison"]
     writers: list[tuple[pq.ParquetWriter, int]] = []
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     from radtrust.deid import DeidConfig
-    from radtrust.deid.door import using_deid
+    from radtrust.deid.door import CohortDeidentifier
     from radtrust.labeling.stream import label_stream
 
     sizes = sorted({int(s) for s in args.sizes.split(",")} if args.sizes else {max(1, args.n // 5), args.n})
@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, deid in [*((k, DeidConfig()) for k in sizes), (sizes[-1], None)]:
             out = work / f"labels_{k}.parquet"
             base = psutil.Process().memory_info().rss
-            with _MemorySampler() as mem, using_deid(deid):
-                res = label_stream(paths[k], out, "chexpert14", chunk_size=args.chunk_size, workers=args.workers)
+            with _MemorySampler() as mem:
+                res = label_stream(paths[k], out, "chexpert14", chunk_size=args.chunk_size, workers=args.workers, deid=CohortDeidentifier(deid) if deid else None)
             runs.append(
                 {
                     "n_reports": res.n_reports,

@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from radtrust.data.synthetic_mammo import MammoReportSynthConfig, synth_mammo_reports
     from radtrust.labeling.mammo import MammoLabeler
+    from radtrust.synth.mammo_reports import MammoReportSynthConfig, synth_mammo_reports
 
     cfg = MammoReportSynthConfig(n=args.n, seed=args.seed, n_sites=args.n_sites, typo_scale=args.typo_scale)
     t0 = time.perf_counter()

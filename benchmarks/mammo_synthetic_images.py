@@ -62,30 +62,16 @@ DENSITY_COLS = ("density_a", "density_b", "density_c", "density_d")
 # ---------------------------------------------------------------------------------------------------------
 
 
-def weighted_auroc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """AUROC (Mann-Whitney, ties count 1/2) of scores ``s`` for 0/1 ``y`` under each row of case weights
-    ``w`` (B, n): resampling women with replacement is weighting each case by its woman's multiplicity."""
-    _, inv = np.unique(s, return_inverse=True)
-    onehot = np.zeros((len(s), inv.max() + 1))
-    onehot[np.arange(len(s)), inv] = 1.0
-    pos = (w * y) @ onehot  # (B, distinct scores): positive weight at each score, in increasing order
-    neg = (w * (1.0 - y)) @ onehot
-    below = np.cumsum(neg, axis=1) - neg
-    num = (pos * (below + 0.5 * neg)).sum(1)
-    den = pos.sum(1) * neg.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
-
-
 class WomanBootstrap:
-    """Resamples of the test women (multinomial multiplicities), shared by every metric and row."""
+    """Resamples of the test women (multiplicities of :func:`radtrust.stats.cluster_draw_counts`), shared by every
+    metric and row; AUROC under them is :func:`radtrust.stats.weighted_auroc`."""
 
     def __init__(self, women: np.ndarray, n_boot: int, seed: int) -> None:
+        from radtrust.stats import cluster_draw_counts
+
         self.women = np.unique(np.asarray(women, dtype=str))
         self.pos = {w: i for i, w in enumerate(self.women)}
-        rng = np.random.default_rng(seed)
-        n = len(self.women)
-        self.weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float) if n_boot > 0 else np.zeros((0, n))
+        self.weights = cluster_draw_counts(self.women, n_boot, seed)[0].astype(float)
         self.n_boot = n_boot
 
     def _w(self, women: np.ndarray) -> np.ndarray:
@@ -98,6 +84,8 @@ class WomanBootstrap:
 
     def auroc(self, y, s, women, s2=None) -> dict:
         """AUROC of ``s`` with its interval; with ``s2``, also the paired difference AUROC(s) - AUROC(s2)."""
+        from radtrust.stats import weighted_auroc
+
         y, s, women = np.asarray(y, dtype=float), np.asarray(s, dtype=float), np.asarray(women, dtype=str)
         keep = ~np.isnan(y) & ~np.isnan(s)
         if s2 is not None:
@@ -108,16 +96,16 @@ class WomanBootstrap:
         out = {"auroc": None, "ci95": None, "n": int(len(y)), "n_pos": n_pos, "n_women": int(len(np.unique(women)))}
         if n_pos == 0 or n_pos == len(y):
             return out
-        out["auroc"] = float(weighted_auroc(y, s, np.ones((1, len(y))))[0])
+        out["auroc"] = float(weighted_auroc(s, y, np.ones((1, len(y))))[0])
         w = self._w(women)
-        boot = weighted_auroc(y, s, w) if self.n_boot else np.array([])
+        boot = weighted_auroc(s, y, w) if self.n_boot else np.array([])
         out["ci95"] = self._ci(boot)
         if s2 is not None:
             s2 = s2[keep]
-            other = float(weighted_auroc(y, s2, np.ones((1, len(y))))[0])
+            other = float(weighted_auroc(s2, y, np.ones((1, len(y))))[0])
             out["other_auroc"] = other
             out["difference"] = out["auroc"] - other
-            out["difference_ci95"] = self._ci(boot - weighted_auroc(y, s2, w)) if self.n_boot else None
+            out["difference_ci95"] = self._ci(boot - weighted_auroc(s2, y, w)) if self.n_boot else None
         return out
 
     def accuracy(self, correct, women) -> dict:
@@ -203,7 +191,7 @@ def breast_keys(frame) -> list[tuple]:
 
 def evaluate_image_model(test, p_test, val, p_val, val_label_values, y_test, findings, boot: WomanBootstrap, study_info) -> dict:
     """Every image metric of one trained model on the test women (truth ``y_test``, view-level)."""
-    from radtrust.evaluate.aggregate import ContralateralModel, aggregate_scores, aggregate_truth, density_class
+    from radtrust.models.aggregate import ContralateralModel, aggregate_scores, aggregate_truth, density_class
 
     j = {f: i for i, f in enumerate(findings)}
     out: dict = {}
@@ -350,13 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
     from sklearn.model_selection import GroupShuffleSplit
 
-    from radtrust.data.readers import read_cohort, read_images
-    from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
-    from radtrust.evaluate.aggregate import aggregate_scores, aggregate_truth
+    from radtrust.data.image_readers import read_images
+    from radtrust.data.readers import read_cohort
+    from radtrust.deid.door import CohortDeidentifier
     from radtrust.labeling.image_labels import image_labels_from_reports
     from radtrust.labeling.mammo import MAMMO_FINDINGS, MammoLabeler, mammo_findings_table
+    from radtrust.models.aggregate import aggregate_scores, aggregate_truth
     from radtrust.models.fusion import LateFusion, report_breast_scores
     from radtrust.models.text import pooled_feature_cache
+    from radtrust.synth.mammo_images import MammoImageSynthConfig, write_synth_mammo_images
     from radtrust.train.config import ImageTrainConfig, TrainConfig
     from radtrust.train.estimator import ReportClassifier
     from radtrust.train.images import ImageClassifier
@@ -371,12 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     synth = write_synth_mammo_images(MammoImageSynthConfig(n_women=args.n_women, size=args.size, seed=args.seed, report_label_noise=args.noise), tmp / "archive")
     synth_s = time.perf_counter() - t
     images, _ = read_images(synth.paths["images_csv"])
-    reports = read_cohort(synth.paths["reports"])
+    reports = read_cohort(synth.paths["reports"], deid=CohortDeidentifier(mode="mask"))  # as radtrust's commands read them
     truth = synth.truth.aligned_to(images.case_ids)
     y_all = truth.select(list(IMAGE_FINDINGS)).values()
     study_info = images.frame.groupby("study_id")[["density", "site", "manufacturer", "report_id"]].first()
-    console.print(f"archive: {synth.meta['counts']['women']} women, {synth.meta['counts']['studies']} studies, {len(images)} images ({args.size} px), "
-                  f"report label noise {args.noise:g}; generated in {synth_s:.0f} s")
+    console.print(
+        f"archive: {synth.meta['counts']['women']} women, {synth.meta['counts']['studies']} studies, {len(images)} images ({args.size} px), "
+        f"report label noise {args.noise:g}; generated in {synth_s:.0f} s"
+    )
 
     # ---- split by woman ---------------------------------------------------------------------------------
     women = images.patient_ids
@@ -391,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     val = images.subset(np.flatnonzero(is_val))
     test = images.subset(np.flatnonzero(is_test))
     y_test = y_all[is_test]
-    split = {"women": {"fit": int(len(train_women) - len(val_women)), "validation": len(val_women), "test": len(test_women)},
-             "images": {"fit": int((~is_test & ~is_val).sum()), "validation": int(is_val.sum()), "test": int(is_test.sum())}}
+    split = {
+        "women": {"fit": int(len(train_women) - len(val_women)), "validation": len(val_women), "test": len(test_women)},
+        "images": {"fit": int((~is_test & ~is_val).sum()), "validation": int(is_val.sum()), "test": int(is_test.sum())},
+    }
     console.print(f"split by woman: {split['women']} women, {split['images']} images")
     boot = WomanBootstrap(np.array(sorted(test_women)), args.n_bootstrap, args.seed)
 
@@ -421,8 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         table = None
         if spec["method"] == "head":
             table, encode_timing[model] = encode_archive(images, base, tmp / "image_cache")
-            console.print(f"{model}: frozen features for {len(images)} images in {encode_timing[model]['encode_seconds']:.0f} s "
-                          f"({encode_timing[model]['encode_images_per_second']:.1f} images/s; reading and resizing {encode_timing[model]['read_resize_seconds']:.0f} s)")
+            console.print(
+                f"{model}: frozen features for {len(images)} images in {encode_timing[model]['encode_seconds']:.0f} s "
+                f"({encode_timing[model]['encode_images_per_second']:.1f} images/s; reading and resizing {encode_timing[model]['read_resize_seconds']:.0f} s)"
+            )
         for labels_name in ("true", "report"):
             labels = label_sets[labels_name]
             val_labels = labels.aligned_to(val.case_ids)
@@ -443,19 +439,37 @@ def main(argv: list[str] | None = None) -> int:
                 priv = clf.result.privacy
                 tim = clf.result.timings
                 row = {
-                    "model": model, **spec, "labels": labels_name, "epsilon": eps,
-                    "epsilon_spent": priv.epsilon, "delta": priv.delta, "accountant": priv.accountant, "privacy_unit": priv.unit,
-                    "noise_multiplier": priv.noise_multiplier, "steps": priv.steps, "sample_rate": priv.sample_rate,
-                    "epochs": epochs, "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu, "predict_seconds": pred_s,
-                    "steps_seconds": tim.get("steps_s"), "seconds_per_epoch": tim.get("steps_s", float("nan")) / epochs,
-                    "encode_frozen_seconds_in_fit": tim.get("encode_frozen_s"), "calibrate_noise_seconds": tim.get("calibrate_noise_s"),
-                    "thresholds": clf.thresholds, "n_train_images": clf.meta.get("n_train"), "n_validation_images": clf.meta.get("n_validation"),
+                    "model": model,
+                    **spec,
+                    "labels": labels_name,
+                    "epsilon": eps,
+                    "epsilon_spent": priv.epsilon,
+                    "delta": priv.delta,
+                    "accountant": priv.accountant,
+                    "privacy_unit": priv.unit,
+                    "noise_multiplier": priv.noise_multiplier,
+                    "steps": priv.steps,
+                    "sample_rate": priv.sample_rate,
+                    "epochs": epochs,
+                    "fit_seconds": fit_s,
+                    "fit_cpu_seconds": fit_cpu,
+                    "predict_seconds": pred_s,
+                    "steps_seconds": tim.get("steps_s"),
+                    "seconds_per_epoch": tim.get("steps_s", float("nan")) / epochs,
+                    "encode_frozen_seconds_in_fit": tim.get("encode_frozen_s"),
+                    "calibrate_noise_seconds": tim.get("calibrate_noise_s"),
+                    "thresholds": clf.thresholds,
+                    "n_train_images": clf.meta.get("n_train"),
+                    "n_validation_images": clf.meta.get("n_validation"),
                     **{k: v for k, v in ev.items() if not k.startswith("_")},
                 }
                 rows.append(row)
                 fitted[(model, labels_name, eps)] = {"p_test": p_test, "p_val": p_val, "breast": ev["_breast_scores"]}
-                console.print(f"{model} {labels_name} labels ε={fmt_eps(eps)}: breast AUROC {fmt_auc(ev['breast_abnormal_mean'])}, "
-                              f"density acc {ev['exam_density_accuracy']['accuracy']:.3f}; fit {fit_s:.0f} s, ε spent {priv.epsilon:.3g}", highlight=False)
+                console.print(
+                    f"{model} {labels_name} labels ε={fmt_eps(eps)}: breast AUROC {fmt_auc(ev['breast_abnormal_mean'])}, "
+                    f"density acc {ev['exam_density_accuracy']['accuracy']:.3f}; fit {fit_s:.0f} s, ε spent {priv.epsilon:.3g}",
+                    highlight=False,
+                )
 
     # Cost of the report-derived labels: paired difference of breast AUROC (mean over views) vs true labels.
     label_cost = []
@@ -463,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         for eps in epsilons:
             a, b = fitted[(model, "report", eps)]["breast"], fitted[(model, "true", eps)]["breast"]
             m = boot.auroc(a["truth"], a["mean"], a["keys"]["patient_id"].to_numpy(), s2=b["mean"])
-            label_cost.append({"model": model, "epsilon": eps, "auroc_report_labels": m["auroc"], "auroc_true_labels": m["other_auroc"],
-                               "difference": m["difference"], "difference_ci95": m["difference_ci95"]})
+            label_cost.append(
+                {"model": model, "epsilon": eps, "auroc_report_labels": m["auroc"], "auroc_true_labels": m["other_auroc"], "difference": m["difference"], "difference_ci95": m["difference_ci95"]}
+            )
 
     # ---- late fusion ------------------------------------------------------------------------------------
     fusion_rows: list[dict] = []
@@ -500,8 +515,19 @@ def main(argv: list[str] | None = None) -> int:
                 rs_test = report_breast_scores(rep_test.case_ids, rclf.predict_proba(rep_test), rclf.findings)
                 rs_val = report_breast_scores(rep_val.case_ids, rclf.predict_proba(rep_val), rclf.findings)
                 rpriv = rclf.result.privacy
-                report_rows.append({"epsilon": eps, "epsilon_spent": rpriv.epsilon, "delta": rpriv.delta, "accountant": rpriv.accountant, "privacy_unit": rpriv.unit,
-                                    "fit_seconds": rfit_s, "timings": rclf.result.timings, "n_train_reports": rclf.meta.get("n_train"), "n_validation_reports": rclf.meta.get("n_validation")})
+                report_rows.append(
+                    {
+                        "epsilon": eps,
+                        "epsilon_spent": rpriv.epsilon,
+                        "delta": rpriv.delta,
+                        "accountant": rpriv.accountant,
+                        "privacy_unit": rpriv.unit,
+                        "fit_seconds": rfit_s,
+                        "timings": rclf.result.timings,
+                        "n_train_reports": rclf.meta.get("n_train"),
+                        "n_validation_reports": rclf.meta.get("n_validation"),
+                    }
+                )
                 console.print(f"report classifier ε={fmt_eps(eps)}: fit {rfit_s:.0f} s, ε spent {rpriv.epsilon:.3g}", highlight=False)
                 for model in models:
                     for labels_name in ("true", "report"):
@@ -517,17 +543,21 @@ def main(argv: list[str] | None = None) -> int:
                         y_val = (truth_val if labels_name == "true" else rule_val)["abnormal"].to_numpy()
                         fusion = LateFusion().fit(img_val["prob_abnormal"].to_numpy(), rep_v, y_val)
                         fused = fusion.predict_proba(img_test, rep_t)
-                        fusion_rows.append({
-                            "model": model, "image_labels": labels_name, "epsilon": eps,
-                            "validation_labels": "truth" if labels_name == "true" else "rule labeler",
-                            "image_alone": boot.auroc(y_test_b, img_test, wb),
-                            "report_alone": boot.auroc(y_test_b, rep_t, wb),
-                            "fusion": boot.auroc(y_test_b, fused, wb, s2=img_test),
-                            "fusion_vs_report": boot.auroc(y_test_b, fused, wb, s2=rep_t),
-                            "rule_labels_0_1": rule_auc,
-                            "fusion_model": fusion.to_dict(),
-                            "report_missing_breasts": int(np.isnan(rep_t).sum()),
-                        })
+                        fusion_rows.append(
+                            {
+                                "model": model,
+                                "image_labels": labels_name,
+                                "epsilon": eps,
+                                "validation_labels": "truth" if labels_name == "true" else "rule labeler",
+                                "image_alone": boot.auroc(y_test_b, img_test, wb),
+                                "report_alone": boot.auroc(y_test_b, rep_t, wb),
+                                "fusion": boot.auroc(y_test_b, fused, wb, s2=img_test),
+                                "fusion_vs_report": boot.auroc(y_test_b, fused, wb, s2=rep_t),
+                                "rule_labels_0_1": rule_auc,
+                                "fusion_model": fusion.to_dict(),
+                                "report_missing_breasts": int(np.isnan(rep_t).sum()),
+                            }
+                        )
 
     wall = time.perf_counter() - t0
 
@@ -536,8 +566,17 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("model", "labels", "ε", "view", "breast mean", "breast max", "breast contralateral (Δ vs mean)", "exam (max of breast means)", "exam (max of breast maxes)"):
         tab.add_column(col, justify="right")
     for r in rows:
-        tab.add_row(r["model"], r["labels"], fmt_eps(r["epsilon"]), fmt_auc(r["view_abnormal"]), fmt_auc(r["breast_abnormal_mean"]), fmt_auc(r["breast_abnormal_max"]),
-                    fmt_auc(r["breast_abnormal_contralateral"], diff=True), fmt_auc(r["exam_abnormal_mean"]), fmt_auc(r["exam_abnormal_max"]))
+        tab.add_row(
+            r["model"],
+            r["labels"],
+            fmt_eps(r["epsilon"]),
+            fmt_auc(r["view_abnormal"]),
+            fmt_auc(r["breast_abnormal_mean"]),
+            fmt_auc(r["breast_abnormal_max"]),
+            fmt_auc(r["breast_abnormal_contralateral"], diff=True),
+            fmt_auc(r["exam_abnormal_mean"]),
+            fmt_auc(r["exam_abnormal_max"]),
+        )
     console.print(tab)
 
     tab = Table(title="Benign vs malignant (abnormal breasts), density (exams), privacy and time")
@@ -546,11 +585,22 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         m = r["breast_malignant_mean"]
         d = r["exam_density_accuracy"]
-        tab.add_row(r["model"], r["labels"], fmt_eps(r["epsilon"]), fmt_auc(m), f"{m['n_pos']}/{m['n']}",
-                    f"{d['accuracy']:.3f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]", f"{r['exam_density_within_one']:.3f}",
-                    "inf" if math.isinf(r["epsilon_spent"]) else f"{r['epsilon_spent']:.3f}",
-                    "-" if r["delta"] is None else f"{r['delta']:.2g}", str(r["accountant"] or "-"), "woman" if str(r["privacy_unit"]).startswith("patient") else str(r["privacy_unit"]),
-                    f"{r['noise_multiplier']:.2f}", f"{r['seconds_per_epoch']:.2f}", f"{r['fit_seconds']:.0f}")
+        tab.add_row(
+            r["model"],
+            r["labels"],
+            fmt_eps(r["epsilon"]),
+            fmt_auc(m),
+            f"{m['n_pos']}/{m['n']}",
+            f"{d['accuracy']:.3f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]",
+            f"{r['exam_density_within_one']:.3f}",
+            "inf" if math.isinf(r["epsilon_spent"]) else f"{r['epsilon_spent']:.3f}",
+            "-" if r["delta"] is None else f"{r['delta']:.2g}",
+            str(r["accountant"] or "-"),
+            "woman" if str(r["privacy_unit"]).startswith("patient") else str(r["privacy_unit"]),
+            f"{r['noise_multiplier']:.2f}",
+            f"{r['seconds_per_epoch']:.2f}",
+            f"{r['fit_seconds']:.0f}",
+        )
     console.print(tab)
 
     tab = Table(title="Breast AUROC (mean over views) per subgroup [95% CI] (positives/breasts)")
@@ -566,15 +616,25 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("finding", "both defined", "disagree", "share", "missed positives", "false positives", "label sensitivity", "label specificity", "defined only in truth / only in labels"):
         tab.add_column(col, justify="right")
     for f, d in disagreement["all_women"].items():
-        tab.add_row(f, str(d["both_defined"]), str(d["disagree"]), f"{d['disagree_share']:.3f}" if d["disagree_share"] is not None else "n/a",
-                    str(d.get("missed_positives", "")), str(d.get("false_positives", "")),
-                    f"{d['label_sensitivity']:.3f}" if d.get("label_sensitivity") is not None else "", f"{d['label_specificity']:.3f}" if d.get("label_specificity") is not None else "",
-                    f"{d['only_truth_defined']} / {d['only_labels_defined']}")
+        tab.add_row(
+            f,
+            str(d["both_defined"]),
+            str(d["disagree"]),
+            f"{d['disagree_share']:.3f}" if d["disagree_share"] is not None else "n/a",
+            str(d.get("missed_positives", "")),
+            str(d.get("false_positives", "")),
+            f"{d['label_sensitivity']:.3f}" if d.get("label_sensitivity") is not None else "",
+            f"{d['label_specificity']:.3f}" if d.get("label_specificity") is not None else "",
+            f"{d['only_truth_defined']} / {d['only_labels_defined']}",
+        )
     console.print(tab)
     for c in label_cost:
         ci = c["difference_ci95"]
-        console.print(f"cost of report-derived labels, {c['model']} ε={fmt_eps(c['epsilon'])}: breast AUROC {c['auroc_report_labels']:.3f} vs {c['auroc_true_labels']:.3f} "
-                      f"on true labels, Δ {c['difference']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""), highlight=False)
+        console.print(
+            f"cost of report-derived labels, {c['model']} ε={fmt_eps(c['epsilon'])}: breast AUROC {c['auroc_report_labels']:.3f} vs {c['auroc_true_labels']:.3f} "
+            f"on true labels, Δ {c['difference']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""),
+            highlight=False,
+        )
 
     if fusion_rows:
         tab = Table(title="Late fusion, breast normal vs abnormal (true labels), AUROC [95% CI]; report model: MiniLM head on the rule labeler's labels")
@@ -583,12 +643,23 @@ def main(argv: list[str] | None = None) -> int:
         for r in fusion_rows:
             fv = r["fusion_vs_report"]
             co = r["fusion_model"]["coefficients"]
-            tab.add_row(r["model"], r["image_labels"], fmt_eps(r["epsilon"]), fmt_auc(r["image_alone"]), fmt_auc(r["report_alone"]), fmt_auc(r["fusion"], diff=True),
-                        f"{fv['difference']:+.3f} [{fv['difference_ci95'][0]:+.2f}, {fv['difference_ci95'][1]:+.2f}]" if fv.get("difference_ci95") else "n/a",
-                        fmt_auc(r["rule_labels_0_1"]), f"{co['image_logit']:.2f}, {co['report_logit']:.2f}")
+            tab.add_row(
+                r["model"],
+                r["image_labels"],
+                fmt_eps(r["epsilon"]),
+                fmt_auc(r["image_alone"]),
+                fmt_auc(r["report_alone"]),
+                fmt_auc(r["fusion"], diff=True),
+                f"{fv['difference']:+.3f} [{fv['difference_ci95'][0]:+.2f}, {fv['difference_ci95'][1]:+.2f}]" if fv.get("difference_ci95") else "n/a",
+                fmt_auc(r["rule_labels_0_1"]),
+                f"{co['image_logit']:.2f}, {co['report_logit']:.2f}",
+            )
         console.print(tab)
-    console.print(f"privacy: per woman (all her images / reports), δ = 1/(10·N women); contralateral and fusion models, like thresholds, are fitted on the validation "
-                  f"women outside the DP guarantee. Wall {wall:.0f} s on {os.cpu_count()} cores (torch threads {torch.get_num_threads()}).", highlight=False)
+    console.print(
+        f"privacy: per woman (all her images / reports), δ = 1/(10·N women); contralateral and fusion models, like thresholds, are fitted on the validation "
+        f"women outside the DP guarantee. Wall {wall:.0f} s on {os.cpu_count()} cores (torch threads {torch.get_num_threads()}).",
+        highlight=False,
+    )
 
     out = {
         "benchmark": "mammo_synthetic_images",

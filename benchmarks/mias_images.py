@@ -73,37 +73,29 @@ TUNE_GRID: dict[str, list[dict]] = {
     "cnn_full": [{"encoder_learning_rate": 1e-3}, {"encoder_learning_rate": 3e-3}],
 }
 #: What ``--tune`` reported when the defaults above were chosen (filled in from that run).
-TUNING_DONE: dict = {'command': 'python benchmarks/mias_images.py --tune-only',
- 'split': 'fold 0 training women; 15% of them (seeded) held out as inner validation',
- 'criterion': 'mean of AUROC abnormal and density accuracy on the inner validation',
- 'n_inner_train_images': 172,
- 'n_inner_validation_images': 30,
- 'results': {'lite0_head': {'chosen': {'learning_rate': 0.1},
-                            'grid': [{'setting': {'learning_rate': 0.01},
-                                      'epsilon': 8.0,
-                                      'epochs': 20,
-                                      'auroc_abnormal': 0.512,
-                                      'density_accuracy': 0.133,
-                                      'score': 0.323},
-                                     {'setting': {'learning_rate': 0.1},
-                                      'epsilon': 8.0,
-                                      'epochs': 20,
-                                      'auroc_abnormal': 0.488,
-                                      'density_accuracy': 0.567,
-                                      'score': 0.527}]},
-             'cnn_full': {'chosen': {'encoder_learning_rate': 0.003},
-                          'grid': [{'setting': {'encoder_learning_rate': 0.001},
-                                    'epsilon': 8.0,
-                                    'epochs': 15,
-                                    'auroc_abnormal': 0.254,
-                                    'density_accuracy': 0.133,
-                                    'score': 0.193},
-                                   {'setting': {'encoder_learning_rate': 0.003},
-                                    'epsilon': 8.0,
-                                    'epochs': 15,
-                                    'auroc_abnormal': 0.378,
-                                    'density_accuracy': 0.133,
-                                    'score': 0.256}]}}}
+TUNING_DONE: dict = {
+    "command": "python benchmarks/mias_images.py --tune-only",
+    "split": "fold 0 training women; 15% of them (seeded) held out as inner validation",
+    "criterion": "mean of AUROC abnormal and density accuracy on the inner validation",
+    "n_inner_train_images": 172,
+    "n_inner_validation_images": 30,
+    "results": {
+        "lite0_head": {
+            "chosen": {"learning_rate": 0.1},
+            "grid": [
+                {"setting": {"learning_rate": 0.01}, "epsilon": 8.0, "epochs": 20, "auroc_abnormal": 0.512, "density_accuracy": 0.133, "score": 0.323},
+                {"setting": {"learning_rate": 0.1}, "epsilon": 8.0, "epochs": 20, "auroc_abnormal": 0.488, "density_accuracy": 0.567, "score": 0.527},
+            ],
+        },
+        "cnn_full": {
+            "chosen": {"encoder_learning_rate": 0.003},
+            "grid": [
+                {"setting": {"encoder_learning_rate": 0.001}, "epsilon": 8.0, "epochs": 15, "auroc_abnormal": 0.254, "density_accuracy": 0.133, "score": 0.193},
+                {"setting": {"encoder_learning_rate": 0.003}, "epsilon": 8.0, "epochs": 15, "auroc_abnormal": 0.378, "density_accuracy": 0.133, "score": 0.256},
+            ],
+        },
+    },
+}
 
 
 def clean(obj):
@@ -175,14 +167,6 @@ def all_metrics(probs: np.ndarray, y: np.ndarray, dens_true: np.ndarray, idx: np
     return out
 
 
-def woman_resamples(patients: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
-    """Image positions of ``n_boot`` bootstrap samples of women (with replacement; both films together)."""
-    uniq, inv = np.unique(patients, return_inverse=True)
-    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    return [np.concatenate([members[k] for k in rng.integers(0, len(uniq), size=len(uniq))]) for _ in range(n_boot)]
-
-
 def with_ci(probs: np.ndarray, y: np.ndarray, dens_true: np.ndarray, resamples: list[np.ndarray]) -> dict:
     point = all_metrics(probs, y, dens_true)
     boot = [all_metrics(probs, y, dens_true, idx) for idx in resamples]
@@ -205,9 +189,7 @@ def make_config(family: str, epsilon: float, args: argparse.Namespace, **overrid
     if args.epochs is not None:
         settings["epochs"] = args.epochs
     settings.update(override)
-    return ImageTrainConfig(
-        epsilon=epsilon, image_cache=args.image_cache, seed=args.seed, num_threads=args.threads, findings=list(FINDINGS), **settings
-    )
+    return ImageTrainConfig(epsilon=epsilon, image_cache=args.image_cache, seed=args.seed, num_threads=args.threads, findings=list(FINDINGS), **settings)
 
 
 def fit_predict(cohort, labels, train_idx: np.ndarray, test_idx: np.ndarray, cfg) -> tuple[np.ndarray, dict]:
@@ -231,9 +213,16 @@ def fit_predict(cohort, labels, train_idx: np.ndarray, test_idx: np.ndarray, cfg
         "steps_s": r.timings.get("steps_s", 0.0),
         "steps_s_per_epoch": r.timings.get("steps_s", 0.0) / cfg.epochs,
         "privacy": {
-            "epsilon": p.epsilon, "delta": p.delta, "accountant": p.accountant, "noise_multiplier": p.noise_multiplier,
-            "max_grad_norm": p.max_grad_norm, "unit": p.unit, "steps": p.steps, "sample_rate": p.sample_rate,
-            "n_train_records": p.n_train_records, "expected_batch_size": p.expected_batch_size,
+            "epsilon": p.epsilon,
+            "delta": p.delta,
+            "accountant": p.accountant,
+            "noise_multiplier": p.noise_multiplier,
+            "max_grad_norm": p.max_grad_norm,
+            "unit": p.unit,
+            "steps": p.steps,
+            "sample_rate": p.sample_rate,
+            "n_train_records": p.n_train_records,
+            "expected_batch_size": p.expected_batch_size,
         },
         "history": r.history,
         "thresholds": {k: float(v) for k, v in dict(clf.thresholds).items()} if isinstance(clf.thresholds, dict) else None,
@@ -251,8 +240,13 @@ def run_tuning(cohort, labels, y, dens, folds, families: list[str], args, consol
     inner_val_women = set(rng.choice(women, size=int(round(0.15 * len(women))), replace=False).tolist())
     in_val = np.array([p in inner_val_women for p in cohort.patient_ids[train_idx]])
     inner_train, inner_val = train_idx[~in_val], train_idx[in_val]
-    out = {"split": "fold 0 training women; 15% of them (seeded) held out as inner validation", "n_inner_train_images": int(len(inner_train)),
-           "n_inner_validation_images": int(len(inner_val)), "criterion": "mean of AUROC abnormal and density accuracy on the inner validation", "results": {}}
+    out = {
+        "split": "fold 0 training women; 15% of them (seeded) held out as inner validation",
+        "n_inner_train_images": int(len(inner_train)),
+        "n_inner_validation_images": int(len(inner_val)),
+        "criterion": "mean of AUROC abnormal and density accuracy on the inner validation",
+        "results": {},
+    }
     for fam in families:
         rows = []
         for point in TUNE_GRID.get(fam, []):
@@ -260,9 +254,19 @@ def run_tuning(cohort, labels, y, dens, folds, families: list[str], args, consol
             probs, info = fit_predict(cohort, labels, inner_train, inner_val, cfg)
             m = all_metrics(probs, y[inner_val], dens[inner_val])
             score = float(np.nanmean([m["auroc_abnormal"], m["density_accuracy"]]))
-            rows.append({"setting": point, "epochs": cfg.epochs, "epsilon": 8.0, "score": score, **{k: m[k] for k in ("auroc_abnormal", "auroc_malignant", "density_accuracy")},
-                         "fit_seconds": info["fit_seconds"]})
-            console.print(f"tune {fam} {point} (ε=8, {cfg.epochs} epochs): AUROC abnormal {m['auroc_abnormal']:.3f}, density acc {m['density_accuracy']:.3f}, score {score:.3f} ({info['fit_seconds']:.0f} s)")
+            rows.append(
+                {
+                    "setting": point,
+                    "epochs": cfg.epochs,
+                    "epsilon": 8.0,
+                    "score": score,
+                    **{k: m[k] for k in ("auroc_abnormal", "auroc_malignant", "density_accuracy")},
+                    "fit_seconds": info["fit_seconds"],
+                }
+            )
+            console.print(
+                f"tune {fam} {point} (ε=8, {cfg.epochs} epochs): AUROC abnormal {m['auroc_abnormal']:.3f}, density acc {m['density_accuracy']:.3f}, score {score:.3f} ({info['fit_seconds']:.0f} s)"
+            )
         if rows:
             best = max(rows, key=lambda r: r["score"])
             out["results"][fam] = {"grid": rows, "chosen": best["setting"]}
@@ -300,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
     from sklearn.model_selection import StratifiedGroupKFold
 
+    from radtrust.data.image_readers import read_images
     from radtrust.data.io import write_json
-    from radtrust.data.readers import read_images
+    from radtrust.stats import cluster_resample_indices
 
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -319,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     fold_of = np.empty(len(cohort), dtype=int)
     for k, (_, te) in enumerate(folds):
         fold_of[te] = k
-    console.print(f"mini-MIAS: {len(cohort)} images, {len(np.unique(patients))} women; abnormal {int(np.nansum(y[:, 0]))}, malignant {int(np.nansum(y[:, 1]))}; "
-                  f"density F/G/D {', '.join(str(int((dens == k).sum())) for k in range(3))}; folds (test images) {[len(te) for _, te in folds]}")
+    console.print(
+        f"mini-MIAS: {len(cohort)} images, {len(np.unique(patients))} women; abnormal {int(np.nansum(y[:, 0]))}, malignant {int(np.nansum(y[:, 1]))}; "
+        f"density F/G/D {', '.join(str(int((dens == k).sum())) for k in range(3))}; folds (test images) {[len(te) for _, te in folds]}"
+    )
 
     tuning = {"ran_in_this_run": False, "grid": TUNE_GRID, "previous_run": TUNING_DONE}
     if args.tune or args.tune_only:
@@ -333,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_json(clean({"benchmark": "mias_images_tuning", "machine": machine_start, "tuning": tuning, "families": FAMILIES}), args.json)
             return 0
 
-    resamples = woman_resamples(patients, args.n_boot, args.seed)
+    resamples = list(cluster_resample_indices(patients, args.n_boot, args.seed))  # women with replacement, both films together
     rows = []
     for name in names:
         fam, eps = CONFIGS[name]
@@ -346,8 +353,10 @@ def main(argv: list[str] | None = None) -> int:
             oof[te] = probs
             m = all_metrics(probs, y[te], dens[te])
             per_fold.append({"fold": k, "n_test_images": int(len(te)), **m, **info})
-            console.print(f"{name} fold {k}: AUROC abnormal {m['auroc_abnormal']:.3f}, malignant {m['auroc_malignant']:.3f}, density acc {m['density_accuracy']:.3f}; "
-                          f"fit {info['fit_seconds']:.0f} s (encode {info['encode_frozen_s']:.1f} s, steps {info['steps_s']:.1f} s), ε {info['privacy']['epsilon']:.3g}")
+            console.print(
+                f"{name} fold {k}: AUROC abnormal {m['auroc_abnormal']:.3f}, malignant {m['auroc_malignant']:.3f}, density acc {m['density_accuracy']:.3f}; "
+                f"fit {info['fit_seconds']:.0f} s (encode {info['encode_frozen_s']:.1f} s, steps {info['steps_s']:.1f} s), ε {info['privacy']['epsilon']:.3g}"
+            )
         pooled = with_ci(oof, y, dens, resamples)
 
         def fold_stat(key: str, per_fold: list = per_fold) -> dict:
@@ -355,31 +364,55 @@ def main(argv: list[str] | None = None) -> int:
             return {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)), "values": v.tolist()}
 
         priv = per_fold[0]["privacy"]
-        rows.append({
-            "config": name,
-            "family": fam,
-            "settings": cfg.model_dump(include={"backbone", "method", "top_blocks", "image_size", "epochs", "batch_size", "learning_rate", "encoder_learning_rate",
-                                                "max_grad_norm", "privacy_unit", "optimizer", "val_fraction", "pooling", "dropout", "num_threads"}),
-            "epsilon_target": eps,
-            "privacy": {
-                "epsilon_spent": [f["privacy"]["epsilon"] for f in per_fold], "delta": [f["privacy"]["delta"] for f in per_fold],
-                "accountant": priv["accountant"], "noise_multiplier": [f["privacy"]["noise_multiplier"] for f in per_fold],
-                "unit": priv["unit"], "steps": priv["steps"], "sample_rate": priv["sample_rate"], "max_grad_norm": priv["max_grad_norm"],
-            },
-            "pooled_out_of_fold": pooled,
-            "per_fold_summary": {k: fold_stat(k) for k in ("auroc_abnormal", "auroc_malignant", "density_accuracy", "density_balanced_accuracy")},
-            "cpu": {
-                "threads": args.threads,
-                "encode_frozen_s_mean": float(np.mean([f["encode_frozen_s"] for f in per_fold])),
-                "steps_s_per_epoch_mean": float(np.mean([f["steps_s_per_epoch"] for f in per_fold])),
-                "calibrate_noise_s_mean": float(np.mean([f["calibrate_noise_s"] for f in per_fold])),
-                "fit_seconds_mean": float(np.mean([f["fit_seconds"] for f in per_fold])),
-                "predict_seconds_mean": float(np.mean([f["predict_seconds"] for f in per_fold])),
-                "config_wall_seconds": time.perf_counter() - tc,
-            },
-            "folds": per_fold,
-            "oof_probabilities": {"case_id": list(cohort.case_ids), "fold": fold_of.tolist(), "findings": list(FINDINGS), "probs": np.round(oof, 5).tolist()},
-        })
+        rows.append(
+            {
+                "config": name,
+                "family": fam,
+                "settings": cfg.model_dump(
+                    include={
+                        "backbone",
+                        "method",
+                        "top_blocks",
+                        "image_size",
+                        "epochs",
+                        "batch_size",
+                        "learning_rate",
+                        "encoder_learning_rate",
+                        "max_grad_norm",
+                        "privacy_unit",
+                        "optimizer",
+                        "val_fraction",
+                        "pooling",
+                        "dropout",
+                        "num_threads",
+                    }
+                ),
+                "epsilon_target": eps,
+                "privacy": {
+                    "epsilon_spent": [f["privacy"]["epsilon"] for f in per_fold],
+                    "delta": [f["privacy"]["delta"] for f in per_fold],
+                    "accountant": priv["accountant"],
+                    "noise_multiplier": [f["privacy"]["noise_multiplier"] for f in per_fold],
+                    "unit": priv["unit"],
+                    "steps": priv["steps"],
+                    "sample_rate": priv["sample_rate"],
+                    "max_grad_norm": priv["max_grad_norm"],
+                },
+                "pooled_out_of_fold": pooled,
+                "per_fold_summary": {k: fold_stat(k) for k in ("auroc_abnormal", "auroc_malignant", "density_accuracy", "density_balanced_accuracy")},
+                "cpu": {
+                    "threads": args.threads,
+                    "encode_frozen_s_mean": float(np.mean([f["encode_frozen_s"] for f in per_fold])),
+                    "steps_s_per_epoch_mean": float(np.mean([f["steps_s_per_epoch"] for f in per_fold])),
+                    "calibrate_noise_s_mean": float(np.mean([f["calibrate_noise_s"] for f in per_fold])),
+                    "fit_seconds_mean": float(np.mean([f["fit_seconds"] for f in per_fold])),
+                    "predict_seconds_mean": float(np.mean([f["predict_seconds"] for f in per_fold])),
+                    "config_wall_seconds": time.perf_counter() - tc,
+                },
+                "folds": per_fold,
+                "oof_probabilities": {"case_id": list(cohort.case_ids), "fold": fold_of.tolist(), "findings": list(FINDINGS), "probs": np.round(oof, 5).tolist()},
+            }
+        )
 
     def ci_txt(m: dict) -> str:
         return f"{m['value']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
@@ -391,9 +424,17 @@ def main(argv: list[str] | None = None) -> int:
         p, c = r["pooled_out_of_fold"], r["cpu"]
         eps = r["privacy"]["epsilon_spent"]
         pf = r["per_fold_summary"]["auroc_abnormal"]
-        table.add_row(r["config"], "inf" if math.isinf(r["epsilon_target"]) else f"{max(eps):.2f}", ci_txt(p["auroc_abnormal"]), ci_txt(p["auroc_malignant"]),
-                      ci_txt(p["density_accuracy"]), f"{p['density_balanced_accuracy']['value']:.3f}", f"{pf['mean']:.3f} ± {pf['sd']:.3f}",
-                      f"{c['steps_s_per_epoch_mean']:.3f}", f"{c['encode_frozen_s_mean']:.1f}")
+        table.add_row(
+            r["config"],
+            "inf" if math.isinf(r["epsilon_target"]) else f"{max(eps):.2f}",
+            ci_txt(p["auroc_abnormal"]),
+            ci_txt(p["auroc_malignant"]),
+            ci_txt(p["density_accuracy"]),
+            f"{p['density_balanced_accuracy']['value']:.3f}",
+            f"{pf['mean']:.3f} ± {pf['sd']:.3f}",
+            f"{c['steps_s_per_epoch_mean']:.3f}",
+            f"{c['encode_frozen_s_mean']:.1f}",
+        )
     console.print(table)
     table = Table(title="AUROC abnormal by background density (pooled out-of-fold; small groups)")
     for col in ("config", *(f"{d} (n={int((dens == k).sum())}, abn {int(np.nansum(y[dens == k, 0]))})" for k, d in enumerate(DENSITY_LETTERS))):
@@ -405,8 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     priv_rows = [r for r in rows if math.isfinite(r["epsilon_target"])]
     if priv_rows:
         r = priv_rows[0]["privacy"]
-        console.print(f"privacy: unit {r['unit']}; δ = 1/(10 N) ({r['delta'][0]:.2g}), {r['accountant']} accountant, noise multiplier "
-                      + ", ".join(f"{x['config']}: {np.mean(x['privacy']['noise_multiplier']):.2f}" for x in priv_rows))
+        console.print(
+            f"privacy: unit {r['unit']}; δ = 1/(10 N) ({r['delta'][0]:.2g}), {r['accountant']} accountant, noise multiplier "
+            + ", ".join(f"{x['config']}: {np.mean(x['privacy']['noise_multiplier']):.2f}" for x in priv_rows)
+        )
     console.print(f"threads {args.threads}; wall {wall:.0f} s")
 
     out = {
@@ -417,7 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_start | {"torch_version": torch.__version__, "torch_threads_used": args.threads, "load_average_at_end": list(os.getloadavg())},
         "wall_seconds": wall,
         "data": {
-            "n_images": len(cohort), "n_women": int(len(np.unique(patients))), "n_abnormal": int(np.nansum(y[:, 0])), "n_malignant": int(np.nansum(y[:, 1])),
+            "n_images": len(cohort),
+            "n_women": int(len(np.unique(patients))),
+            "n_abnormal": int(np.nansum(y[:, 0])),
+            "n_malignant": int(np.nansum(y[:, 1])),
             "density_counts": {d: int((dens == k).sum()) for k, d in enumerate(DENSITY_LETTERS)},
             "folds": [{"n_test_images": int(len(te)), "n_test_women": int(len(np.unique(patients[te]))), "n_test_abnormal": int(np.nansum(y[te, 0]))} for _, te in folds],
         },

@@ -31,13 +31,6 @@ DEFAULT_DIR = REPO.parent / "shared" / "data" / "openi"
 BUDGETS = (0.02, 0.05, 0.10, 0.20)
 
 
-def prf(flagged: np.ndarray, truth: np.ndarray) -> dict:
-    tp = int((flagged & truth).sum())
-    p = tp / max(int(flagged.sum()), 1)
-    r = tp / max(int(truth.sum()), 1)
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "n_flagged": int(flagged.sum()), "n_wrong": int(truth.sum())}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR / "reports_dev.tgz")
@@ -57,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from radtrust.labeling.rules import RuleLabeler
     from radtrust.noise.audit import LabelAuditConfig, audit_labels, binary_labels
     from radtrust.noise.plan import PlanConfig, plan_annotation
+    from radtrust.stats import flag_precision_recall, wilson_interval
 
     t0 = time.perf_counter()
     cohort = read_openi(args.data, empty_reports="drop")
@@ -71,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     wrong = audited & (given.astype(bool) != g)
 
     ta = time.perf_counter()
-    audit = audit_labels(cohort, labels, config=LabelAuditConfig(groups=[], strata=None, n_bootstrap=200, seed=args.seed), findings=findings)
+    audit = audit_labels(cohort, labels, config=LabelAuditConfig(groups=[], strata=None, n_boot=200, seed=args.seed), findings=findings)
     audit_s = time.perf_counter() - ta
-    ours, cl = prf(audit.likely_wrong & audited, wrong), prf(audit.cleanlab_issue & audited, wrong)
+    ours, cl = flag_precision_recall(audit.likely_wrong & audited, wrong), flag_precision_recall(audit.cleanlab_issue & audited, wrong)
     p_wrong = np.nan_to_num(audit.p_label_wrong)
     est, actual = float(p_wrong.sum()), int(wrong.sum())
 
@@ -100,11 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         if frac == 0.10:
             # The experts' verdicts (here: the gold) on the plan's random slice estimate the error rate
             # without the audit's help, as `radtrust annotate merge --plan` does.
-            from statsmodels.stats.proportion import proportion_confint
-
             rs = np.flatnonzero(np.isin(cohort.case_ids, plan.cases.loc[plan.cases["selection"] == "random_slice", "case_id"]))
             k = int(wrong[rs].any(1).sum())
-            lo, hi = proportion_confint(k, len(rs), method="wilson")
+            lo, hi = wilson_interval(k, len(rs))
             slice_estimate = {"n_cases": len(rs), "share_cases_with_wrong_label": k / len(rs), "ci95": [float(lo), float(hi)]}
         rand = np.mean([wrong[rng.choice(len(cohort), budget, replace=False)].sum() / actual for _ in range(200)])
         share = float(wrong[idx].sum() / actual)

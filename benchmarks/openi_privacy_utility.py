@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from radtrust.data.readers import read_labels, read_openi
+    from radtrust.evaluate.sweep import run_sweep
     from radtrust.labeling.rules import RuleLabeler
     from radtrust.privacy.ledger import PrivacyLedger
     from radtrust.train.config import TrainConfig
-    from radtrust.train.sweep import run_sweep
 
     out = args.out or Path(tempfile.mkdtemp(prefix="openi_sweep_"))
     cohort = read_openi(args.data, empty_reports="drop")

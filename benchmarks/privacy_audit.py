@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     epsilons = [float(e) for e in args.epsilons.split(",")]
 
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
     out = Path(tempfile.mkdtemp(prefix="privacy_audit_"))
     cohort, truth = synth_chest(ChestSynthConfig(n=args.n, seed=0))

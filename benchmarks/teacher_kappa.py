@@ -42,7 +42,7 @@ def server_answers(base_url: str, timeout_s: float = 3.0) -> bool:
 
 def _cohort(args):
     if args.data is None:
-        from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+        from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
         cohort, truth = synth_chest(ChestSynthConfig(n=args.n, seed=args.seed))
         return cohort, truth, args.vocab or "chexpert14", f"synthetic (n={args.n}, seed={args.seed})"
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from radtrust.errors import RadtrustError
-    from radtrust.labeling.teacher import check_base_url
+    from radtrust.labeling.teacher_client import check_base_url
 
     try:
         check_base_url(args.base_url, args.allow_remote)
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     from radtrust.data.schema import LabelTable
     from radtrust.labeling.combine import agreement_table
     from radtrust.labeling.rules import RuleLabeler
-    from radtrust.labeling.teacher import PROMPT_VERSION, TeacherLabeler
+    from radtrust.labeling.teacher import TeacherLabeler
+    from radtrust.labeling.teacher_prompts import PROMPT_VERSION
 
     cohort, truth, vocab, what = _cohort(args)
     rules = RuleLabeler(vocab).label(cohort)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from radtrust.data.schema import Cohort, LabelTable
-from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
 from radtrust.train.config import TrainConfig
 
 # `make test` runs one pytest worker per core (pytest-xdist); each then trains on one thread, so two workers

@@ -142,26 +142,27 @@ def test_deid_a_case_id_and_text_file_keeps_every_sentence(tmp_path):
     """The normal export shape, one report per line and no patient column: masks need no patient, the
     findings after a mid-line address survive, and the output has the input's columns."""
     src = tmp_path / "export.csv"
-    text = ("Patient address: 231 Elm Road, Springfield. No radiographic evidence of pleural effusion or "
-            "pneumothorax. John Smith MRN 12345678. The lungs are clear.")
+    text = "Patient address: 231 Elm Road, Springfield. No radiographic evidence of pleural effusion or pneumothorax. John Smith MRN 12345678. The lungs are clear."
     pd.DataFrame({"case_id": ["c1"], "text": [text]}).to_csv(src, index=False)
     r = radtrust("deid", "export.csv", "--out", "clean.csv", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = pd.read_csv(tmp_path / "clean.csv")
     assert list(out.columns) == ["case_id", "text"]
-    assert out["text"][0] == ("Patient address: [ADDRESS]. No radiographic evidence of pleural effusion or "
-                              "pneumothorax. [NAME] MRN [ID]. The lungs are clear.")
+    assert out["text"][0] == ("Patient address: [ADDRESS]. No radiographic evidence of pleural effusion or pneumothorax. [NAME] MRN [ID]. The lungs are clear.")
     r = radtrust("--deid", "surrogate", "deid", "export.csv", "--out", "fake.csv", cwd=tmp_path)
     assert r.returncode == 0 and "keyed per case_id" in r.stdout + r.stderr
     assert json.loads((tmp_path / "fake.deid.json").read_text())["keyed_on"] == "case_id"
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("train", "--epsilon", "abc"), "--epsilon"),
-    (("nosuch",), "nosuch"),
-    (("deid", "reports.csv"), "--out"),
-    (("train", "--bogus", "1"), "--bogus"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("train", "--epsilon", "abc"), "--epsilon"),
+        (("nosuch",), "nosuch"),
+        (("deid", "reports.csv"), "--out"),
+        (("train", "--bogus", "1"), "--bogus"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(tmp_path, args, needle):
     """typer raises its own copies of click's usage errors; they are user mistakes like any other: one line
     on stderr naming the option, exit code 2, no traceback."""

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from radtrust.data.fingerprint import data_fingerprint
-from radtrust.data.readers import read_images
+from radtrust.data.image_readers import read_images
 from test_cli import radtrust  # tests/ is on sys.path (pytest rootdir-relative import)
 from test_cli_budget import one_line_error
 

@@ -22,12 +22,13 @@ def noisy(tmp_path_factory):
     """A synthetic cohort, its hidden truth, and labels with 15% of cases flipped (40% at site_B)."""
     from radtrust.data.io import write_table
     from radtrust.data.readers import read_cohort, read_labels
+    from radtrust.deid.door import CohortDeidentifier
     from radtrust.noise.simulate import flip_labels
 
     d = tmp_path_factory.mktemp("noise_cli")
     r = radtrust("synth", "chest", "--n", 500, "--seed", 9, "--out", "c.csv", cwd=d)
     assert r.returncode == 0, r.stderr
-    cohort, truth = read_cohort(d / "c.csv"), read_labels(d / "c.truth.csv")
+    cohort, truth = read_cohort(d / "c.csv", deid=CohortDeidentifier()), read_labels(d / "c.truth.csv")  # as the commands read it
     labels, flipped = flip_labels(truth, cohort, 0.15, ("site", "site_B"), 0.4, seed=2)
     write_table(labels.frame, d / "labels.csv")
     return d, cohort, truth, flipped

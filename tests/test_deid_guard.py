@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
 #: Planted identifiers and, for the searches, the distinctive pieces of each (a leak of part of one counts).
 CANARIES = {
@@ -154,13 +154,14 @@ class _Server:
 
 
 def test_the_teacher_server_never_receives_a_planted_identifier(work, tmp_path):
+    from radtrust.deid.door import CohortDeidentifier
     from radtrust.labeling.teacher import teacher_label_file
 
     s = _Server()
     try:
         frame = pd.read_csv(work / "reports.csv").head(12)
         frame.to_csv(tmp_path / "few.csv", index=False)
-        teacher_label_file(tmp_path / "few.csv", "chexpert14", tmp_path / "teacher.csv", s.url, "fake-1", cache_dir=tmp_path / "cache", max_concurrency=2)
+        teacher_label_file(tmp_path / "few.csv", "chexpert14", tmp_path / "teacher.csv", s.url, "fake-1", cache_dir=tmp_path / "cache", max_concurrency=2, deid=CohortDeidentifier())
     finally:
         s.httpd.shutdown()
     assert len(s.bodies) >= 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -23,9 +24,13 @@ def test_readme_python_section_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(_python_block(), "README.md (From Python)", "exec"), namespace)
-    model, metrics, ledger = namespace["model"], namespace["metrics"], namespace["ledger"]
+    model, result, audit, ledger = namespace["model"], namespace["result"], namespace["audit"], namespace["ledger"]
     assert (tmp_path / "run" / "privacy.json").exists()
-    assert 0 < model.result.privacy.epsilon <= 8.0 and 0.0 <= metrics["weighted_f1"] <= 1.0
+    assert 0 < model.result.privacy.epsilon <= 8.0 and 0.0 <= result.weighted_f1 <= 1.0
+    low, high = result.ci95["weighted_f1"]
+    assert low <= result.weighted_f1 <= high and result.privacy["epsilon"] == model.result.privacy.epsilon
+    assert json.loads(result.to_json())["weighted_f1"] == result.weighted_f1 and set(result.per_label.index) == set(model.findings)
+    assert set(audit.meta["attributes"]) == {"sex", "site"} and json.loads(audit.to_json())["attributes"] == ["sex", "site"]
     (charge,) = ledger.charges(model.meta["ledger_fingerprint"])
     assert charge.status == "finished" and charge.epsilon == 8.0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from radtrust._version import __version__
 
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -20,31 +20,30 @@ _EXPORTS: dict[str, str] = {
     "LabelTable": "radtrust.data.schema",
     "read_cohort": "radtrust.data.readers",
     "read_labels": "radtrust.data.readers",
-    "read_images": "radtrust.data.readers",
+    "read_images": "radtrust.data.image_readers",
     "read_openi": "radtrust.data.readers",
-    "ChestSynthConfig": "radtrust.data.synthetic",
-    "synth_chest": "radtrust.data.synthetic",
+    "ChestSynthConfig": "radtrust.synth.chest",
+    "synth_chest": "radtrust.synth.chest",
     # de-identify
     "DeidConfig": "radtrust.deid.engine",
     "Deidentifier": "radtrust.deid.engine",
-    "deidentify_cohort": "radtrust.deid.door",
-    "using_deid": "radtrust.deid.door",
+    "CohortDeidentifier": "radtrust.deid.door",
     # label
     "RuleLabeler": "radtrust.labeling.rules",
     "MammoLabeler": "radtrust.labeling.mammo",
-    # train (fit_and_save charges the privacy ledger and writes the run folder)
+    # train: fit(..., ledger=) charges the privacy ledger itself; save() writes the run folder atomically
     "TrainConfig": "radtrust.train.config",
     "ImageTrainConfig": "radtrust.train.config",
     "ReportClassifier": "radtrust.train.estimator",
     "ImageClassifier": "radtrust.train.images",
-    "fit_and_save": "radtrust.train.api",
     "load_classifier": "radtrust.train.api",
-    # predict and evaluate
+    # predict and evaluate (typed results with to_dict() / to_json())
     "predictions_frame": "radtrust.train.api",
-    "evaluate_run": "radtrust.evaluate.evaluate",
-    "score_against_gold": "radtrust.evaluate.evaluate",
+    "evaluate": "radtrust.evaluate.result",
+    "Evaluation": "radtrust.evaluate.result",
     # audit
     "AuditConfig": "radtrust.fairness.audit",
+    "SubgroupAudit": "radtrust.fairness.audit",
     "audit_run": "radtrust.fairness.api",
     # privacy budget
     "PrivacyLedger": "radtrust.privacy.ledger",
@@ -72,19 +71,20 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily above
-    from radtrust.data.readers import read_cohort, read_images, read_labels, read_openi
+    from radtrust.data.image_readers import read_images
+    from radtrust.data.readers import read_cohort, read_labels, read_openi
     from radtrust.data.schema import Cohort, LabelTable
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
-    from radtrust.deid.door import deidentify_cohort, using_deid
+    from radtrust.deid.door import CohortDeidentifier
     from radtrust.deid.engine import DeidConfig, Deidentifier
     from radtrust.errors import ConfigError, InputError, PrivacyError, RadtrustError
-    from radtrust.evaluate.evaluate import evaluate_run, score_against_gold
+    from radtrust.evaluate.result import Evaluation, evaluate
     from radtrust.fairness.api import audit_run
-    from radtrust.fairness.audit import AuditConfig
+    from radtrust.fairness.audit import AuditConfig, SubgroupAudit
     from radtrust.labeling.mammo import MammoLabeler
     from radtrust.labeling.rules import RuleLabeler
     from radtrust.privacy.ledger import PrivacyLedger
-    from radtrust.train.api import fit_and_save, load_classifier, predictions_frame
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
+    from radtrust.train.api import load_classifier, predictions_frame
     from radtrust.train.config import ImageTrainConfig, TrainConfig
     from radtrust.train.estimator import ReportClassifier
     from radtrust.train.images import ImageClassifier

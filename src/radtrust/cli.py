@@ -4,13 +4,19 @@ on stderr and exit code 2."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
+from pydantic import BaseModel
 
-from radtrust.errors import Interrupted, RadtrustError
+from radtrust.errors import Interrupted, RadtrustError, as_flags
+from radtrust.train.config import ImageTrainConfig, TrainConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Private, fair and label-honest radiology AI.")
 synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic cohorts with hidden ground truth.")
@@ -25,10 +31,86 @@ app.add_typer(annotate_app, name="annotate")
 ColumnMap = Annotated[Optional[list[str]], typer.Option("--column-map", help="radtrust_name=your_column (repeatable), e.g. case_id=accession")]
 EmptyReports = Annotated[str, typer.Option("--empty-reports", help="a report with no findings/impression text: error, drop or keep")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+#: options several commands share, declared once
+GOLD_ID_HELP = "id column of the gold file (default: detected, e.g. case_id, or filename for Open-i)"
+IdColumn = Annotated[Optional[str], typer.Option("--id-column", help="id column of the label file (default: detected)")]
+GoldIdColumn = Annotated[Optional[str], typer.Option("--id-column", help=GOLD_ID_HELP)]
 AgeCuts = Annotated[str, typer.Option(help="age band cut points (lower-inclusive)")]
-Ledger = Annotated[
-    Optional[Path], typer.Option("--ledger", help="privacy ledger file (default: $RADTRUST_LEDGER, else ./.radtrust/privacy_ledger.sqlite)")
-]
+Ledger = Annotated[Optional[Path], typer.Option("--ledger", help="privacy ledger file (default: $RADTRUST_LEDGER, else ./.radtrust/privacy_ledger.sqlite)")]
+
+
+def config_options(config_class: type[BaseModel], flags: dict[str, tuple[str, ...]] | None = None, set_by_command: tuple[str, ...] = ()):
+    """Give a command one ``--flag`` per field of ``config_class``, generated from the field itself (type,
+    choices, help text and default), and hand the flags given to it as ``overrides`` (field: value) for
+    ``config_class.load(config_file, **overrides)``. So a training option is declared once, in the pydantic
+    config; ``tests/test_cli_options.py`` checks that every field has its flag. Typer builds options from a
+    function's signature only, which is why the signature is generated here (no library does this for typer).
+
+    ``flags`` names the flags of a field where they differ from ``--field-name`` (e.g. ``--lr``);
+    ``set_by_command`` the fields the command sets itself (a sweep's ε and method), which get no flag. Lists are
+    given comma-separated; booleans as ``--flag/--no-flag``; an option not given keeps the config file's value,
+    else the field's default (shown in the help)."""
+    flags = flags or {}
+
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "overrides"]
+        taken = {p.name for p in own}
+        generated, converters = [], {}
+        for name, field in config_class.model_fields.items():
+            if name in set_by_command:
+                continue
+            if name in taken:
+                raise TypeError(f"{command.__name__}: parameter '{name}' is also a field of {config_class.__name__}")
+            cli_type, convert = _cli_type(field.annotation)
+            decls = flags.get(name, (f"--{name.replace('_', '-')}",))
+            if cli_type is bool:
+                decls = (f"{decls[0]}/--no-{decls[0][2:]}",)
+            default = field.get_default(call_default_factory=True)
+            shown = ",".join(map(str, default)) if isinstance(default, list) else default
+            text = (field.description or "").strip()
+            choices = typing.get_args(_without_none(field.annotation)) if typing.get_origin(_without_none(field.annotation)) is Literal else ()
+            if choices and not all(c in text for c in choices):
+                text = f"{text} ({', '.join(map(str, choices))})" if text else ", ".join(map(str, choices))
+            help_text = f"{text}; default {shown}" if text else f"default {shown}"
+            option = typer.Option(*decls, help=help_text, show_default=False, rich_help_panel=f"{config_class.__name__} options")
+            generated.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[cli_type], option]))
+            converters[name] = convert
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            overrides = {name: converters[name](kwargs.pop(name)) for name in converters if kwargs.get(name) is not None}
+            for name in converters:
+                kwargs.pop(name, None)
+            return command(*args, overrides=overrides, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *generated])  # type: ignore[attr-defined]
+        wrapper.config_class = config_class  # type: ignore[attr-defined]
+        wrapper.set_by_command = set_by_command  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _without_none(annotation):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation
+
+
+def _cli_type(annotation):
+    """The type typer parses for a config field, and how its text becomes the field's value."""
+    inner = _without_none(annotation)
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        return str, lambda v: v
+    if origin is list:
+        (item,) = typing.get_args(inner)
+        return str, lambda v: [item(x.strip()) for x in v.split(",") if x.strip()]
+    if inner in (bool, int, float, str):
+        return inner, lambda v: v
+    raise TypeError(f"no command-line form for a config field of type {annotation}")
 
 
 def _echo(msg: str) -> None:
@@ -37,21 +119,37 @@ def _echo(msg: str) -> None:
 
 @app.callback()
 def _global_options(
-    deid: Annotated[str, typer.Option("--deid", envvar="RADTRUST_DEID", help="de-identify report text as it is read, in every command: mask ([NAME], [DATE], ...), surrogate (realistic fakes) or off")] = "mask",
+    ctx: typer.Context,
+    deid: Annotated[
+        str, typer.Option("--deid", envvar="RADTRUST_DEID", help="de-identify report text as it is read, in every command: mask ([NAME], [DATE], ...), surrogate (realistic fakes) or off")
+    ] = "mask",
     deid_shift_dates: Annotated[bool, typer.Option("--deid-shift-dates", help="shift each patient's dates by one secret offset (intervals kept) instead of masking them")] = False,
-    deid_key_file: Annotated[Optional[Path], typer.Option("--deid-key-file", help="file holding a secret key: the same key gives the same surrogates and date shifts in every run (default: $RADTRUST_DEID_KEY, else random per command)")] = None,
+    deid_key_file: Annotated[
+        Optional[Path],
+        typer.Option("--deid-key-file", help="file holding a secret key: the same key gives the same surrogates and date shifts in every run (default: $RADTRUST_DEID_KEY, else random per command)"),
+    ] = None,
     deid_engine: Annotated[str, typer.Option("--deid-engine", help="auto (adds Presidio where it and a spaCy English model are installed), radtrust or presidio")] = "auto",
 ) -> None:
-    """Global options, given before the command: ``radtrust --deid surrogate train ...``."""
-    from radtrust.deid.door import set_deid
+    """Global options, given before the command: ``radtrust --deid surrogate train ...``. They make the one
+    de-identifier of this command (its engine is built when report text is first read), which every
+    command that reads text hands down to the library."""
+    from radtrust.deid.door import CohortDeidentifier
 
-    set_deid(_deid_config(deid, deid_shift_dates, deid_key_file, deid_engine))
+    cfg = _deid_config(deid, deid_shift_dates, deid_key_file, deid_engine)
+    ctx.ensure_object(dict)["deid"] = CohortDeidentifier(cfg) if cfg is not None else None
+
+
+def _deid(ctx: typer.Context):
+    """The command's de-identifier from the global ``--deid`` options (None: ``--deid off``)."""
+    return (ctx.find_root().obj or {}).get("deid")
 
 
 def _deid_config(mode: str, shift_dates: bool, key_file: Path | None, engine: str):
-    from radtrust.deid.door import deid_setting
+    import os
 
-    key = None
+    from radtrust.deid.door import KEY_ENV, deid_setting
+
+    key = os.environ.get(KEY_ENV) or None  # the environment is read here, at the door, and nowhere deeper
     if key_file is not None:
         try:
             key = key_file.read_text(encoding="utf-8").strip()
@@ -64,6 +162,7 @@ def _deid_config(mode: str, shift_dates: bool, key_file: Path | None, engine: st
 
 @app.command("deid")
 def deid_cmd(
+    ctx: typer.Context,
     input: Annotated[Path, typer.Argument(help="reports: CSV, Parquet, JSONL or an Open-i archive")],
     out: Annotated[Path, typer.Option(help="de-identified copy to write (.csv, .parquet or .jsonl); counts go to <stem>.deid.json")],
     columns: Annotated[Optional[str], typer.Option(help="comma-separated free-text columns (default: findings, impression, indication, comparison, text)")] = None,
@@ -72,14 +171,14 @@ def deid_cmd(
     """Write a de-identified copy of a report file: names, dates (or per-patient date shifts), ages over 89,
     phone/fax, e-mail, URLs, record/accession/ID numbers, addresses and institutions, as typed masks or
     surrogates (global --deid options), keeping radiology vocabulary."""
-    from radtrust.deid.door import current_deid, describe
+    from radtrust.deid.door import describe
     from radtrust.deid.files import deid_file
     from radtrust.train.config import parse_str_list
 
-    cfg = current_deid()
-    if cfg is None:
+    deid = _deid(ctx)
+    if deid is None:
         raise RadtrustError("radtrust deid with --deid off would copy the text unchanged: choose mask or surrogate")
-    summary = deid_file(input, out, cfg, parse_str_list(columns), column_map)
+    summary = deid_file(input, out, deid.config, parse_str_list(columns), column_map)
     _echo(f"{describe(summary)} → {out}")
 
 
@@ -96,8 +195,8 @@ def synth_chest_cmd(
     bias_rate: Annotated[float, typer.Option(help="share of the group's true positives left out or negated")] = 0.5,
 ) -> None:
     """Synthetic chest X-ray reports with hidden CheXpert-14 truth."""
-    from radtrust.data.synthetic import ChestSynthConfig, write_synth_chest
     from radtrust.errors import ConfigError
+    from radtrust.synth.chest import ChestSynthConfig, write_synth_chest
 
     group = None
     if bias_group is not None:
@@ -118,7 +217,7 @@ def synth_mammo_cmd(
     label_noise: Annotated[float, typer.Option(help="per-report probability that the report disagrees with the truth")] = 0.0,
 ) -> None:
     """Synthetic mammography reports with hidden BI-RADS, density, laterality and per-breast findings."""
-    from radtrust.data.synthetic_mammo import MammoReportSynthConfig, write_synth_mammo_reports
+    from radtrust.synth.mammo_reports import MammoReportSynthConfig, write_synth_mammo_reports
 
     cohort_path, truth_path = write_synth_mammo_reports(MammoReportSynthConfig(n=n, seed=seed, n_sites=n_sites, label_noise=label_noise), out)
     _echo(f"wrote {n} mammography reports to {cohort_path} and the hidden truth to {truth_path}")
@@ -137,7 +236,7 @@ def synth_mammo_images_cmd(
 ) -> None:
     """Synthetic screening mammograms (four views per exam, sites and scanner makes, density-dependent
     texture, masses and calcifications) with hidden truth and a matching report per exam."""
-    from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
+    from radtrust.synth.mammo_images import MammoImageSynthConfig, write_synth_mammo_images
 
     cfg = MammoImageSynthConfig(n_women=n_women, size=size, seed=seed, n_sites=n_sites, max_episodes=max_episodes, dicom_share=dicom_share, report_label_noise=report_label_noise)
     res = write_synth_mammo_images(cfg, out)
@@ -147,6 +246,7 @@ def synth_mammo_images_cmd(
 
 @app.command("label")
 def label_cmd(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="reports (.csv, .parquet, .jsonl, Open-i .tgz/folder); with --combine: label tables")],
     out: Annotated[Path, typer.Option(help="label table to write (.csv or .parquet)")],
     vocab: Annotated[str, typer.Option(help="chexpert14, chestxray14 or mammo")] = "chexpert14",
@@ -168,160 +268,92 @@ def label_cmd(
     summary = label_any(
         inputs, out, vocab=vocab, teacher=teacher, base_url=base_url, model=model, allow_remote=allow_remote,
         max_concurrency=max_concurrency, combine=combine, method=method, workers=workers,
-        column_map=column_map, empty_reports=empty_reports, progress=not quiet,
+        column_map=column_map, empty_reports=empty_reports, progress=not quiet, deid=_deid(ctx),
     )  # fmt: skip
     _echo(summary)
 
 
 @app.command("train")
+@config_options(TrainConfig, flags={"learning_rate": ("--lr", "--learning-rate")})
 def train_cmd(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
     labels: Annotated[Path, typer.Option(help="label table for those reports")],
     out: Annotated[Path, typer.Option(help="run folder to create")],
     config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
-    epsilon: Annotated[Optional[float], typer.Option(help="target ε (inf = not private); default 8")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="δ; default 1/(10·N)")] = None,
-    accountant: Annotated[Optional[str], typer.Option(help="prv (default) or rdp")] = None,
-    max_grad_norm: Annotated[Optional[float], typer.Option(help="per-sample clipping bound")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) batch size")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
-    uncertain_policy: Annotated[Optional[str], typer.Option(help="uncertain (-1) labels: positive, negative or ignore")] = None,
-    robust_loss: Annotated[Optional[str], typer.Option(help="bce (default) or gce: generalized cross-entropy, robust to wrong labels")] = None,
-    gce_q: Annotated[Optional[float], typer.Option(help="GCE exponent q in (0, 1] (default 0.1; q -> 0 is BCE, larger q is more robust but underfits rare findings)")] = None,
-    label_issues: Annotated[Optional[Path], typer.Option(help="per-cell label audit from radtrust audit labels: its flagged cells are excluded or softened")] = None,
-    label_issue_policy: Annotated[Optional[str], typer.Option(help="exclude (default): flagged cells leave the loss; soft: train on the posterior that the finding is present")] = None,
-    label_issue_threshold: Annotated[Optional[float], typer.Option(help="p_label_wrong at which a cell is flagged (default 0.5)")] = None,
-    encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
-    method: Annotated[Optional[str], typer.Option(help="lora (default), head (linear head on frozen features) or full (every layer)")] = None,
-    lora_top_layers: Annotated[Optional[int], typer.Option(help="LoRA in the top K encoder layers (default 2; the frozen layers below run once per report)")] = None,
-    physical_batch_size: Annotated[Optional[int], typer.Option(help="reports per forward/backward pass (memory); the Poisson batch is accumulated into one step")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="adamw (default) or sgd")] = None,
-    findings: Annotated[Optional[str], typer.Option(help="comma-separated findings to learn (default: all label columns)")] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
-    groups: Annotated[Optional[str], typer.Option(help="patient groups for mitigation: a column or an intersection, e.g. sex*site (age_band from age)")] = None,
-    mitigation: Annotated[Optional[str], typer.Option(help="none (default), reweight (group-balanced weights <= 1) or group_dro")] = None,
-    postprocess: Annotated[Optional[str], typer.Option(help="per-group thresholds on validation data: none, equalized_odds or true_positive_rate_parity")] = None,
-    postprocess_findings: Annotated[Optional[str], typer.Option(help="comma-separated findings that get per-group thresholds (default: all)")] = None,
-    selection: Annotated[Optional[str], typer.Option(help="last (default) or worst_group: keep the epoch with the best worst-group validation AUROC")] = None,
     validation_labels: Annotated[Optional[Path], typer.Option(help="reviewed labels for some cases: their patients become the validation split")] = None,
-    canaries: Annotated[Optional[int], typer.Option(help="audit canaries to plant (random-text reports with random labels, each trained on with probability 1/2) for radtrust audit privacy")] = None,
-    canary_seed: Annotated[Optional[int], typer.Option(help="seed of the canaries (recorded in run.json)")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    id_column: IdColumn = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted run from <out>.checkpoint (same data and options; not charged twice)")] = False,
     ledger: Ledger = None,
     quiet: Quiet = False,
+    *,
+    overrides: dict,
 ) -> None:
     """Fine-tune the report classifier privately: DP-LoRA, DP linear head or DP full fine-tuning
-    (or without privacy at --epsilon inf)."""
+    (or without privacy at --epsilon inf). Every training option is a flag (generated from TrainConfig)."""
     from radtrust.train.api import train_from_files
-    from radtrust.train.config import TrainConfig, parse_str_list
 
-    cfg = TrainConfig.load(
-        config,
-        epsilon=epsilon,
-        delta=delta,
-        accountant=accountant,
-        max_grad_norm=max_grad_norm,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        uncertain_policy=uncertain_policy,
-        robust_loss=robust_loss,
-        gce_q=gce_q,
-        label_issues=str(label_issues) if label_issues is not None else None,
-        label_issue_policy=label_issue_policy,
-        label_issue_threshold=label_issue_threshold,
-        encoder=encoder,
-        max_length=max_length,
-        method=method,
-        lora_top_layers=lora_top_layers,
-        physical_batch_size=physical_batch_size,
-        optimizer=optimizer,
-        findings=parse_str_list(findings),
-        seed=seed,
-        groups=groups,
-        mitigation=mitigation,
-        postprocess=postprocess,
-        postprocess_findings=parse_str_list(postprocess_findings),
-        selection=selection,
-        canaries=canaries,
-        canary_seed=canary_seed,
-    )
+    cfg = TrainConfig.load(config, **overrides)
     clf = train_from_files(
-        data, labels, cfg, out, column_map, id_column, empty_reports, overwrite, progress=not quiet, ledger=ledger or True, resume=resume, validation_labels=validation_labels
+        data,
+        labels,
+        cfg,
+        out,
+        column_map,
+        id_column,
+        empty_reports,
+        overwrite,
+        progress=not quiet,
+        ledger=ledger or True,
+        resume=resume,
+        validation_labels=validation_labels,
+        deid=_deid(ctx),
     )
+    assert clf.result is not None  # fitted
     p = clf.result.privacy
-    claim = "not private (ε = inf)" if p.delta is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}), {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
+    claim = "not private (ε = inf)" if p.delta is None or p.accountant is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}), {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
     _echo(f"trained on {p.n_train_records} records in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
 
 
 @app.command("train-images")
+@config_options(ImageTrainConfig, flags={"learning_rate": ("--lr", "--learning-rate")})
 def train_images_cmd(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="images: a mini-MIAS folder, a DICOM folder, an OMI-DB-style manifest or an images.csv")],
     out: Annotated[Path, typer.Option(help="run folder to create")],
     labels: Annotated[Optional[Path], typer.Option(help="label table per image (default: the truth a mini-MIAS folder carries)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
-    epsilon: Annotated[Optional[float], typer.Option(help="target ε (inf = not private); default 8")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="δ; default 1/(10·N), N = women (or images with --privacy-unit record)")] = None,
-    privacy_unit: Annotated[Optional[str], typer.Option(help="patient (default: a woman with all her images) or record (one image)")] = None,
-    backbone: Annotated[Optional[str], typer.Option(help="auto (default), efficientnet_lite0 (ImageNet-pretrained), small_cnn or tiny")] = None,
-    method: Annotated[Optional[str], typer.Option(help="head (default: frozen backbone, DP linear head), top (last blocks + head) or full")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="pixels per side after padding to a square (default 224)")] = None,
-    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="random affine and intensity augmentation (methods top/full)")] = None,
-    image_cache: Annotated[Optional[Path], typer.Option(help="folder to keep resized images in (.npy); default: none")] = None,
-    max_grad_norm: Annotated[Optional[float], typer.Option(help="per-sample (per-woman) clipping bound")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) images per batch")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
-    findings: Annotated[Optional[str], typer.Option(help="comma-separated label columns to learn (default: all)")] = None,
-    robust_loss: Annotated[Optional[str], typer.Option(help="bce (default) or gce, robust to wrong labels (e.g. labels extracted from reports)")] = None,
-    groups: Annotated[Optional[str], typer.Option(help="groups for mitigation, e.g. density or site*manufacturer")] = None,
-    mitigation: Annotated[Optional[str], typer.Option(help="none (default), reweight or group_dro")] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    id_column: IdColumn = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted run from <out>.checkpoint")] = False,
     ledger: Ledger = None,
     quiet: Quiet = False,
+    *,
+    overrides: dict,
 ) -> None:
     """Train a mammography view classifier (normal vs abnormal, benign vs malignant, density) with DP-SGD
-    through the same loop, engine and ledger as reports (or without privacy at --epsilon inf)."""
+    through the same loop, engine and ledger as reports (or without privacy at --epsilon inf). Every training
+    option is a flag (generated from ImageTrainConfig)."""
     from radtrust.train.api import train_from_files
-    from radtrust.train.config import ImageTrainConfig, parse_str_list
 
-    cfg = ImageTrainConfig.load(
-        config,
-        epsilon=epsilon,
-        delta=delta,
-        privacy_unit=privacy_unit,
-        backbone=backbone,
-        method=method,
-        image_size=image_size,
-        augment=augment,
-        image_cache=str(image_cache) if image_cache is not None else None,
-        max_grad_norm=max_grad_norm,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        findings=parse_str_list(findings),
-        robust_loss=robust_loss,
-        groups=groups,
-        mitigation=mitigation,
-        seed=seed,
-    )
-    clf = train_from_files(data, labels, cfg, out, None, id_column, "error", overwrite, progress=not quiet, ledger=ledger or True, resume=resume)
+    cfg = ImageTrainConfig.load(config, **overrides)
+    clf = train_from_files(data, labels, cfg, out, None, id_column, "error", overwrite, progress=not quiet, ledger=ledger or True, resume=resume, deid=_deid(ctx))
+    assert clf.result is not None  # fitted
     p = clf.result.privacy
-    claim = "not private (ε = inf)" if p.delta is None else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}) per {p.unit.split(' ')[0]}, {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
+    claim = (
+        "not private (ε = inf)"
+        if p.delta is None or p.accountant is None
+        else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}) per {p.unit.split(' ')[0]}, {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
+    )
     _echo(f"trained on {p.n_train_records} images in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
 
 
 @audit_app.command("fairness")
 def audit_fairness_cmd(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
     data: Annotated[Path, typer.Option(help="reports or images with demographics/site columns")],
     out: Annotated[Path, typer.Option(help="fairness.json to write")],
@@ -339,16 +371,16 @@ def audit_fairness_cmd(
     plot_finding: Annotated[Optional[str], typer.Option(help="finding in the forest plot (default: the widest TPR gap)")] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML page with the fairness section")] = None,
     seed: Annotated[int, typer.Option()] = 0,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected)")] = None,
+    id_column: GoldIdColumn = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     quiet: Quiet = False,
 ) -> None:
     """Per group and finding: TPR, FPR, PPV, F1, AUROC, ECE and underdiagnosis rate with patient-clustered
     95% intervals, gaps, corrected tests and confounder-adjusted odds ratios."""
-    from radtrust.fairness.api import audit_files
+    from radtrust.data.groups import parse_age_cuts, parse_group_spec
     from radtrust.fairness.audit import AuditConfig
-    from radtrust.fairness.groups import parse_age_cuts, parse_group_spec
+    from radtrust.report.fairness import audit_files
 
     if correction not in ("holm", "fdr_bh"):
         raise RadtrustError(f"--correction must be holm or fdr_bh, not '{correction}'")
@@ -358,13 +390,16 @@ def audit_fairness_cmd(
         raise RadtrustError("--n-bootstrap must be at least 1")
     cfg = AuditConfig(parse_group_spec(groups), parse_age_cuts(age_cuts), min_cell, min_events, n_bootstrap, seed, correction)  # type: ignore[arg-type]
     covs = parse_group_spec(adjust_for) or None
-    a = audit_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, covs, adjust_method, plot, plot_metric, plot_finding, report, progress=not quiet)
+    a = audit_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, covs, adjust_method, plot, plot_metric, plot_finding, report, progress=not quiet, deid=_deid(ctx))
     n_sig = int(a.tests["significant"].sum()) if len(a.tests) else 0
-    _echo(f"audited {a.meta['n_cases']} cases of {a.meta['n_patients']} patients over {len(cfg.attributes)} group attributes: {len(a.tests)} comparisons, {n_sig} significant after {correction} → {out}")
+    _echo(
+        f"audited {a.meta['n_cases']} cases of {a.meta['n_patients']} patients over {len(cfg.attributes)} group attributes: {len(a.tests)} comparisons, {n_sig} significant after {correction} → {out}"
+    )
 
 
 @audit_app.command("privacy")
 def audit_privacy_cmd(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Option(help="run folder from radtrust train (train it with --canaries for the tightest audit)")],
     data: Annotated[Path, typer.Option(help="the data the run was trained on")],
     out: Annotated[Path, typer.Option(help="privacy audit JSON to write")],
@@ -373,7 +408,7 @@ def audit_privacy_cmd(
     alpha: Annotated[float, typer.Option(help="1 - confidence of the empirical ε lower bound")] = 0.05,
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the AUC intervals")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    id_column: IdColumn = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     ledger: Ledger = None,
@@ -386,7 +421,7 @@ def audit_privacy_cmd(
     from radtrust.evaluate.privacy_audit import PrivacyAuditConfig, audit_privacy_files
 
     cfg = build_config(PrivacyAuditConfig, "options", shadows=shadows, alpha=alpha, n_boot=n_bootstrap, seed=seed)
-    a = audit_privacy_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, ledger or True, progress=not quiet)
+    a = audit_privacy_files(run, data, labels, out, cfg, id_column, column_map, empty_reports, ledger or True, progress=not quiet, deid=_deid(ctx))
     e = a["empirical_epsilon"]
     claimed = a["claimed"]
     _echo(
@@ -400,6 +435,7 @@ def audit_privacy_cmd(
 
 @audit_app.command("labels")
 def audit_labels_cmd(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
     labels: Annotated[Path, typer.Option(help="label table to audit")],
     out: Annotated[Path, typer.Option(help="per-cell audit file to write (.csv or .parquet; internal-only)")],
@@ -414,7 +450,7 @@ def audit_labels_cmd(
     age_cuts: AgeCuts = "40,60,80",
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the summary intervals")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    id_column: IdColumn = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     quiet: Quiet = False,
@@ -422,20 +458,38 @@ def audit_labels_cmd(
     """For every case and finding, the probability that the label is wrong (cross-fitted probabilities and
     cleanlab's confident learning), and the estimated noise per finding, site and group. Internal-only: it
     spends no privacy budget because nothing from it is released."""
+    from radtrust.data.groups import parse_age_cuts, parse_group_spec
     from radtrust.errors import build_config
-    from radtrust.fairness.groups import parse_age_cuts, parse_group_spec
     from radtrust.noise.api import audit_label_files
     from radtrust.noise.audit import LabelAuditConfig
     from radtrust.noise.crossfit import CrossFitConfig
     from radtrust.train.config import parse_str_list
 
     cfg = build_config(
-        LabelAuditConfig, "options", strata=strata or None, groups=parse_group_spec(groups), age_cuts=list(parse_age_cuts(age_cuts)),
-        flag_threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
+        LabelAuditConfig,
+        "options",
+        strata=strata or None,
+        groups=parse_group_spec(groups),
+        age_cuts=list(parse_age_cuts(age_cuts)),
+        flag_threshold=threshold,
+        n_boot=n_bootstrap,
+        seed=seed,
     )
     cf = build_config(CrossFitConfig, "options", model=model, n_folds=folds, seed=seed)
     audit, out_path, summary_path = audit_label_files(
-        data, labels, out, cfg, None if pred_probs else cf, summary, pred_probs, parse_str_list(findings), id_column, column_map, empty_reports, progress=not quiet
+        data,
+        labels,
+        out,
+        cfg,
+        None if pred_probs else cf,
+        summary,
+        pred_probs,
+        parse_str_list(findings),
+        id_column,
+        column_map,
+        empty_reports,
+        progress=not quiet,
+        deid=_deid(ctx),
     )
     o = audit.summary["overall"]
     ci = o.get("share_cases_with_wrong_label_ci95") or [float("nan")] * 2
@@ -456,6 +510,7 @@ def audit_labels_cmd(
 
 @annotate_app.command("plan")
 def annotate_plan_cmd(
+    ctx: typer.Context,
     budget: Annotated[int, typer.Option(help="number of cases the experts will review")],
     out: Annotated[Path, typer.Option(help="annotation queue CSV to write (plus <stem>.plan.json)")],
     data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
@@ -470,22 +525,31 @@ def annotate_plan_cmd(
     findings: Annotated[Optional[str], typer.Option(help="comma-separated findings (default: all label columns)")] = None,
     age_cuts: AgeCuts = "40,60,80",
     seed: Annotated[int, typer.Option()] = 0,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    id_column: IdColumn = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
 ) -> None:
     """Which cases the experts review: a random slice, per-group quotas, then the highest expected benefit."""
+    from radtrust.data.groups import parse_age_cuts, parse_group_spec
     from radtrust.errors import build_config
-    from radtrust.fairness.groups import parse_age_cuts, parse_group_spec
     from radtrust.noise.api import plan_files
     from radtrust.noise.plan import PlanConfig
     from radtrust.train.config import parse_str_list
 
     cfg = build_config(
-        PlanConfig, "options", budget=budget, score=score, finding_weights=finding_weights, random_share=random_share, groups=parse_group_spec(groups),
-        min_per_group=min_per_group, proportional_floor=proportional_floor, age_cuts=list(parse_age_cuts(age_cuts)), seed=seed,
+        PlanConfig,
+        "options",
+        budget=budget,
+        score=score,
+        finding_weights=finding_weights,
+        random_share=random_share,
+        groups=parse_group_spec(groups),
+        min_per_group=min_per_group,
+        proportional_floor=proportional_floor,
+        age_cuts=list(parse_age_cuts(age_cuts)),
+        seed=seed,
     )
-    plan, queue, plan_path = plan_files(data, labels, issues, out, cfg, parse_str_list(findings), id_column, column_map, empty_reports)
+    plan, queue, plan_path = plan_files(data, labels, issues, out, cfg, parse_str_list(findings), id_column, column_map, empty_reports, deid=_deid(ctx))
     s = plan.summary
     _echo(
         f"{s['budget']} cases to review ({s['n_random_slice']} random, {s['n_group_quota']} for group quotas, {s['n_score']} by benefit); "
@@ -501,11 +565,11 @@ def annotate_merge_cmd(
     out: Annotated[Path, typer.Option(help="corrected label table to write (its history goes to <stem>.history.csv)")],
     plan: Annotated[Optional[Path], typer.Option(help="the queue's .plan.json: estimate the noise rate from the random slice")] = None,
     history: Annotated[Optional[Path], typer.Option(help="history of earlier merges (default: <labels stem>.history.csv if present)")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
+    id_column: IdColumn = None,
 ) -> None:
     """Apply expert labels with provenance (source, annotator, time): experts win over automatic labels, and the
     table keeps its history."""
-    from radtrust.noise.merge import merge_files
+    from radtrust.noise.merge_io import merge_files
 
     s = merge_files(corrections, labels, out, plan, history, id_column)
     msg = f"{s['n_cases_reviewed']} cases reviewed, {s['n_cells_changed']} of {s['n_cells_reviewed']} labels changed by {s['n_annotators']} annotator(s)"
@@ -520,6 +584,7 @@ def annotate_merge_cmd(
 
 @app.command("predict")
 def predict_cmd(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
     data: Annotated[Path, typer.Option(help="reports to score")],
     out: Annotated[Path, typer.Option(help="predictions file (.csv or .parquet)")],
@@ -531,17 +596,18 @@ def predict_cmd(
     """Write a probability and a 0/1 decision per finding for every report or image (or breast, exam, woman)."""
     from radtrust.train.api import predict_to_file
 
-    predict_to_file(run, data, out, column_map, empty_reports, progress=not quiet, level=level)
+    predict_to_file(run, data, out, column_map, empty_reports, progress=not quiet, level=level, deid=_deid(ctx))
     _echo(f"wrote predictions → {out}")
 
 
 @app.command("evaluate")
 def evaluate_cmd(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
     data: Annotated[Path, typer.Option(help="reports or images to score")],
     out: Annotated[Path, typer.Option(help="metrics.json to write")],
     labels: Annotated[Optional[Path], typer.Option(help="gold-standard label table (images: default the truth a mini-MIAS folder carries)")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected, e.g. filename)")] = None,
+    id_column: GoldIdColumn = None,
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the intervals")] = 1000,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
@@ -550,7 +616,7 @@ def evaluate_cmd(
     """Per-finding and averaged metrics with 95% intervals, plus the run's privacy record."""
     from radtrust.evaluate.evaluate import evaluate_files
 
-    m = evaluate_files(run, data, labels, out, id_column, column_map, empty_reports, n_bootstrap, progress=not quiet)
+    m = evaluate_files(run, data, labels, out, id_column, column_map, empty_reports, n_bootstrap, progress=not quiet, deid=_deid(ctx))
     ci = m.get("ci95", {}).get("weighted_f1")
     ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
     extra = ""
@@ -562,7 +628,9 @@ def evaluate_cmd(
 
 
 @app.command("sweep")
+@config_options(TrainConfig, flags={"learning_rate": ("--lr", "--learning-rate")}, set_by_command=("epsilon", "method"))
 def sweep_cmd(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="reports (cohort file or Open-i archive)")],
     labels: Annotated[Path, typer.Option(help="label table to train on")],
     out: Annotated[Path, typer.Option(help="folder for sweep.csv, sweep.json, sweep.png and runs/")],
@@ -570,37 +638,29 @@ def sweep_cmd(
     methods: Annotated[str, typer.Option(help="comma-separated training methods: lora, head, full")] = "lora,head",
     gold: Annotated[Optional[Path], typer.Option(help="label table to score the held-out patients against (default: --labels)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="δ; default 1/(10·N)")] = None,
-    accountant: Annotated[Optional[str], typer.Option(help="prv (default) or rdp")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="expected (Poisson) batch size")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option("--lr", "--learning-rate")] = None,
-    encoder: Annotated[Optional[str], typer.Option(help="all-MiniLM-L6-v2 (bundled) or a local model folder")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="tokens kept per report")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="seed of training and of the patient split")] = None,
     test_fraction: Annotated[float, typer.Option(help="share of patients held out for scoring")] = 0.3,
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the intervals")] = 1000,
-    id_column: Annotated[Optional[str], typer.Option(help="id column of the label file (default: detected)")] = None,
-    gold_id_column: Annotated[Optional[str], typer.Option(help="id column of the gold file (default: detected)")] = None,
+    id_column: IdColumn = None,
+    gold_id_column: Annotated[Optional[str], typer.Option("--gold-id-column", help=GOLD_ID_HELP)] = None,
     column_map: ColumnMap = None,
     empty_reports: EmptyReports = "error",
     overwrite: Annotated[bool, typer.Option(help="replace the results of an earlier sweep in --out")] = False,
     resume: Annotated[bool, typer.Option(help="continue a stopped sweep in --out: keep its finished runs, resume the interrupted one")] = False,
     ledger: Ledger = None,
     quiet: Quiet = False,
+    *,
+    overrides: dict,
 ) -> None:
-    """Privacy–utility sweep: train and score one run per (method, ε) on the same patient split; write a table and a plot."""
-    from radtrust.train.config import TrainConfig
-    from radtrust.train.sweep import sweep_from_files
+    """Privacy–utility sweep: train and score one run per (method, ε) on the same patient split; write a table
+    and a plot. Every other training option is a flag (generated from TrainConfig), shared by all runs; the
+    seed also seeds the patient split."""
+    from radtrust.evaluate.sweep import sweep_from_files
 
-    cfg = TrainConfig.load(
-        config, delta=delta, accountant=accountant, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        encoder=encoder, max_length=max_length, seed=seed,
-    )  # fmt: skip
+    cfg = TrainConfig.load(config, **overrides)
     table = sweep_from_files(
         data, labels, out, cfg, epsilons=epsilons, methods=methods, gold=gold, test_fraction=test_fraction,
-        n_bootstrap=n_bootstrap, column_map=column_map, id_column=id_column, gold_id_column=gold_id_column,
-        empty_reports=empty_reports, ledger=ledger or True, progress=not quiet, overwrite=overwrite, resume=resume,
+        n_boot=n_bootstrap, column_map=column_map, id_column=id_column, gold_id_column=gold_id_column,
+        empty_reports=empty_reports, ledger=ledger or True, progress=not quiet, overwrite=overwrite, resume=resume, deid=_deid(ctx),
     )  # fmt: skip
     _print_sweep(table)
     _echo(f"wrote {len(table)} runs → {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep.png'}")
@@ -735,11 +795,13 @@ def demo_cmd(
     typer.echo(f"report: {Path(out) / 'report.html'}")
 
 
-def _say_what_was_scrubbed() -> None:
+def _say_what_was_scrubbed(deid) -> None:
     """Which de-identification engine ran on the text the command read, and what it replaced (counts only)."""
-    from radtrust.deid.door import describe, take_summary
+    if deid is None:
+        return
+    from radtrust.deid.door import describe
 
-    summary = take_summary()
+    summary = deid.take_summary()
     if summary is not None:
         _echo(describe(summary))
 
@@ -784,15 +846,16 @@ def main() -> None:
     usage_errors, aborts = _click_exceptions()
     _stop_on_signals()
     try:
-        rv = app(standalone_mode=False)
-        _say_what_was_scrubbed()
+        command: dict = {}  # what the global options made for this command (its de-identifier)
+        rv = app(standalone_mode=False, obj=command)
+        _say_what_was_scrubbed(command.get("deid"))
     except RadtrustError as e:
-        msg = " ".join(str(e).split())
+        msg = as_flags(" ".join(str(e).split()))
         print(f"radtrust: error: {msg}", file=sys.stderr)
         sys.exit(2)
-    except (Interrupted, KeyboardInterrupt, *aborts) as e:
+    except (Interrupted, KeyboardInterrupt, *aborts) as e:  # type: ignore[misc]  # mypy does not read a starred tuple of exception classes
         # Every output is written whole or not at all, so none is half-written; a training run says what it kept.
-        kept = " ".join(str(e).split()) if isinstance(e, (Interrupted, KeyboardInterrupt)) else ""
+        kept = as_flags(" ".join(str(e).split())) if isinstance(e, (Interrupted, KeyboardInterrupt)) else ""
         print(f"radtrust: interrupted; {kept or 'no output was written or replaced'}", file=sys.stderr)
         sys.exit(130)
     except OSError as e:

@@ -20,15 +20,22 @@ import numpy as np
 from radtrust.data.io import write_json, write_table
 from radtrust.data.schema import Cohort
 from radtrust.data.splits import patient_split
-from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.evaluate.evaluate import score_against_gold
+from radtrust.evaluate.images import score_images
 from radtrust.evaluate.metrics import multilabel_metrics
+from radtrust.evaluate.privacy_audit import PrivacyAuditConfig, audit_privacy
+from radtrust.fairness.api import audit_run, forest_for
+from radtrust.fairness.audit import AuditConfig
+from radtrust.labeling.image_labels import image_labels_from_reports
+from radtrust.labeling.mammo import MammoLabeler
 from radtrust.labeling.rules import RuleLabeler
 from radtrust.privacy.ledger import PrivacyLedger
 from radtrust.progress import console
-from radtrust.report.html import render_metrics_report, write_report
+from radtrust.report.html import fairness_context, render_metrics_report, write_report
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
+from radtrust.synth.mammo_images import MammoImageSynthConfig, write_synth_mammo_images
 from radtrust.train.api import fit_and_save
-from radtrust.train.config import TrainConfig
+from radtrust.train.config import ImageTrainConfig, TrainConfig
 
 #: Demo training settings: LoRA on the top encoder layer only and reports cut at 96 tokens keep both runs
 #: to about a minute and a half each on 2 CPU cores; everything else is the library default.
@@ -40,7 +47,6 @@ DEMO_CANARIES = 100
 def _privacy_audit(run: Path, train: Cohort, labels, seed: int) -> dict:
     """The run's membership-inference audit on its canaries and training records (loss attack; the
     benchmark adds LiRA shadow models), condensed for the report."""
-    from radtrust.evaluate.privacy_audit import PrivacyAuditConfig, audit_privacy
 
     a = audit_privacy(run, train, labels, PrivacyAuditConfig(shadows=0, n_boot=500, seed=seed))
     write_json(a, run / "privacy_audit.json")
@@ -56,9 +62,6 @@ def _privacy_audit(run: Path, train: Cohort, labels, seed: int) -> dict:
 
 def _audit_private_model(clf, test, test_truth, seed: int, out: Path) -> dict:
     """Audit the private model by sex, age band, race and site on the test patients; writes fairness.json."""
-    from radtrust.fairness.api import audit_run, forest_for
-    from radtrust.fairness.audit import AuditConfig
-    from radtrust.report.html import fairness_context
 
     audit = audit_run(clf, test, test_truth, AuditConfig(["sex", "age_band", "race", "site"], seed=seed))
     d = audit.to_dict()
@@ -69,11 +72,6 @@ def _audit_private_model(clf, test, test_truth, seed: int, out: Path) -> dict:
 
 def _mammography(out: Path, n_women: int, seed: int, epsilon: float, backbone: str, ledger: PrivacyLedger, progress: bool, log) -> dict:
     """The mammography part of the demo; writes ``mammography.json`` and returns it."""
-    from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
-    from radtrust.evaluate.images import score_images
-    from radtrust.labeling.image_labels import image_labels_from_reports
-    from radtrust.labeling.mammo import MammoLabeler
-    from radtrust.train.config import ImageTrainConfig
 
     size = 128 if backbone != "tiny" else 48
     archive = write_synth_mammo_images(MammoImageSynthConfig(n_women=n_women, size=size, seed=seed, report_label_noise=0.1), out / "mammo")
@@ -90,6 +88,7 @@ def _mammography(out: Path, n_women: int, seed: int, epsilon: float, backbone: s
     for name, eps in {"private": epsilon, "non_private": float("inf")}.items():
         cfg = ImageTrainConfig(backbone=backbone, method="head" if backbone != "tiny" else "full", image_size=size, epsilon=eps, seed=seed, epochs=20)
         clf = fit_and_save(train, labels, cfg, out / "runs" / f"mammo_{name}", overwrite=True, progress=progress, ledger=ledger)
+        assert clf.result is not None  # fitted
         probs = clf.predict_proba(test)
         scores = score_images(test, probs, truth.select(clf.findings).values(), clf.findings, cfg.breast_aggregation, seed=seed)
         results["models"][name] = {"scores": scores, "privacy": clf.result.privacy.to_dict(), "model": clf.meta.get("model", {}), "train_wall_seconds": round(clf.result.wall_seconds, 1)}
@@ -100,9 +99,7 @@ def _mammography(out: Path, n_women: int, seed: int, epsilon: float, backbone: s
     return results
 
 
-def run_demo(
-    out: str | Path, n: int = 1500, seed: int = 0, epsilon: float = 8.0, encoder: str = "all-MiniLM-L6-v2", progress: bool = True, mammo_women: int = 100
-) -> dict:
+def run_demo(out: str | Path, n: int = 1500, seed: int = 0, epsilon: float = 8.0, encoder: str = "all-MiniLM-L6-v2", progress: bool = True, mammo_women: int = 100) -> dict:
     """Run the demo into ``out`` and return ``{"private": metrics, "non_private": metrics}`` (reports);
     the mammography part (``mammo_women`` women, 0 = skip) goes to ``mammography.json``. With the
     ``tiny`` encoder (smoke tests) the image model is the tiny CNN as well."""
@@ -125,9 +122,7 @@ def run_demo(
     test_truth = truth.aligned_to(test.case_ids)
 
     labeler_on_test = labels.aligned_to(test.case_ids).values()
-    labeler_metrics = multilabel_metrics(
-        test_truth.values(), None, (labeler_on_test == 1).astype(int), truth.findings, clusters=test.patient_ids, seed=seed
-    )
+    labeler_metrics = multilabel_metrics(test_truth.values(), None, (labeler_on_test == 1).astype(int), truth.findings, clusters=test.patient_ids, seed=seed)
 
     results: dict[str, dict] = {}
     fairness = None
@@ -137,6 +132,7 @@ def run_demo(
     for name, eps in runs.items():
         cfg = TrainConfig(encoder=encoder, epsilon=eps, seed=seed, canaries=DEMO_CANARIES, **DEMO_TRAIN)
         clf = fit_and_save(train, labels, cfg, out / "runs" / name, overwrite=True, progress=progress, ledger=ledger)
+        assert clf.result is not None  # fitted
         m = score_against_gold(clf, test, test_truth, seed=seed, progress=False)
         m["privacy"] = clf.result.privacy.to_dict()
         m["privacy_audit"] = _privacy_audit(out / "runs" / name, train, labels, seed)
@@ -166,8 +162,7 @@ def run_demo(
     }
     html = render_metrics_report(
         title="radtrust demo: private report classifier on a synthetic chest X-ray cohort",
-        intro="Models were trained on labels extracted by the rule labeler and are scored against the cohort's "
-        "hidden ground truth on held-out patients.",
+        intro="Models were trained on labels extracted by the rule labeler and are scored against the cohort's hidden ground truth on held-out patients.",
         data_summary=summary,
         models=results,
         metrics_note="Averages over the 13 CheXpert findings (No Finding excluded); 95% intervals from a "

@@ -9,6 +9,20 @@ Messages must never contain report text or patient identifiers: they name files,
 
 from __future__ import annotations
 
+import re
+
+
+def option(name: str) -> str:
+    """How a library message names a setting: by its Python name in backticks (`` `id_column` ``), which is
+    what a Python caller passes. The command line shows it as its flag (``--id-column``, see
+    :func:`as_flags`), so the library never needs to know the CLI's spelling."""
+    return f"`{name}`"
+
+
+def as_flags(message: str) -> str:
+    """A library message as the command line says it: every `` `setting` `` becomes ``--setting``."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: "--" + m.group(1).replace("_", "-"), message)
+
 
 class RadtrustError(Exception):
     """A problem with the user's input or settings (exit code 2 at the CLI)."""

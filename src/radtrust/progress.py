@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -29,7 +30,7 @@ class _Bar:
     def advance(self, n: float = 1) -> None:
         self._p.advance(self._t, n)
 
-    def update(self, **fields: object) -> None:
+    def update(self, **fields: Any) -> None:
         self._p.update(self._t, **fields)
 
 

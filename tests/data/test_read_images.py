@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
-from radtrust.data.readers import read_cohort, read_images
-from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
+from radtrust.data.image_readers import read_images
+from radtrust.data.readers import read_cohort
 from radtrust.errors import InputError
+from radtrust.synth.mammo_images import MammoImageSynthConfig, write_synth_mammo_images
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def test_moved_archive_still_reads_and_keeps_its_fingerprint(archive, tmp_path, 
     assert data_fingerprint(there) == data_fingerprint(here)
     # a path relative to the working folder would resolve elsewhere: read_cohort takes the manifest's folder
     monkeypatch.chdir(tmp_path)
-    assert read_cohort(Path("moved") / "images.csv").image_paths == there.image_paths
+    assert read_cohort(Path("moved") / "images.csv", deid=None).image_paths == there.image_paths
 
 
 def test_dicom_folder_scan_finds_exactly_the_dicom_files(archive):

@@ -15,12 +15,9 @@ from radtrust.deid.bounds import (
     first_sentence_end,
     sentence_ends,
 )
-from radtrust.deid.recognizers import Candidate
+from radtrust.deid.recognizers.base import Candidate
 
-ONE_LINE = (
-    "FINDINGS: Heart size is normal. Patient address: 231 Elm Road, Springfield. No radiographic evidence of "
-    "pleural effusion or pneumothorax. The lungs are clear."
-)
+ONE_LINE = "FINDINGS: Heart size is normal. Patient address: 231 Elm Road, Springfield. No radiographic evidence of pleural effusion or pneumothorax. The lungs are clear."
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +27,7 @@ def masker() -> Deidentifier:
 
 def test_sentence_ends_skip_initials_titles_and_abbreviations() -> None:
     text = "Seen by Dr. John A. Smith, M.D. at St. Mary's on Jan. 4. The lungs are clear. Fine!  Next."
-    ends = [text[e - 2:e] for e in sentence_ends(text)]
+    ends = [text[e - 2 : e] for e in sentence_ends(text)]
     assert ends == ["4.", "r.", "e!"]
     assert first_sentence_end("Springfield. No effusion.", 0, 25) == 11
     assert first_sentence_end("12 Elm St. London NW1 6XE", 0, 25) is None

@@ -26,9 +26,18 @@ REPORT = (
     "Questions: jdoe@mercy-health.org, www.mercy-health.org. Home: 1234 Oak Street, Springfield, IL 62704"
 )
 IDENTIFIERS = {
-    "SMITH, JOHN": "NAME", "12345678": "ID", "01/02/1930": "DATE", "92": "AGE", "Mercy General": "INSTITUTION",
-    "Jan 2, 2020": "DATE", "Okonkwo": "NAME", "(555) 123-4567": "PHONE", "03/04/2020": "DATE",
-    "jdoe@mercy-health.org": "EMAIL", "www.mercy-health.org": "URL", "1234 Oak Street, Springfield, IL 62704": "ADDRESS",
+    "SMITH, JOHN": "NAME",
+    "12345678": "ID",
+    "01/02/1930": "DATE",
+    "92": "AGE",
+    "Mercy General": "INSTITUTION",
+    "Jan 2, 2020": "DATE",
+    "Okonkwo": "NAME",
+    "(555) 123-4567": "PHONE",
+    "03/04/2020": "DATE",
+    "jdoe@mercy-health.org": "EMAIL",
+    "www.mercy-health.org": "URL",
+    "1234 Oak Street, Springfield, IL 62704": "ADDRESS",
 }
 CLINICAL = ("Comparison: 2019.", "Mass at 2 o'clock, 4 cm from the nipple, BI-RADS 4A.", "Kerley B lines.", "at 3:45 pm")
 
@@ -47,11 +56,12 @@ def faker_() -> Deidentifier:
 # find / mask
 # ---------------------------------------------------------------------------------------------------
 
+
 def test_find_returns_sorted_disjoint_spans_of_every_kind(masker: Deidentifier) -> None:
     spans = masker.find(REPORT)
     assert all(isinstance(s, Span) and s.source == "radtrust" for s in spans)
     assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
-    got = {REPORT[s.start:s.end]: s.kind for s in spans}
+    got = {REPORT[s.start : s.end]: s.kind for s in spans}
     assert got == IDENTIFIERS
 
 
@@ -68,7 +78,7 @@ def test_mask_mode(masker: Deidentifier) -> None:
 def test_deidentify_with_spans_offsets_refer_to_input(masker: Deidentifier) -> None:
     out, spans = masker.deidentify_with_spans(REPORT)
     assert out == masker.deidentify(REPORT)
-    assert {REPORT[s.start:s.end] for s in spans} == set(IDENTIFIERS)
+    assert {REPORT[s.start : s.end] for s in spans} == set(IDENTIFIERS)
 
 
 def test_text_without_identifiers_is_returned_unchanged(masker: Deidentifier) -> None:
@@ -92,18 +102,19 @@ def test_extra_allow_keeps_user_terms() -> None:
 # Surrogates
 # ---------------------------------------------------------------------------------------------------
 
+
 def _replacements(deid: Deidentifier, text: str, patient: str) -> dict[str, str]:
     """original -> replacement, by aligning the output with the spans."""
     out, spans = deid.deidentify_with_spans(text, patient)
     result, shift = {}, 0
     for sp in spans:
         start = sp.start + shift
-        tail = text[sp.end:]
+        tail = text[sp.end :]
         nxt = [s for s in spans if s.start >= sp.end]
         stop = (nxt[0].start - sp.end) if nxt else len(tail)
         anchor = tail[:stop]
         end = out.index(anchor, start) if anchor else len(out)
-        result[text[sp.start:sp.end]] = out[start:end]
+        result[text[sp.start : sp.end]] = out[start:end]
         shift += (end - start) - (sp.end - sp.start)
     return result
 
@@ -163,33 +174,48 @@ def test_ages_over_89() -> None:
 # Dates
 # ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,expected", [
-    ("01/02/2020", date(2020, 1, 2)), ("1/2/20", date(2020, 1, 2)), ("2020-01-02", date(2020, 1, 2)),
-    ("02.01.2020", date(2020, 1, 2)), ("Jan 2, 2020", date(2020, 1, 2)), ("2nd January 2020", date(2020, 1, 2)),
-    ("02-Jan-2020", date(2020, 1, 2)), ("JANUARY 2ND, 2020", date(2020, 1, 2)), ("13/02/2020", date(2020, 2, 13)),
-    ("Sept 2018", date(2018, 9, 15)), ("01/2020", date(2020, 1, 15)), ("20200102", date(2020, 1, 2)),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("01/02/2020", date(2020, 1, 2)),
+        ("1/2/20", date(2020, 1, 2)),
+        ("2020-01-02", date(2020, 1, 2)),
+        ("02.01.2020", date(2020, 1, 2)),
+        ("Jan 2, 2020", date(2020, 1, 2)),
+        ("2nd January 2020", date(2020, 1, 2)),
+        ("02-Jan-2020", date(2020, 1, 2)),
+        ("JANUARY 2ND, 2020", date(2020, 1, 2)),
+        ("13/02/2020", date(2020, 2, 13)),
+        ("Sept 2018", date(2018, 9, 15)),
+        ("01/2020", date(2020, 1, 15)),
+        ("20200102", date(2020, 1, 2)),
+    ],
+)
 def test_parse_date(text: str, expected: date) -> None:
     parsed = parse_date(text)
     assert parsed is not None and parsed.value == expected
 
 
-@pytest.mark.parametrize("text,days,expected", [
-    ("01/02/2020", 30, "02/01/2020"),
-    ("1/2/20", -3, "12/30/19"),
-    ("2020-01-02", 1, "2020-01-03"),
-    ("02.01.2020", 31, "02.02.2020"),
-    ("Jan 2, 2020", 365, "Jan 1, 2021"),
-    ("2nd January 2020", 1, "3rd January 2020"),
-    ("02-Jan-2020", 40, "11-Feb-2020"),
-    ("JANUARY 2ND, 2020", 19, "JANUARY 21ST, 2020"),
-    ("on the 3rd of March", 0, None),
-    ("3rd of March", 30, "2nd of April"),
-    ("January 2020", 10, "February 2020"),
-    ("January 2020", -75, "November 2019"),
-    ("Monday, Jan 6, 2020", 1, "Tuesday, Jan 7, 2020"),
-    ("20201231", 1, "20210101"),
-])
+@pytest.mark.parametrize(
+    "text,days,expected",
+    [
+        ("01/02/2020", 30, "02/01/2020"),
+        ("1/2/20", -3, "12/30/19"),
+        ("2020-01-02", 1, "2020-01-03"),
+        ("02.01.2020", 31, "02.02.2020"),
+        ("Jan 2, 2020", 365, "Jan 1, 2021"),
+        ("2nd January 2020", 1, "3rd January 2020"),
+        ("02-Jan-2020", 40, "11-Feb-2020"),
+        ("JANUARY 2ND, 2020", 19, "JANUARY 21ST, 2020"),
+        ("on the 3rd of March", 0, None),
+        ("3rd of March", 30, "2nd of April"),
+        ("January 2020", 10, "February 2020"),
+        ("January 2020", -75, "November 2019"),
+        ("Monday, Jan 6, 2020", 1, "Tuesday, Jan 7, 2020"),
+        ("20201231", 1, "20210101"),
+    ],
+)
 def test_shift_keeps_the_format(text: str, days: int, expected: str | None) -> None:
     assert shift_date_text(text, days) == expected
 
@@ -242,6 +268,7 @@ def test_date_shift_in_surrogate_mode() -> None:
 # Presidio adapter
 # ---------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Result:
     entity_type: str
@@ -272,21 +299,23 @@ PRESIDIO_TEXT = "Zorblax Quux came from Springfield in Texas at 3:45 pm yesterda
 
 
 def test_presidio_adapter_maps_filters_and_merges() -> None:
-    fake = FakeAnalyzer([
-        ("Zorblax Quux", "PERSON", 0.85),          # only Presidio knows this one
-        ("Springfield", "LOCATION", 0.85),         # a city: ADDRESS
-        ("Texas", "LOCATION", 0.85),               # a state alone: not an identifier
-        ("3:45 pm yesterday", "DATE_TIME", 0.85),  # times and relative dates are kept
-        ("seen 01/02/2020", "DATE_TIME", 0.85),    # only the date inside counts
-        ("Kerley", "PERSON", 0.85),                # eponym: the allow-list wins
-        ("Dr. Okonkwo", "PERSON", 0.85),           # overlaps the rule-based NAME: one merged span
-        ("Quux", "NRP", 0.9),                      # not a kind
-        ("Texas at", "US_DRIVER_LICENSE", 0.1),    # below the score threshold
-    ])
+    fake = FakeAnalyzer(
+        [
+            ("Zorblax Quux", "PERSON", 0.85),  # only Presidio knows this one
+            ("Springfield", "LOCATION", 0.85),  # a city: ADDRESS
+            ("Texas", "LOCATION", 0.85),  # a state alone: not an identifier
+            ("3:45 pm yesterday", "DATE_TIME", 0.85),  # times and relative dates are kept
+            ("seen 01/02/2020", "DATE_TIME", 0.85),  # only the date inside counts
+            ("Kerley", "PERSON", 0.85),  # eponym: the allow-list wins
+            ("Dr. Okonkwo", "PERSON", 0.85),  # overlaps the rule-based NAME: one merged span
+            ("Quux", "NRP", 0.9),  # not a kind
+            ("Texas at", "US_DRIVER_LICENSE", 0.1),  # below the score threshold
+        ]
+    )
     deid = Deidentifier(DeidConfig(engine="auto", key="k"), analyzer=fake)
     assert deid.engine_name.startswith("presidio") and "radtrust recognizers" in deid.engine_name
     spans = deid.find(PRESIDIO_TEXT)
-    got = [(PRESIDIO_TEXT[s.start:s.end], s.kind, s.source) for s in spans]
+    got = [(PRESIDIO_TEXT[s.start : s.end], s.kind, s.source) for s in spans]
     assert got == [
         ("Zorblax Quux", "NAME", "presidio"),
         ("Springfield", "ADDRESS", "presidio"),
@@ -315,6 +344,7 @@ def test_engine_presidio_without_presidio_is_a_config_error(monkeypatch) -> None
 # ---------------------------------------------------------------------------------------------------
 # Config
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_config_defaults_and_validation() -> None:
     cfg = DeidConfig()
@@ -345,13 +375,16 @@ def test_key_is_never_shown() -> None:
 # Tables
 # ---------------------------------------------------------------------------------------------------
 
+
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "case_id": ["c1", "c2", "c3", "c4"],
-        "patient_id": ["p1", "p1", "p2", None],
-        "findings": ["Discussed with Dr. Okonkwo on 01/02/2020.", "Dr. Okonkwo agreed. MRN 12345678.", np.nan, "Normal chest."],
-        "impression": ["No acute process.", "92-year-old.", "Seen at Mercy General.", 5],
-    })
+    return pd.DataFrame(
+        {
+            "case_id": ["c1", "c2", "c3", "c4"],
+            "patient_id": ["p1", "p1", "p2", None],
+            "findings": ["Discussed with Dr. Okonkwo on 01/02/2020.", "Dr. Okonkwo agreed. MRN 12345678.", np.nan, "Normal chest."],
+            "impression": ["No acute process.", "92-year-old.", "Seen at Mercy General.", 5],
+        }
+    )
 
 
 def test_deidentify_frame_returns_a_copy_and_counts() -> None:

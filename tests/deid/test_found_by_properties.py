@@ -36,13 +36,10 @@ CASES = [
     ("Referring: Dr. van 't Riet   Name: Lieke van 't Riet\nINDICATION: cough.", ["Lieke van 't Riet"], ["INDICATION: cough."]),
     ("Name: Ivonne Dussen van   MRN: 100000\nINDICATION: cough.", ["Ivonne Dussen van"], ["INDICATION: cough."]),
     ("The lungs are clear. Age: 90  DOB: 1925-01-01.", ["90", "1925-01-01"], ["The lungs are clear."]),
-    ("Address: 1 Elm Rd. T2 hyperintense lesion in segment VII of the liver.", ["1 Elm Rd"],
-     ["T2 hyperintense lesion in segment VII of the liver."]),
-    ("Address: 1 Elm St. John Smith MRN 10000000 Bilateral screening mammogram.", ["1 Elm St", "John Smith"],
-     ["Bilateral screening mammogram."]),
+    ("Address: 1 Elm Rd. T2 hyperintense lesion in segment VII of the liver.", ["1 Elm Rd"], ["T2 hyperintense lesion in segment VII of the liver."]),
+    ("Address: 1 Elm St. John Smith MRN 10000000 Bilateral screening mammogram.", ["1 Elm St", "John Smith"], ["Bilateral screening mammogram."]),
     ("Address: 1 Elm St. John Smith #10000000 CXR PA and lateral.", ["1 Elm St", "John Smith"], ["CXR PA and lateral."]),
-    ("Address: 1 Elm Road, Leeds LS1 0PP. Dose-length product 350 mGy*cm.", ["1 Elm Road, Leeds LS1 0PP"],
-     ["Dose-length product 350 mGy*cm."]),
+    ("Address: 1 Elm Road, Leeds LS1 0PP. Dose-length product 350 mGy*cm.", ["1 Elm Road, Leeds LS1 0PP"], ["Dose-length product 350 mGy*cm."]),
     ("Lives in Stoke on Trent. Normal chest.", ["Stoke on Trent"], ["Normal chest."]),
     ("The lungs are clear. Patient: Pien Bourgondië, van.", ["Pien Bourgondië, van"], ["The lungs are clear."]),
     ("Name: Dussen van, Ivonne   MRN: 100000\nINDICATION: cough.", ["Dussen van, Ivonne"], ["INDICATION: cough."]),
@@ -63,18 +60,18 @@ def test_found_by_properties(text: str, identifiers: list[str], clinical: list[s
             covered[i] = True
     for value in identifiers:
         at = text.index(value)
-        left = [ch for ch, c in zip(text[at:at + len(value)], covered[at:at + len(value)]) if ch.isalnum() and not c]
-        assert not left, f"{value!r} not masked: {[(s.kind, text[s.start:s.end]) for s in spans]}"
+        left = [ch for ch, c in zip(text[at : at + len(value)], covered[at : at + len(value)]) if ch.isalnum() and not c]
+        assert not left, f"{value!r} not masked: {[(s.kind, text[s.start : s.end]) for s in spans]}"
     for sentence in clinical:
         at = text.index(sentence)
-        assert not any(covered[at:at + len(sentence)]), f"{sentence!r} touched: {[(s.kind, text[s.start:s.end]) for s in spans]}"
+        assert not any(covered[at : at + len(sentence)]), f"{sentence!r} touched: {[(s.kind, text[s.start : s.end]) for s in spans]}"
 
 
 def test_street_abbreviation_keeps_a_city_before_its_comma() -> None:
     """A period after "Rd." ends the sentence before a clinical capital, but "Rd. Springfield, IL" is one address."""
     text = "Lives at 12 Elm Rd. Springfield, IL 62704. Lungs clear."
     spans = DEID.find(text)
-    assert [text[s.start:s.end] for s in spans] == ["12 Elm Rd. Springfield, IL 62704"]
+    assert [text[s.start : s.end] for s in spans] == ["12 Elm Rd. Springfield, IL 62704"]
 
 
 def test_bare_hash_numbers_are_no_names() -> None:
@@ -83,12 +80,15 @@ def test_bare_hash_numbers_are_no_names() -> None:
         assert not [s for s in DEID.find(text) if s.kind == "NAME"], text
 
 
-@pytest.mark.parametrize(("text", "abbreviation"), [
-    ("Signed: Dr Noah P. Martin, SGH Questions to the reading room.", "SGH"),
-    ("Referring: Prof. Agnes Chretien, FRANZCR (BWH)  EXAMINATION: XR CHEST", "BWH"),
-    ("Reported by J. Llorens FRCR / UCLH.", "UCLH"),
-    ("Dr. Lee, RLH.", "RLH"),
-])
+@pytest.mark.parametrize(
+    ("text", "abbreviation"),
+    [
+        ("Signed: Dr Noah P. Martin, SGH Questions to the reading room.", "SGH"),
+        ("Referring: Prof. Agnes Chretien, FRANZCR (BWH)  EXAMINATION: XR CHEST", "BWH"),
+        ("Reported by J. Llorens FRCR / UCLH.", "UCLH"),
+        ("Dr. Lee, RLH.", "RLH"),
+    ],
+)
 def test_an_affiliation_written_short_after_a_clinician_is_an_institution(text: str, abbreviation: str) -> None:
     spans = DEID.find(text)
     at = text.index(abbreviation)
@@ -96,19 +96,19 @@ def test_an_affiliation_written_short_after_a_clinician_is_an_institution(text: 
 
 
 def test_clinical_capitals_after_a_clinician_stay() -> None:
-    """"Dr. Jones, ICU team": a unit in capitals is neither a first name nor an institution."""
+    """ "Dr. Jones, ICU team": a unit in capitals is neither a first name nor an institution."""
     text = "Discussed with Dr. Jones, ICU team. Dr. Smith, MD, CT chest reviewed. Dr. Brown - ED physician."
-    kept = [text[s.start:s.end] for s in DEID.find(text)]
+    kept = [text[s.start : s.end] for s in DEID.find(text)]
     assert kept == ["Jones", "Smith", "Brown"]
 
 
 def test_a_city_after_a_street_and_its_comma_is_found_and_report_words_are_no_city() -> None:
     text = "Seen at home, 45 Oak Avenue, Port Zachary and discharged. 12 Main Street, Mild cardiomegaly."
-    found = [text[s.start:s.end] for s in DEID.find(text)]
+    found = [text[s.start : s.end] for s in DEID.find(text)]
     assert found == ["45 Oak Avenue, Port Zachary", "12 Main Street"]
 
 
 def test_a_hospital_abbreviation_in_brackets_is_an_institution_a_clinical_one_is_not() -> None:
     text = "Comparison: CT chest 2019 (KCH). Known subarachnoid haemorrhage (SAH) and hypertrophy (LVH)."
-    found = [(s.kind, text[s.start:s.end]) for s in DEID.find(text)]
+    found = [(s.kind, text[s.start : s.end]) for s in DEID.find(text)]
     assert found == [("INSTITUTION", "KCH")]

@@ -39,9 +39,9 @@ PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrin
 #: CI replays the same examples every run (a red build always means a change did it); set
 #: RADTRUST_PROPERTY_EXAMPLES to explore fresh random examples, as many per test as it says
 _EXPLORE = int(os.environ.get("RADTRUST_PROPERTY_EXAMPLES", "0"))
-SETTINGS = settings(max_examples=_EXPLORE or 25, deadline=None, phases=PHASES, derandomize=not _EXPLORE,
-                    database=None if not _EXPLORE else settings.default.database,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=_EXPLORE or 25, deadline=None, phases=PHASES, derandomize=not _EXPLORE, database=None if not _EXPLORE else settings.default.database, suppress_health_check=[HealthCheck.too_slow]
+)
 MIXED_SETTINGS = settings(SETTINGS, max_examples=_EXPLORE * 3 or 80)
 
 # --------------------------------------------------------------------------------------------------
@@ -217,26 +217,37 @@ GIVEN = ("John", "Mary", "Ahmed", "Siobhan", "Wei", "Olga", "Jean-Luc", "Priya",
 SURNAMES = ("Smith", "Okonkwo", "O'Brien", "Nguyen", "Schmidt", "García", "MacDonald", "Kowalski", "Patel", "Brown")
 FAKER_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL")
 
-US_CITIES = ("Springfield", "Rochester", "Madison", "Salem", "Boston", "Portland", "Dayton", "Columbus",
-             "New Haven", "Ann Arbor", "Salt Lake City", "St. Louis")
-UK_CITIES = ("Leeds", "Manchester", "Bristol", "Sheffield", "York", "Norwich", "Cardiff", "Glasgow",
-             "Milton Keynes", "Stoke-on-Trent", "St Albans", "Newcastle upon Tyne")
+US_CITIES = ("Springfield", "Rochester", "Madison", "Salem", "Boston", "Portland", "Dayton", "Columbus", "New Haven", "Ann Arbor", "Salt Lake City", "St. Louis")
+UK_CITIES = ("Leeds", "Manchester", "Bristol", "Sheffield", "York", "Norwich", "Cardiff", "Glasgow", "Milton Keynes", "Stoke-on-Trent", "St Albans", "Newcastle upon Tyne")
 STREETS = ("Elm", "Oak", "Maple", "High", "Church", "Station", "Park", "Victoria", "Main", "Cedar", "Mill", "Pine")
 STREET_TYPES = ("Road", "Street", "Avenue", "Lane", "Drive", "Close", "Way", "Boulevard", "Crescent", "Rd", "St.", "Ave.")
 STATES = ("IL", "MA", "NY", "CA", "TX", "OH", "PA", "WA")
 UK_AREAS = ("LS", "M", "B", "SW", "E", "EH", "G", "CF", "BS", "NE", "S", "OX", "CB")
 SAINTS = ("Mary", "James", "Luke", "Thomas", "Vincent", "Joseph", "Jude", "George")
 FAMOUS_INSTITUTIONS = (
-    "Mayo Clinic", "Cleveland Clinic", "Massachusetts General Hospital", "Johns Hopkins Hospital",
-    "Mount Sinai Hospital", "Addenbrooke's Hospital", "Great Ormond Street Hospital", "Leeds General Infirmary",
-    "Royal Infirmary of Edinburgh", "Hôpital Pitié-Salpêtrière",
+    "Mayo Clinic",
+    "Cleveland Clinic",
+    "Massachusetts General Hospital",
+    "Johns Hopkins Hospital",
+    "Mount Sinai Hospital",
+    "Addenbrooke's Hospital",
+    "Great Ormond Street Hospital",
+    "Leeds General Infirmary",
+    "Royal Infirmary of Edinburgh",
+    "Hôpital Pitié-Salpêtrière",
 )
 DOMAINS = (
-    "mercy-health.org", "nhs.net", "stmarys.nhs.uk", "uni-klinikum.de", "chu-lyon.fr", "example-hospital.com",
-    "gmail.com", "hotmail.co.uk", "sgh.org",
+    "mercy-health.org",
+    "nhs.net",
+    "stmarys.nhs.uk",
+    "uni-klinikum.de",
+    "chu-lyon.fr",
+    "example-hospital.com",
+    "gmail.com",
+    "hotmail.co.uk",
+    "sgh.org",
 )
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 
 
 @lru_cache(maxsize=None)
@@ -296,11 +307,9 @@ NAME_FORMATS = {
     "surname": lambda g, s: s,
 }
 NAME_LABELS = ("Patient: ", "Name: ", "Patient name: ", "Pt: ")
-PHYSICIAN_LABELS = ("Referring physician: ", "Referred by: ", "Dictated by: ", "Reported by: ",
-                    "Electronically signed by: ", "Attending: ")
+PHYSICIAN_LABELS = ("Referring physician: ", "Referred by: ", "Dictated by: ", "Reported by: ", "Electronically signed by: ", "Attending: ")
 TITLES = ("Dr. ", "Dr ", "Mr. ", "Mrs. ", "Ms. ", "Ms ", "Prof. ", "Professor ")
-TITLE_LEADS = ("", "Discussed with ", "Seen by ", "Results conveyed to ", "Findings discussed with ",
-               "Reviewed with ", "Copy to ")
+TITLE_LEADS = ("", "Discussed with ", "Seen by ", "Results conveyed to ", "Findings discussed with ", "Reviewed with ", "Copy to ")
 CREDENTIALS = (", MD", ", MBBS, FRCR", " MD", ", DO", ", FRCR")
 
 
@@ -310,8 +319,7 @@ def names(draw) -> list[Part]:
     given, surname = draw(people())
     context = draw(st.sampled_from(("label", "physician", "titled", "credentialed")))
     if context == "label":
-        fmt = draw(st.sampled_from(("given_surname", "surname_comma_given", "SURNAME_comma_given",
-                                    "SURNAME_comma_GIVEN", "given_SURNAME")))
+        fmt = draw(st.sampled_from(("given_surname", "surname_comma_given", "SURNAME_comma_given", "SURNAME_comma_GIVEN", "given_SURNAME")))
         lead, tail = draw(st.sampled_from(NAME_LABELS)), ""
     elif context == "physician":
         fmt = draw(st.sampled_from(("given_surname", "initial_surname", "surname_comma_given")))
@@ -354,9 +362,21 @@ def _date_formats(y: int, m: int, d: int) -> dict[str, str]:
 
 
 DATE_FORMATS = tuple(_date_formats(2021, 3, 4))
-DATE_LEADS = ("DOB: ", "Date of birth: ", "D.O.B. ", "Exam date: ", "Date of exam: ", "Comparison: ",
-              "Compared with the prior study dated ", "Compared with the study of ", "Admitted on ",
-              "Study date: ", "Date: ", "Prior mammogram on ", "")
+DATE_LEADS = (
+    "DOB: ",
+    "Date of birth: ",
+    "D.O.B. ",
+    "Exam date: ",
+    "Date of exam: ",
+    "Comparison: ",
+    "Compared with the prior study dated ",
+    "Compared with the study of ",
+    "Admitted on ",
+    "Study date: ",
+    "Date: ",
+    "Prior mammogram on ",
+    "",
+)
 
 
 @st.composite
@@ -403,8 +423,7 @@ AGE_FORMATS = {
     "words_years_old": ("{} years old", ("Patient is ",), False),
     "words_aged": ("aged {}", ("Patient ",), False),
 }
-AGE_CONTEXT = ("with cough.", "woman with shortness of breath.", "man with chest pain after a fall.",
-               "female for screening mammography.", "with a history of COPD.")
+AGE_CONTEXT = ("with cough.", "woman with shortness of breath.", "man with chest pain after a fall.", "female for screening mammography.", "with a history of COPD.")
 
 
 @st.composite
@@ -424,19 +443,27 @@ def ages(draw) -> list[Part]:
     return sentence_end(parts)
 
 
-PHONE_LEADS = ("Tel: ", "Tel. ", "Phone: ", "phone ", "Fax: ", "fax ", "Mobile: ", "Contact number: ", "Call ",
-               "Results phoned to ", "Please call the reporting radiologist on ", "")
+PHONE_LEADS = ("Tel: ", "Tel. ", "Phone: ", "phone ", "Fax: ", "fax ", "Mobile: ", "Contact number: ", "Call ", "Results phoned to ", "Please call the reporting radiologist on ", "")
 
 
 US_PHONES = {
-    "us_paren": "({a}) {e}-{line}", "us_paren_nospace": "({a}){e}-{line}", "us_dash": "{a}-{e}-{line}",
-    "us_dot": "{a}.{e}.{line}", "us_space": "{a} {e} {line}", "us_plus1": "+1 {a} {e} {line}",
-    "us_plus1_dash": "+1-{a}-{e}-{line}", "us_1_dash": "1-{a}-{e}-{line}",
+    "us_paren": "({a}) {e}-{line}",
+    "us_paren_nospace": "({a}){e}-{line}",
+    "us_dash": "{a}-{e}-{line}",
+    "us_dot": "{a}.{e}.{line}",
+    "us_space": "{a} {e} {line}",
+    "us_plus1": "+1 {a} {e} {line}",
+    "us_plus1_dash": "+1-{a}-{e}-{line}",
+    "us_1_dash": "1-{a}-{e}-{line}",
 }
 UK_PHONES = {  # 11 digits: 020 xxxx xxxx, 01xx xxx xxxx, 01xxx xxxxxx, 07xxx xxxxxx
-    "uk_london": "020 {london} {four}", "uk_london_intl": "+44 20 {london} {four}",
-    "uk_london_intl_0": "+44 (0)20 {london} {four}", "uk_geographic": "0{area} {three} {four}",
-    "uk_geographic_5": "0{area}{d} {six}", "uk_mobile": "0{mobile} {six}", "uk_mobile_intl": "+44 {mobile} {six}",
+    "uk_london": "020 {london} {four}",
+    "uk_london_intl": "+44 20 {london} {four}",
+    "uk_london_intl_0": "+44 (0)20 {london} {four}",
+    "uk_geographic": "0{area} {three} {four}",
+    "uk_geographic_5": "0{area}{d} {six}",
+    "uk_mobile": "0{mobile} {six}",
+    "uk_mobile_intl": "+44 {mobile} {six}",
 }
 
 
@@ -448,9 +475,13 @@ def phone_values(draw) -> tuple[str, str]:
         a, e, line = draw(st.integers(201, 989)), draw(st.integers(200, 999)), draw(st.integers(0, 9999))
         return fmt, US_PHONES[fmt].format(a=a, e=e, line=f"{line:04d}")
     return fmt, UK_PHONES[fmt].format(
-        london=draw(st.sampled_from("378")) + draw(digits(3)), four=f"{draw(st.integers(0, 9999)):04d}",
-        area=f"1{draw(st.integers(13, 99))}", three=draw(digits(3)), d=draw(st.integers(0, 9)),
-        six=draw(digits(6)), mobile=f"7{draw(st.integers(100, 999))}",
+        london=draw(st.sampled_from("378")) + draw(digits(3)),
+        four=f"{draw(st.integers(0, 9999)):04d}",
+        area=f"1{draw(st.integers(13, 99))}",
+        three=draw(digits(3)),
+        d=draw(st.integers(0, 9)),
+        six=draw(digits(6)),
+        mobile=f"7{draw(st.integers(100, 999))}",
     )
 
 
@@ -467,8 +498,7 @@ def emails(draw) -> list[Part]:
     """E-mail addresses built from names, with and without a cue."""
     given, surname = draw(people())
     g, s, dom = _ascii(given) or "j", _ascii(surname) or "doe", draw(st.sampled_from(DOMAINS))
-    forms = {"given.surname": f"{g}.{s}@{dom}", "initial_surname": f"{g[0]}{s}@{dom}",
-             "surname_digits": f"{s}{draw(st.integers(1, 99))}@{dom}", "given_surname": f"{g}_{s}@{dom}"}
+    forms = {"given.surname": f"{g}.{s}@{dom}", "initial_surname": f"{g[0]}{s}@{dom}", "surname_digits": f"{s}{draw(st.integers(1, 99))}@{dom}", "given_surname": f"{g}_{s}@{dom}"}
     fmt = draw(st.sampled_from(tuple(forms)))
     lead = draw(st.sampled_from(("Email: ", "E-mail: ", "email ", "Contact ", "Results sent to ", "")))
     return sentence_end([cue(lead), ident(forms[fmt], "EMAIL", fmt)])
@@ -478,9 +508,14 @@ def emails(draw) -> list[Part]:
 def urls(draw) -> list[Part]:
     """Web addresses with and without a scheme, with paths and query strings."""
     dom, n = draw(st.sampled_from(DOMAINS)), draw(digits(6))
-    forms = {"www": f"www.{dom}", "https": f"https://{dom}", "https_www_path": f"https://www.{dom}/radiology",
-             "http_query": f"http://pacs.{dom}/viewer?study={n}", "https_deep_path": f"https://portal.{dom}/patients/{n}/images",
-             "www_path": f"www.{dom}/referrals"}
+    forms = {
+        "www": f"www.{dom}",
+        "https": f"https://{dom}",
+        "https_www_path": f"https://www.{dom}/radiology",
+        "http_query": f"http://pacs.{dom}/viewer?study={n}",
+        "https_deep_path": f"https://portal.{dom}/patients/{n}/images",
+        "www_path": f"www.{dom}/referrals",
+    }
     fmt = draw(st.sampled_from(tuple(forms)))
     lead = draw(st.sampled_from(("Images available at ", "See ", "Portal: ", "Viewer: ", "Website: ", "")))
     return sentence_end([cue(lead), ident(forms[fmt], "URL", fmt)])
@@ -550,10 +585,8 @@ def name_then_record(draw) -> list[Part]:
     given, surname = draw(people())
     fmt = draw(st.sampled_from(("given_surname", "surname_comma_given", "SURNAME_comma_GIVEN")))
     label = draw(st.sampled_from((" MRN ", " MRN: ", ", MRN ", " - MRN ", " #")))
-    parts = [ident(NAME_FORMATS[fmt](given, surname), "NAME", f"before_mrn:{fmt}"), cue(label),
-             ident(draw(digits(8)), "ID", "mrn_after_name")]
-    rest = draw(st.sampled_from(("", "chest film.", "CXR PA and lateral.", "Bilateral screening mammogram.",
-                                 "Portable chest radiograph.")))
+    parts = [ident(NAME_FORMATS[fmt](given, surname), "NAME", f"before_mrn:{fmt}"), cue(label), ident(draw(digits(8)), "ID", "mrn_after_name")]
+    rest = draw(st.sampled_from(("", "chest film.", "CXR PA and lateral.", "Bilateral screening mammogram.", "Portable chest radiograph.")))
     return [*parts, cue(" "), keep(rest)] if rest else sentence_end(parts)
 
 
@@ -562,12 +595,10 @@ def _uk_postcode(draw) -> str:
     district = str(draw(st.integers(1, 20)))
     if district == "1" and area in ("SW", "E"):  # central London: SW1A, SW1P, E1W (no "E12A")
         district += draw(st.sampled_from(("", "A", "P") if area == "SW" else ("", "W")))
-    return f"{area}{district} {draw(st.integers(0, 9))}{draw(st.sampled_from('ABDEFGHJLNPQRSTUWXYZ'))}" \
-           f"{draw(st.sampled_from('ABDEFGHJLNPQRSTUWXYZ'))}"
+    return f"{area}{district} {draw(st.integers(0, 9))}{draw(st.sampled_from('ABDEFGHJLNPQRSTUWXYZ'))}{draw(st.sampled_from('ABDEFGHJLNPQRSTUWXYZ'))}"
 
 
-ADDRESS_LEADS = ("Address: ", "Patient address: ", "Home address: ", "Patient lives at ", "Lives at ",
-                 "Resides at ", "Home: ", "")
+ADDRESS_LEADS = ("Address: ", "Patient address: ", "Home address: ", "Patient lives at ", "Lives at ", "Resides at ", "Home: ", "")
 
 
 @st.composite
@@ -575,9 +606,9 @@ def addresses(draw) -> list[Part]:
     """US and UK street addresses, with and without city, state, ZIP code or postcode."""
     n = draw(st.integers(1, 9999))
     street = f"{n} {draw(st.sampled_from(STREETS))} {draw(st.sampled_from(STREET_TYPES))}"
-    fmt = draw(st.sampled_from(("us_full", "us_zip4", "us_apt", "us_direction", "us_no_zip", "us_city",
-                                "street_only", "uk_full", "uk_comma", "uk_flat", "uk_no_postcode",
-                                "uk_postcode_only", "us_zip_only")))
+    fmt = draw(
+        st.sampled_from(("us_full", "us_zip4", "us_apt", "us_direction", "us_no_zip", "us_city", "street_only", "uk_full", "uk_comma", "uk_flat", "uk_no_postcode", "uk_postcode_only", "us_zip_only"))
+    )
     if fmt.startswith("us"):
         city, state, zip5 = draw(cities(US_CITIES)), draw(st.sampled_from(STATES)), f"{draw(st.integers(1001, 99950)):05d}"
         zipcode = f"{zip5}-{draw(digits(4))}" if fmt == "us_zip4" else zip5
@@ -602,8 +633,7 @@ def addresses(draw) -> list[Part]:
             return sentence_end([cue(draw(st.sampled_from(("Postcode: ", "Post code ")))), ident(postcode, "ADDRESS", fmt)])
         if fmt == "uk_flat":
             street = f"Flat {draw(st.integers(1, 40))}, {street}"
-        value = {"uk_full": f"{street}, {city} {postcode}", "uk_comma": f"{street}, {city}, {postcode}",
-                 "uk_flat": f"{street}, {city} {postcode}", "uk_no_postcode": f"{street}, {city}"}[fmt]
+        value = {"uk_full": f"{street}, {city} {postcode}", "uk_comma": f"{street}, {city}, {postcode}", "uk_flat": f"{street}, {city} {postcode}", "uk_no_postcode": f"{street}, {city}"}[fmt]
         parts = [ident(value, "ADDRESS", fmt)]
     lead = draw(st.sampled_from(ADDRESS_LEADS))
     if not lead:
@@ -616,17 +646,22 @@ def institutions(draw) -> list[Part]:
     """Hospital names: saints, city + "General Hospital", famous clinics, abbreviated forms."""
     saint, city = draw(st.sampled_from(SAINTS)), draw(cities(US_CITIES + UK_CITIES))
     forms = {
-        "saint_dot": f"St. {saint}'s Hospital", "saint_nodot": f"St {saint}'s Hospital",
-        "saint_full": f"Saint {saint}'s Hospital", "city_general": f"{city} General Hospital",
-        "city_memorial": f"{city} Memorial Hospital", "city_medical_center": f"{city} Medical Center",
-        "city_university": f"{city} University Hospital", "university_of": f"University Hospital of {city}",
-        "city_royal_infirmary": f"{city} Royal Infirmary", "famous": draw(st.sampled_from(FAMOUS_INSTITUTIONS)),
-        "abbrev_saint": f"St. {saint}'s Hosp.", "abbrev_general": f"{city} Gen. Hosp.",
+        "saint_dot": f"St. {saint}'s Hospital",
+        "saint_nodot": f"St {saint}'s Hospital",
+        "saint_full": f"Saint {saint}'s Hospital",
+        "city_general": f"{city} General Hospital",
+        "city_memorial": f"{city} Memorial Hospital",
+        "city_medical_center": f"{city} Medical Center",
+        "city_university": f"{city} University Hospital",
+        "university_of": f"University Hospital of {city}",
+        "city_royal_infirmary": f"{city} Royal Infirmary",
+        "famous": draw(st.sampled_from(FAMOUS_INSTITUTIONS)),
+        "abbrev_saint": f"St. {saint}'s Hosp.",
+        "abbrev_general": f"{city} Gen. Hosp.",
         "abbrev_medical_center": f"{city} Med. Ctr.",
     }
     fmt = draw(st.sampled_from(tuple(forms)))
-    lead = draw(st.sampled_from(("Outside films from ", "Prior study performed at ", "Transferred from ",
-                                 "Comparison is made with imaging from ", "Previously treated at ", "Referred by ")))
+    lead = draw(st.sampled_from(("Outside films from ", "Prior study performed at ", "Transferred from ", "Comparison is made with imaging from ", "Previously treated at ", "Referred by ")))
     return sentence_end([cue(lead), ident(forms[fmt], "INSTITUTION", fmt)])
 
 
@@ -634,14 +669,12 @@ def institutions(draw) -> list[Part]:
 def header_fields(draw) -> list[list[Part]]:
     """Fields of a header line such as "Name: X   MRN: Y   DOB: Z"."""
     given, surname = draw(people())
-    fields = draw(st.lists(st.sampled_from(("name", "mrn", "dob", "accession", "age", "exam_date", "nhs", "referrer")),
-                           min_size=2, max_size=4, unique=True))
+    fields = draw(st.lists(st.sampled_from(("name", "mrn", "dob", "accession", "age", "exam_date", "nhs", "referrer")), min_size=2, max_size=4, unique=True))
     out = []
     for f in fields:
         if f == "name":
             fmt = draw(st.sampled_from(("given_surname", "SURNAME_comma_GIVEN", "surname_comma_given")))
-            out.append([cue(draw(st.sampled_from(("Name: ", "Patient: ", "Patient Name: ")))),
-                        ident(NAME_FORMATS[fmt](given, surname), "NAME", f"header:{fmt}")])
+            out.append([cue(draw(st.sampled_from(("Name: ", "Patient: ", "Patient Name: ")))), ident(NAME_FORMATS[fmt](given, surname), "NAME", f"header:{fmt}")])
         elif f == "referrer":
             out.append([cue("Referring: Dr. "), ident(surname, "NAME", "header:referrer_surname")])
         elif f in ("dob", "exam_date"):
@@ -650,8 +683,7 @@ def header_fields(draw) -> list[list[Part]]:
         elif f == "age":
             out.append([cue("Age: "), ident(str(draw(st.integers(90, 110))), "AGE", "header:age")])
         else:
-            want, fmt = {"mrn": ("MRN: ", "mrn_digits"), "accession": ("Accession: ", "accession_dashed"),
-                         "nhs": ("NHS No: ", "nhs_spaced")}[f]
+            want, fmt = {"mrn": ("MRN: ", "mrn_digits"), "accession": ("Accession: ", "accession_dashed"), "nhs": ("NHS No: ", "nhs_spaced")}[f]
             value = draw(record_value(fmt))
             out.append([cue(want), ident(value, "ID", f"header:{fmt}")])
     return out
@@ -697,8 +729,7 @@ def reports(draw, families: tuple[str, ...] = tuple(FAMILIES), min_ids: int = 1,
     """Clinical sentences and identifier fragments in any order, on one line or as a multi-line report
     with header lines and section headings."""
     sentences = draw(st.lists(st.sampled_from(CLINICAL), min_size=1, max_size=5, unique=True))
-    frags = draw(st.lists(st.one_of([FAMILIES[f] for f in families]), min_size=min_ids, max_size=max_ids)) \
-        if families else []
+    frags = draw(st.lists(st.one_of([FAMILIES[f] for f in families]), min_size=min_ids, max_size=max_ids)) if families else []
     items = [[keep(s)] for s in sentences] + frags
     order = draw(st.permutations(range(len(items))))
     items = [items[i] for i in order]
@@ -711,8 +742,7 @@ def reports(draw, families: tuple[str, ...] = tuple(FAMILIES), min_ids: int = 1,
     if draw(st.booleans()):
         lines.append([keep(draw(st.sampled_from(EXAM_LINES)))])
     n_sections = draw(st.integers(1, min(3, len(items))))
-    cuts = sorted(draw(st.lists(st.integers(1, len(items) - 1), max_size=n_sections - 1, unique=True))) \
-        if len(items) > 1 else []
+    cuts = sorted(draw(st.lists(st.integers(1, len(items) - 1), max_size=n_sections - 1, unique=True))) if len(items) > 1 else []
     headings = draw(st.permutations(SECTION_HEADINGS))
     within = draw(st.sampled_from((" ", "\n", "  ")))
     for heading, lo, hi in zip(headings, [0, *cuts], [*cuts, len(items)]):
@@ -726,20 +756,17 @@ def reports(draw, families: tuple[str, ...] = tuple(FAMILIES), min_ids: int = 1,
 
 
 def _show(text: str, spans) -> str:
-    return "\n  text:  " + repr(text) + "\n  spans: " + ", ".join(
-        f"{s.kind}[{s.start}:{s.end}]={text[s.start:s.end]!r}" for s in spans
-    )
+    return "\n  text:  " + repr(text) + "\n  spans: " + ", ".join(f"{s.kind}[{s.start}:{s.end}]={text[s.start : s.end]!r}" for s in spans)
 
 
 def missed_identifiers(report: Report, spans) -> list[str]:
     """Planted identifiers with a letter or digit that no span covers."""
     covered = bytearray(len(report.text))
     for s in spans:
-        covered[max(s.start, 0):max(s.end, 0)] = b"\x01" * (max(s.end, 0) - max(s.start, 0))
+        covered[max(s.start, 0) : max(s.end, 0)] = b"\x01" * (max(s.end, 0) - max(s.start, 0))
     problems = []
     for p in report.identifiers:
-        left = "".join(ch if (ch.isalnum() and not covered[i]) else "_"
-                       for i, ch in zip(range(p.start, p.end), p.part.text))
+        left = "".join(ch if (ch.isalnum() and not covered[i]) else "_" for i, ch in zip(range(p.start, p.end), p.part.text))
         if any(ch != "_" for ch in left):
             problems.append(f"{p.part.kind}/{p.part.fmt} {p.part.text!r} left unmasked: {left!r}")
     return problems
@@ -747,10 +774,7 @@ def missed_identifiers(report: Report, spans) -> list[str]:
 
 def damaged_clinical(report: Report, spans) -> list[str]:
     """Clinical parts that some identifier span overlaps."""
-    return [
-        f"clinical {p.part.text!r} hit by {s.kind} span {report.text[s.start:s.end]!r}"
-        for p in report.clinical for s in spans if s.start < p.end and p.start < s.end
-    ]
+    return [f"clinical {p.part.text!r} hit by {s.kind} span {report.text[s.start : s.end]!r}" for p in report.clinical for s in spans if s.start < p.end and p.start < s.end]
 
 
 def in_order(pieces: list[str], text: str) -> str | None:
@@ -782,7 +806,7 @@ def test_every_planted_identifier_is_masked(family: str, data: st.DataObject) ->
     out = DEID.deidentify(report.text)
     for p in report.identifiers:
         v = p.part.text
-        elsewhere = report.text[:p.start] + "\x00" + report.text[p.end:]
+        elsewhere = report.text[: p.start] + "\x00" + report.text[p.end :]
         if len(v) >= 3 and v not in elsewhere:
             assert v not in out, f"{p.part.kind}/{p.part.fmt} {v!r} survives in {out!r}"
 
@@ -794,8 +818,7 @@ def test_clinical_sentences_are_untouched(family: str, data: st.DataObject) -> N
     """Property 2, per identifier family (and with none at all): no span touches clinical text, and every
     clinical sentence and heading appears byte-identical, in order, in the output. A de-identifier that
     eats findings destroys the report it is meant to make shareable."""
-    report = data.draw(reports(() if family == "none" else (family,), min_ids=0 if family == "none" else 1),
-                       label="report")
+    report = data.draw(reports(() if family == "none" else (family,), min_ids=0 if family == "none" else 1), label="report")
     spans = DEID.find(report.text)
     problems = damaged_clinical(report, spans)
     assert not problems, "\n".join(problems) + _show(report.text, spans)
@@ -828,7 +851,7 @@ def test_engine_invariant_only_spans_change(report: Report) -> None:
     pieces = []
     for s in spans:
         assert 0 <= prev <= s.start < s.end <= len(text), f"span {s} out of order or bounds" + _show(text, spans)
-        pieces += [text[prev:s.start], f"[{s.kind}]"]
+        pieces += [text[prev : s.start], f"[{s.kind}]"]
         prev = s.end
     pieces.append(text[prev:])
     assert DEID.deidentify(text) == "".join(pieces)
@@ -841,8 +864,7 @@ def test_engine_invariant_only_spans_change(report: Report) -> None:
 
 def test_address_does_not_swallow_the_rest_of_the_report() -> None:
     """Issue 17: an address cue used to mask everything after it, deleting the findings."""
-    text = ("FINDINGS: Heart size is normal. Patient address: 231 Elm Road, Springfield. "
-            "No radiographic evidence of pleural effusion or pneumothorax. The lungs are clear.")
+    text = "FINDINGS: Heart size is normal. Patient address: 231 Elm Road, Springfield. No radiographic evidence of pleural effusion or pneumothorax. The lungs are clear."
     out = DEID.deidentify(text)
     assert out.startswith("FINDINGS: Heart size is normal. Patient address: [ADDRESS]")
     assert out.endswith(". No radiographic evidence of pleural effusion or pneumothorax. The lungs are clear.")

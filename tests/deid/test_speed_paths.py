@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 import radtrust.deid.recognizers as recognizers
-from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.deid import DeidConfig, Deidentifier
 from radtrust.deid.allowlist import AllowList
 from radtrust.deid.recognizers import find_candidates, sentence_pieces
-from radtrust.deid.synthetic import synthetic_phi_corpus
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
+from radtrust.synth.deid_corpus import synthetic_phi_corpus
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +45,16 @@ def test_the_pre_screen_skips_only_sentences_without_candidates(texts: list[str]
     assert [find_candidates(t, allow) for t in texts] == with_screen
 
 
-@pytest.mark.parametrize("sentence", [
-    "Ordering Provider: Şama, Şemsinisa",  # letters outside ASCII are words, not gaps
-    "discussed with john smith",
-    "dr. okafor agrees",
-    "Patient: white",
-    "Smith was notified",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Ordering Provider: Şama, Şemsinisa",  # letters outside ASCII are words, not gaps
+        "discussed with john smith",
+        "dr. okafor agrees",
+        "Patient: white",
+        "Smith was notified",
+    ],
+)
 def test_the_pre_screen_lets_cues_and_names_through(sentence: str) -> None:
     assert not recognizers._nothing_to_find(sentence, AllowList())
 

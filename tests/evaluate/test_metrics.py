@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from radtrust.evaluate.metrics import cluster_bootstrap_counts, multilabel_metrics
+from radtrust.evaluate.metrics import multilabel_metrics
 
 
 @pytest.fixture
@@ -56,13 +56,6 @@ def test_ci_contains_estimate_and_respects_clusters(preds):
     w = lambda mm: mm["ci95"]["micro_f1"][1] - mm["ci95"]["micro_f1"][0]  # noqa: E731
     assert w(clus) > 1.7 * w(rows)
     assert w(clus) == pytest.approx(w(m), rel=0.35)
-
-
-def test_cluster_bootstrap_counts_shape_and_total():
-    counts = np.ones((10, 3))
-    boot = cluster_bootstrap_counts(counts, np.repeat(np.arange(5), 2), n_boot=7, seed=0)
-    assert boot.shape == (7, 3)
-    assert np.allclose(boot.sum(1), 30)  # 5 clusters of 2 cases, 3 counts each, resampled 5 times
 
 
 def test_auroc_none_when_single_class():

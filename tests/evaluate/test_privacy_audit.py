@@ -81,7 +81,7 @@ def test_canaries_refused_with_groups():
 
 @pytest.fixture(scope="module")
 def audited_runs(tmp_path_factory):
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
     cohort, truth = synth_chest(ChestSynthConfig(n=300, seed=5))
     out = {}

@@ -61,9 +61,7 @@ def confounded() -> pd.DataFrame:
 
 
 def test_confounding_by_site_is_removed(confounded):
-    res = adjusted_disparity(
-        confounded, "missed", "sex", reference="M", covariates=["age", "site"], outcome_label="missed finding"
-    )
+    res = adjusted_disparity(confounded, "missed", "sex", reference="M", covariates=["age", "site"], outcome_label="missed finding")
     f = _row(res, "F")
     assert res.reference == "M"
     assert res.n_cases == 4000 and res.n_clusters == 2000

@@ -62,7 +62,7 @@ def _write_dicom_without_pixels(path: Path) -> None:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     """The files every case starts from (copied per case, so no case sees another's leftovers)."""
-    from radtrust.data.synthetic import ChestSynthConfig, synth_chest
+    from radtrust.synth.chest import ChestSynthConfig, synth_chest
     from radtrust.train.api import fit_and_save
     from radtrust.train.config import TrainConfig
 
@@ -77,9 +77,10 @@ def workspace(tmp_path_factory) -> Path:
     aged.to_csv(ws / "reports_aged.csv", index=False)
     # a trained run (tiny random encoder: the machinery, not accuracy), never charged to any ledger
     from radtrust.data.readers import read_cohort, read_labels
+    from radtrust.deid.door import CohortDeidentifier
 
     cfg = TrainConfig(encoder="tiny", epochs=1, batch_size=32, max_length=32, num_threads=2, epsilon=float("inf"))
-    fit_and_save(read_cohort(ws / "reports.csv"), read_labels(ws / "labels.csv"), cfg, ws / "run", ledger=None, checkpoint=False)
+    fit_and_save(read_cohort(ws / "reports.csv", deid=CohortDeidentifier()), read_labels(ws / "labels.csv"), cfg, ws / "run", ledger=None, checkpoint=False)
     # images: four PNG views of two women, and a manifest
     (ws / "img").mkdir()
     rows = []
@@ -91,7 +92,7 @@ def workspace(tmp_path_factory) -> Path:
     pd.DataFrame(rows).to_csv(ws / "images.csv", index=False)
     pd.DataFrame({"case_id": [r["case_id"] for r in rows], "abnormal": [i % 2 for i in range(8)]}).to_csv(ws / "images_labels.csv", index=False)
     # a trained image run (tiny backbone), for the damaged-weights case
-    from radtrust.data.readers import read_images
+    from radtrust.data.image_readers import read_images
     from radtrust.train.config import ImageTrainConfig
 
     images, _ = read_images(ws / "images.csv")
@@ -205,7 +206,13 @@ CASES = [
     Case("leak: headerless CSV, train", [*TRAIN, "--data", "headerless.csv", "--out", "r"], message="header|column", setup=_text("headerless.csv", HEADERLESS), promises=("leaks", "charges")),
     Case("leak: headerless CSV, predict", [*PREDICT, "--data", "headerless.csv", "--out", "p.csv"], message="header|column", setup=_text("headerless.csv", HEADERLESS), promises=("leaks",)),
     Case("leak: names are masked in deid output", ["deid", "reports.csv", "--out", "d.csv"], code=0, promises=("leaks",)),
-    Case("leak: name before a record number", ["deid", "mrn.csv", "--out", "d.csv"], code=0, setup=_text("mrn.csv", f"case_id,findings\nc1,Zebediah {PLANTED} MRN 12345678. No effusion.\n"), promises=("leaks",)),
+    Case(
+        "leak: name before a record number",
+        ["deid", "mrn.csv", "--out", "d.csv"],
+        code=0,
+        setup=_text("mrn.csv", f"case_id,findings\nc1,Zebediah {PLANTED} MRN 12345678. No effusion.\n"),
+        promises=("leaks",),
+    ),
     Case("leak: labels carry no text", ["label", "reports.csv", "--out", "l.csv"], code=0, promises=("leaks",)),
     Case("leak: predictions carry no text", [*PREDICT, "--out", "p.csv"], code=0, promises=("leaks",)),
     # -- nothing charged for a run that cannot start (class 3)
@@ -216,15 +223,58 @@ CASES = [
     Case("charge: --out below a file", [*TRAIN, "--out", "afile/r", "--epsilon", "8"], message="is a file", setup=_text("afile", "x"), promises=("charges", "outputs")),
     Case("charge: --out is a file", [*TRAIN, "--out", "afile", "--epsilon", "8"], message="is a file", setup=_text("afile", "x"), promises=("charges", "outputs")),
     Case("charge: --out holds a run", [*TRAIN, "--out", "run", "--epsilon", "8"], message="--overwrite", promises=("charges", "data loss")),
-    Case("charge: labels match no case", [*TRAIN, "--labels", "other_labels.csv", "--out", "r", "--epsilon", "8"], message="case ids", setup=_text("other_labels.csv", "case_id,Edema\nzz1,1\nzz2,0\n"), promises=("charges",)),
+    Case(
+        "charge: labels match no case",
+        [*TRAIN, "--labels", "other_labels.csv", "--out", "r", "--epsilon", "8"],
+        message="case ids",
+        setup=_text("other_labels.csv", "case_id,Edema\nzz1,1\nzz2,0\n"),
+        promises=("charges",),
+    ),
     Case("charge: over the budget", [*TRAIN, "--out", "r", "--epsilon", "8"], message="over the privacy budget", setup=_budget(1.0), promises=("charges",)),
     Case("charge: non-private run under a budget", [*TRAIN, "--out", "r", "--epsilon", "inf"], message="non-private run", setup=_budget(10.0), promises=("charges",)),
-    Case("charge: DICOM without pixel data", [*TRAIN_IMAGES, "--data", "images_broken.csv", "--out", "r", "--epsilon", "8"], message="broken.dcm", setup=_no_pixels, promises=("charges",), may_change=("images_labels.csv",)),
-    Case("charge: image file missing", [*TRAIN_IMAGES, "--data", "images_gone.csv", "--out", "r", "--epsilon", "8"], message="not found", setup=_edit_csv("images.csv", "images_gone.csv", image_path="img/gone.png"), promises=("charges",)),
-    Case("charge: laterality neither L nor R", [*TRAIN_IMAGES, "--data", "images_b.csv", "--out", "r", "--epsilon", "8"], message="laterality", setup=_edit_csv("images.csv", "images_b.csv", laterality="B"), promises=("charges", "wrong results")),
-    Case("charge: age below zero", [*TRAIN, "--data", "aged_bad.csv", "--out", "r", "--epsilon", "8", "--groups", "age"], message="age", setup=_edit_csv("reports_aged.csv", "aged_bad.csv", age="-5"), promises=("charges", "wrong results")),
-    Case("charge: age of 999", [*TRAIN, "--data", "aged_bad.csv", "--out", "r", "--epsilon", "8"], message="age", setup=_edit_csv("reports_aged.csv", "aged_bad.csv", age="999"), promises=("charges", "wrong results")),
-    Case("charge: damaged checkpoint identity with --resume", [*TRAIN, "--out", "r", "--epsilon", "8", "--resume"], message="damaged checkpoint", setup=_all(lambda d: (d / "r.checkpoint").mkdir(), _text("r.checkpoint/run.json", "{not json")), promises=("charges", "damaged")),
+    Case(
+        "charge: DICOM without pixel data",
+        [*TRAIN_IMAGES, "--data", "images_broken.csv", "--out", "r", "--epsilon", "8"],
+        message="broken.dcm",
+        setup=_no_pixels,
+        promises=("charges",),
+        may_change=("images_labels.csv",),
+    ),
+    Case(
+        "charge: image file missing",
+        [*TRAIN_IMAGES, "--data", "images_gone.csv", "--out", "r", "--epsilon", "8"],
+        message="not found",
+        setup=_edit_csv("images.csv", "images_gone.csv", image_path="img/gone.png"),
+        promises=("charges",),
+    ),
+    Case(
+        "charge: laterality neither L nor R",
+        [*TRAIN_IMAGES, "--data", "images_b.csv", "--out", "r", "--epsilon", "8"],
+        message="laterality",
+        setup=_edit_csv("images.csv", "images_b.csv", laterality="B"),
+        promises=("charges", "wrong results"),
+    ),
+    Case(
+        "charge: age below zero",
+        [*TRAIN, "--data", "aged_bad.csv", "--out", "r", "--epsilon", "8", "--groups", "age"],
+        message="age",
+        setup=_edit_csv("reports_aged.csv", "aged_bad.csv", age="-5"),
+        promises=("charges", "wrong results"),
+    ),
+    Case(
+        "charge: age of 999",
+        [*TRAIN, "--data", "aged_bad.csv", "--out", "r", "--epsilon", "8"],
+        message="age",
+        setup=_edit_csv("reports_aged.csv", "aged_bad.csv", age="999"),
+        promises=("charges", "wrong results"),
+    ),
+    Case(
+        "charge: damaged checkpoint identity with --resume",
+        [*TRAIN, "--out", "r", "--epsilon", "8", "--resume"],
+        message="damaged checkpoint",
+        setup=_all(lambda d: (d / "r.checkpoint").mkdir(), _text("r.checkpoint/run.json", "{not json")),
+        promises=("charges", "damaged"),
+    ),
     Case("charge: --resume with nothing to resume", [*TRAIN, "--out", "r", "--epsilon", "8", "--resume"], message="no checkpoint", promises=("charges",)),
     Case("charge: sweep --out is a file", [*SWEEP, "--out", "afile", "--epsilons", "8"], message="is a file", setup=_text("afile", "x"), promises=("charges", "outputs")),
     Case("charge: sweep over an earlier sweep", [*SWEEP, "--out", "sw", "--epsilons", "8"], message="--overwrite", setup=_earlier_sweep, promises=("charges", "data loss")),
@@ -241,29 +291,62 @@ CASES = [
     Case("damaged: labels.json empty", [*PREDICT, "--out", "p.csv"], message=r"labels\.json", setup=_text("run/labels.json", ""), promises=("damaged",)),
     Case("damaged: labels.json without findings", [*PREDICT, "--out", "p.csv"], message=r"labels\.json", setup=_text("run/labels.json", '{"findings": []}'), promises=("damaged",)),
     Case("damaged: run file missing", [*PREDICT, "--out", "p.csv"], message="missing privacy.json", setup=lambda d: (d / "run" / "privacy.json").unlink(), promises=("damaged",)),
-    Case("damaged: evaluate with broken thresholds", ["evaluate", "--run", "run", "--data", "reports.csv", "--labels", "labels.csv", "--out", "m.json", "--quiet"], message=r"thresholds\.json", setup=_text("run/thresholds.json", "[1, 2]"), promises=("damaged",)),
+    Case(
+        "damaged: evaluate with broken thresholds",
+        ["evaluate", "--run", "run", "--data", "reports.csv", "--labels", "labels.csv", "--out", "m.json", "--quiet"],
+        message=r"thresholds\.json",
+        setup=_text("run/thresholds.json", "[1, 2]"),
+        promises=("damaged",),
+    ),
     Case("damaged: audit with broken config", [*FAIRNESS, "--out", "f.json"], message=r"config\.yaml", setup=_text("run/config.yaml", ":::"), promises=("damaged",)),
-    Case("damaged: random image model weights", ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"], message=r"image_model\.safetensors", setup=_bytes("image_run/image_model.safetensors", os.urandom(700)), promises=("damaged",)),
-    Case("damaged: image weights of another shape", ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"], message=r"image_model\.safetensors", setup=lambda d: shutil.copy(d / "run" / "head.safetensors", d / "image_run" / "image_model.safetensors"), promises=("damaged",)),
+    Case(
+        "damaged: random image model weights",
+        ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"],
+        message=r"image_model\.safetensors",
+        setup=_bytes("image_run/image_model.safetensors", os.urandom(700)),
+        promises=("damaged",),
+    ),
+    Case(
+        "damaged: image weights of another shape",
+        ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"],
+        message=r"image_model\.safetensors",
+        setup=lambda d: shutil.copy(d / "run" / "head.safetensors", d / "image_run" / "image_model.safetensors"),
+        promises=("damaged",),
+    ),
     Case("ok: image run predicts", ["predict", "--run", "image_run", "--data", "images.csv", "--out", "p.csv", "--quiet"], code=0),
     Case("damaged: no such run", [*PREDICT, "--run", "nope", "--out", "p.csv"], message="no such run folder", promises=("damaged",)),
     # -- outputs: the format the name asks for, somewhere writable (class 4)
     Case("output: predictions named .json", [*PREDICT, "--out", "p.json"], message=r"\.csv", promises=("outputs", "wrong results")),
-    Case("output: metrics named .csv", ["evaluate", "--run", "run", "--data", "reports.csv", "--labels", "labels.csv", "--out", "m.csv", "--quiet"], message=r"\.json", promises=("outputs", "wrong results")),
+    Case(
+        "output: metrics named .csv",
+        ["evaluate", "--run", "run", "--data", "reports.csv", "--labels", "labels.csv", "--out", "m.csv", "--quiet"],
+        message=r"\.json",
+        promises=("outputs", "wrong results"),
+    ),
     Case("output: predictions into a folder", [*PREDICT, "--out", "img"], message="is a folder", promises=("outputs",)),
     Case("output: labels below a file", ["label", "reports.csv", "--out", "afile/l.csv"], message="is a file", setup=_text("afile", "x"), promises=("outputs",)),
     Case("output: labels named .txt", ["label", "reports.csv", "--out", "l.txt"], message=r"\.csv", promises=("outputs", "wrong results")),
     Case("output: deid below a file", ["deid", "reports.csv", "--out", "afile/d.csv"], message="is a file", setup=_text("afile", "x"), promises=("outputs",)),
     Case("output: deid named .json", ["deid", "reports.csv", "--out", "d.json"], message=r"\.csv", promises=("outputs", "wrong results")),
     Case("output: label audit named .json", ["audit", "labels", "--data", "reports.csv", "--labels", "labels.csv", "--out", "a.json", "--quiet"], message=r"\.csv", promises=("outputs",)),
-    Case("output: label audit summary named .csv", ["audit", "labels", "--data", "reports.csv", "--labels", "labels.csv", "--out", "a.csv", "--summary", "s.csv", "--quiet"], message=r"\.json", promises=("outputs",)),
+    Case(
+        "output: label audit summary named .csv",
+        ["audit", "labels", "--data", "reports.csv", "--labels", "labels.csv", "--out", "a.csv", "--summary", "s.csv", "--quiet"],
+        message=r"\.json",
+        promises=("outputs",),
+    ),
     Case("output: fairness plot below a file (nothing written)", [*FAIRNESS, "--out", "f.json", "--plot", "afile/p.png"], message="is a file", setup=_text("afile", "x"), promises=("outputs",)),
     Case("output: fairness plot named .jpg", [*FAIRNESS, "--out", "f.json", "--plot", "p.jpg"], message=r"\.png", promises=("outputs",)),
     Case("output: fairness json named .csv", [*FAIRNESS, "--out", "f.csv"], message=r"\.json", promises=("outputs",)),
     Case("output: fairness --out and --report the same file", [*FAIRNESS, "--out", "f.json", "--report", "f.json"], message="different files|html", promises=("outputs",)),
     # -- wrong results with exit 0 are refused (class 4)
     Case("wrong: report model on an image list (predict)", [*PREDICT, "--data", "images.csv", "--out", "p.csv"], message="image list", promises=("wrong results",)),
-    Case("wrong: report model on an image list (evaluate)", ["evaluate", "--run", "run", "--data", "images.csv", "--labels", "images_labels.csv", "--out", "m.json", "--quiet"], message="image list", promises=("wrong results",)),
+    Case(
+        "wrong: report model on an image list (evaluate)",
+        ["evaluate", "--run", "run", "--data", "images.csv", "--labels", "images_labels.csv", "--out", "m.json", "--quiet"],
+        message="image list",
+        promises=("wrong results",),
+    ),
     Case("wrong: ragged CSV row, label", ["label", "ragged.csv", "--out", "l.csv"], message="Expected 3 fields", setup=_text("ragged.csv", RAGGED), promises=("wrong results",)),
     Case("wrong: ragged CSV row, deid", ["deid", "ragged.csv", "--out", "d.csv"], message="Expected 3 fields", setup=_text("ragged.csv", RAGGED), promises=("wrong results",)),
     Case("wrong: ragged CSV row, train", [*TRAIN, "--data", "ragged.csv", "--out", "r"], message="Expected 3 fields", setup=_text("ragged.csv", RAGGED), promises=("wrong results", "charges")),

@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radtrust.data.readers import read_cohort, read_images, read_table
+from radtrust.data.image_readers import read_images
+from radtrust.data.readers import read_cohort, read_table
 from radtrust.data.schema import LABEL_SOURCE_COLUMN, Cohort, LabelTable
-from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
+from radtrust.deid.door import CohortDeidentifier
 from radtrust.errors import InputError
 from radtrust.labeling.image_labels import IMAGE_FINDINGS, image_labels_from_reports
 from radtrust.labeling.mammo import MammoLabeler
+from radtrust.synth.mammo_images import MammoImageSynthConfig, write_synth_mammo_images
 
 LESION_FREE = ("abnormal", "density_a", "density_b", "density_c", "density_d")
 
@@ -62,7 +64,7 @@ def test_report_truth_reproduces_image_truth(archive):
 
 def test_rule_labels_of_noisy_reports_mostly_agree(noisy_archive):
     a = noisy_archive
-    reports = read_cohort(a.paths["reports"])
+    reports = read_cohort(a.paths["reports"], deid=CohortDeidentifier())
     rule = MammoLabeler().label(reports)
     images, _ = read_images(a.paths["images_csv"])
     labels = image_labels_from_reports(images, rule)
@@ -80,7 +82,7 @@ def test_rule_labels_of_noisy_reports_mostly_agree(noisy_archive):
 
 def test_rule_labels_of_clean_reports_match_truth(tmp_path):
     a = write_synth_mammo_images(MammoImageSynthConfig(n_women=12, size=32, seed=4, abnormal_rate=0.5), tmp_path)
-    labels = image_labels_from_reports(read_images(a.paths["images_csv"])[0], MammoLabeler().label(read_cohort(a.paths["reports"])))
+    labels = image_labels_from_reports(read_images(a.paths["images_csv"])[0], MammoLabeler().label(read_cohort(a.paths["reports"], deid=CohortDeidentifier())))
     got, truth = _values(labels), _values(a.truth)
     assert (got["abnormal"] == truth["abnormal"]).mean() >= 0.95
     for d in ("density_a", "density_b", "density_c", "density_d"):

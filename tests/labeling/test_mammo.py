@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from radtrust.data.schema import Cohort, LabelTable
-from radtrust.data.synthetic_mammo import MammoReportSynthConfig, synth_mammo_reports
+from radtrust.deid.door import CohortDeidentifier
 from radtrust.errors import ConfigError, InputError
 from radtrust.labeling.mammo import (
     MAMMO_COLUMNS,
@@ -16,6 +16,7 @@ from radtrust.labeling.mammo import (
     mammo_label_file,
     normalise_mammo_table,
 )
+from radtrust.synth.mammo_reports import MammoReportSynthConfig, synth_mammo_reports
 
 
 @pytest.fixture(scope="module")
@@ -218,11 +219,11 @@ def test_label_file(tmp_path):
     cohort, _ = synth_mammo_reports(MammoReportSynthConfig(n=30, seed=4))
     src = tmp_path / "in.csv"
     cohort.frame.to_csv(src, index=False)
-    out = mammo_label_file(src, tmp_path / "labels.csv")
+    out = mammo_label_file(src, tmp_path / "labels.csv", deid=CohortDeidentifier())
     back = normalise_mammo_table(pd.read_csv(tmp_path / "labels.csv"))
     assert len(back) == len(out) == 30
     with pytest.raises(InputError):
-        mammo_label_file(tmp_path / "missing.csv", tmp_path / "x.csv")
+        mammo_label_file(tmp_path / "missing.csv", tmp_path / "x.csv", deid=None)
 
 
 def test_bad_options():

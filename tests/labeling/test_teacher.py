@@ -21,8 +21,11 @@ import pytest
 from radtrust.data.io import write_table
 from radtrust.data.readers import read_labels
 from radtrust.data.schema import Cohort
+from radtrust.deid.door import CohortDeidentifier
 from radtrust.errors import ConfigError
-from radtrust.labeling.teacher import TeacherLabeler, check_base_url, sidecar_path, teacher_label_file, validate_answer
+from radtrust.labeling.teacher import TeacherLabeler, sidecar_path, teacher_label_file
+from radtrust.labeling.teacher_client import check_base_url
+from radtrust.labeling.teacher_prompts import validate_answer
 
 SECRET = "PATIENT-SECRET-7731"  # stands for report text that must never leak into errors or logs
 FAST = {"backoff_base_s": 0.005, "backoff_max_s": 0.02, "timeout_s": 5.0}
@@ -255,11 +258,9 @@ def test_json_mode_is_dropped_when_the_server_rejects_it(tmp_path):
         s.close()
 
 
-@pytest.mark.parametrize(
-    "url", ["http://example.invalid/v1", "https://localhost.example.invalid/v1", "http://0.0.0.0:8000/v1", "http://[2001:db8::1]:8000/v1"]
-)
+@pytest.mark.parametrize("url", ["http://example.invalid/v1", "https://localhost.example.invalid/v1", "http://0.0.0.0:8000/v1", "http://[2001:db8::1]:8000/v1"])
 def test_non_loopback_is_refused_before_any_request(url, tmp_path):
-    with pytest.raises(ConfigError, match="--allow-remote") as e:
+    with pytest.raises(ConfigError, match="`allow_remote`") as e:
         TeacherLabeler("chexpert14", url, "fake-1", cache_dir=tmp_path)
     assert "patient data" in str(e.value) and "\n" not in str(e.value)
     assert TeacherLabeler("chexpert14", url, "fake-1", allow_remote=True, cache_dir=tmp_path).allow_remote
@@ -271,7 +272,7 @@ def test_loopback_is_accepted(url):
 
 
 def test_malformed_url_is_a_config_error():
-    with pytest.raises(ConfigError, match="base-url"):
+    with pytest.raises(ConfigError, match="`base_url`"):
         check_base_url("127.0.0.1:8000")
 
 
@@ -319,7 +320,7 @@ def test_teacher_label_file_writes_table_and_sidecar(server, tmp_path):
     frame = pd.DataFrame({"case_id": ["a", "b"], "patient_id": ["p", "q"], "findings": ["Cardiomegaly.", "[always-invalid] x"]})
     write_table(frame, src)
     out = tmp_path / "out" / "teacher.csv"
-    table, stats = teacher_label_file(src, "chexpert14", out, server.url, "fake-1", cache_dir=tmp_path / "c", max_invalid_retries=0)
+    table, stats = teacher_label_file(src, "chexpert14", out, server.url, "fake-1", cache_dir=tmp_path / "c", max_invalid_retries=0, deid=CohortDeidentifier())
     back = read_labels(out)
     assert back.source == "teacher:fake-1" and back.case_ids == ["a", "b"]
     side = json.loads(sidecar_path(out).read_text())

@@ -14,26 +14,18 @@ import torch
 from torch import nn
 
 from radtrust.errors import ConfigError
-from radtrust.models import image as image_mod
 from radtrust.models.augment import AugmentConfig, augment
-from radtrust.models.image import (
-    LITE0_MEAN,
-    LITE0_STD,
+from radtrust.models.image import ImageNet, build_image_net, describe, load_trainable_state, trainable_state
+from radtrust.models.image_layers import (
     ConvNormAct,
     DepthwiseConv2d,
     EfficientNetLite0,
-    ImageNet,
+    SamePad2d,
     batchnorm_to_groupnorm,
-    build_image_net,
-    describe,
     fold_batchnorm,
     group_count,
-    lite0_weights_path,
-    load_efficientnet_lite0,
-    load_trainable_state,
-    trainable_state,
-    translate_lukemelas_keys,
 )
+from radtrust.models.image_weights import LITE0_MEAN, LITE0_STD, lite0_weights_path, load_efficientnet_lite0, translate_lukemelas_keys
 
 
 def _has_lite0() -> bool:
@@ -425,10 +417,10 @@ def test_fold_batchnorm_is_exact():
 
 def test_same_padding_matches_tensorflow():
     # TF "SAME" with stride 2 on an even input pads (k - 2) in total, the extra pixel at the end
-    pad = image_mod.SamePad2d(3, 2)
+    pad = SamePad2d(3, 2)
     assert pad(torch.ones(1, 1, 8, 8)).shape == (1, 1, 9, 9)
     assert pad(torch.ones(1, 1, 8, 8))[0, 0, 0].sum() == 8  # first row kept, no padding on top
-    assert image_mod.SamePad2d(5, 2)(torch.ones(1, 1, 8, 8)).shape == (1, 1, 11, 11)
+    assert SamePad2d(5, 2)(torch.ones(1, 1, 8, 8)).shape == (1, 1, 11, 11)
 
 
 # ---------------------------------------------------------------------------------------------------

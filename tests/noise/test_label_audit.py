@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.errors import InputError
 from radtrust.noise.audit import LabelAuditConfig, audit_labels, binary_labels, noise_posterior
 from radtrust.noise.crossfit import CrossFitConfig, out_of_sample_probabilities, patient_folds
 from radtrust.noise.files import INTERNAL_KEY, INTERNAL_MARKER, read_label_audit
 from radtrust.noise.simulate import flip_labels
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def noisy_cohort():
 @pytest.fixture(scope="module")
 def audit(noisy_cohort):
     cohort, _, noisy, _ = noisy_cohort
-    return audit_labels(cohort, noisy, config=LabelAuditConfig(n_bootstrap=200))
+    return audit_labels(cohort, noisy, config=LabelAuditConfig(n_boot=200))
 
 
 def test_flip_labels_rates_group_and_no_finding_consistency(noisy_cohort):
@@ -101,7 +101,7 @@ def test_summary_estimates_noise_per_site_with_intervals(noisy_cohort, audit):
 
 def test_small_groups_are_not_judged(noisy_cohort):
     cohort, _, noisy, _ = noisy_cohort
-    a = audit_labels(cohort, noisy, config=LabelAuditConfig(n_bootstrap=0, groups=["race"], min_group_size=10_000))
+    a = audit_labels(cohort, noisy, config=LabelAuditConfig(n_boot=0, groups=["race"], min_group_size=10_000))
     assert all("too small" in r["note"] and "wrong_label_rate" not in r for r in a.summary["by_group"]["race"])
 
 
@@ -129,7 +129,7 @@ def test_constant_finding_has_no_noise_model(toy_cohort):
     frame["Edema"] = 0
     from radtrust.data.schema import LabelTable
 
-    a = audit_labels(cohort, LabelTable(frame, labels.findings, "x"), config=LabelAuditConfig(strata=None, groups=[], n_bootstrap=0))
+    a = audit_labels(cohort, LabelTable(frame, labels.findings, "x"), config=LabelAuditConfig(strata=None, groups=[], n_boot=0))
     j = a.findings.index("Edema")
     assert np.isnan(a.p_label_wrong[:, j]).all()
     row = next(r for r in a.summary["by_finding"] if r["finding"] == "Edema")
@@ -153,7 +153,7 @@ def test_cells_round_trip_and_uncertain_cells_are_not_audited(noisy_cohort, tmp_
     from radtrust.data.schema import LabelTable
     from radtrust.noise.audit import write_audit
 
-    a = audit_labels(cohort, LabelTable(frame, noisy.findings, "x"), config=LabelAuditConfig(n_bootstrap=0))
+    a = audit_labels(cohort, LabelTable(frame, noisy.findings, "x"), config=LabelAuditConfig(n_boot=0))
     out, summary = write_audit(a, tmp_path / "issues.csv")
     cells = read_label_audit(out)
     first10 = set(cohort.case_ids[:10])
@@ -164,5 +164,5 @@ def test_cells_round_trip_and_uncertain_cells_are_not_audited(noisy_cohort, tmp_
 
 def test_groups_the_cohort_lacks_are_skipped_not_fatal(toy_cohort):
     cohort, labels = toy_cohort  # no site, sex, age or race columns beyond the defaults
-    a = audit_labels(cohort, labels, config=LabelAuditConfig(n_bootstrap=0, groups=["site", "sex", "age_band"]))
+    a = audit_labels(cohort, labels, config=LabelAuditConfig(n_boot=0, groups=["site", "sex", "age_band"]))
     assert set(a.summary["groups_skipped"]) == {"sex", "age_band"} and "site" in a.summary["by_group"]

@@ -11,9 +11,12 @@ from statsmodels.stats.proportion import proportion_confint
 from radtrust.data.readers import read_labels
 from radtrust.data.schema import LABEL_SOURCE_COLUMN, LabelTable
 from radtrust.errors import InputError
-from radtrust.noise import merge as merge_mod
+from radtrust.noise import merge_io
+from radtrust.noise.corrections import HISTORY_COLUMNS, read_corrections, read_history
 from radtrust.noise.files import is_internal
-from radtrust.noise.merge import HISTORY_COLUMNS, apply_history, estimate_noise_from_random_slice, merge_corrections, merge_files, read_corrections, read_history
+from radtrust.noise.merge import apply_history, merge_corrections
+from radtrust.noise.merge_io import merge_files
+from radtrust.noise.review_stats import estimate_noise_from_random_slice
 
 FINDINGS = ["Edema", "Effusion", "Pneumothorax"]
 AUTO = "radtrust-rules/chexpert14@0.2"
@@ -227,7 +230,11 @@ def test_merge_files_adds_the_estimate_with_a_plan(tmp_path):
     lt.frame.to_csv(labels, index=False)
     c = write(queue(lt, [(0, {"Edema": "0"}, "dr-a", "2024-05-01"), (1, {"Edema": "1"}, "dr-a", "2024-05-01")]), tmp_path / "c.csv")
     plan = tmp_path / "queue.plan.json"
-    plan.write_text(json.dumps({"radtrust_release": "internal-only", "cases": [{"case_id": x, "selection": "random_slice", "inclusion_probability": 0.5} for x in lt.case_ids[:2]], "findings": FINDINGS, "n_cohort": 4}))
+    plan.write_text(
+        json.dumps(
+            {"radtrust_release": "internal-only", "cases": [{"case_id": x, "selection": "random_slice", "inclusion_probability": 0.5} for x in lt.case_ids[:2]], "findings": FINDINGS, "n_cohort": 4}
+        )
+    )
     s = merge_files(c, labels, tmp_path / "out.csv", plan_path=plan)
     assert s["noise_estimate"]["n_cases"] == 2 and s["noise_estimate"]["cases_with_changed_label"]["n_changed"] == 1
     assert "noise_estimate" not in merge_files(write(long(lt, [(3, "Edema", 0, "dr-a", "2024-05-01")]), tmp_path / "d.csv"), labels, tmp_path / "out2.csv")
@@ -298,7 +305,7 @@ def test_failed_table_write_leaves_no_history(tmp_path, monkeypatch):
     def boom(frame, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(merge_mod, "write_table", boom)
+    monkeypatch.setattr(merge_io, "write_table", boom)
     with pytest.raises(OSError):
         merge_files(c, labels, tmp_path / "out.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "labels.csv"]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radtrust.data.synthetic import ChestSynthConfig, synth_chest
 from radtrust.errors import ConfigError
 from radtrust.noise.plan import PlanConfig, case_benefit, finding_weights, plan_annotation, queue_frame
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
 
 
 @pytest.fixture(scope="module")

@@ -232,10 +232,11 @@ def test_fingerprint_follows_content_not_path_or_format(tmp_path):
 
     # empty reports count, so dropping them at training does not change the dataset's identity
     from radtrust.data.readers import read_cohort
+    from radtrust.deid.door import CohortDeidentifier
 
-    dropped = read_cohort(tmp_path / "d.csv", empty_reports="drop")
+    dropped = read_cohort(tmp_path / "d.csv", empty_reports="drop", deid=CohortDeidentifier())
     assert len(dropped) == 2 and file_fingerprint(tmp_path / "d.csv", read=dropped) == fp
-    kept = read_cohort(tmp_path / "d.csv", empty_reports="keep")
+    kept = read_cohort(tmp_path / "d.csv", empty_reports="keep", deid=CohortDeidentifier())
     assert file_fingerprint(tmp_path / "d.csv", read=kept) == fp == data_fingerprint(kept)
 
     changed = frame.copy()
@@ -264,7 +265,8 @@ def test_data_fingerprint_matches_the_estimators():
 def test_fit_and_save_charges_before_and_finishes_after(toy_cohort, tiny_config, tmp_path):
     import json
 
-    from radtrust.train.api import charge_training, fit_and_save
+    from radtrust.train.api import fit_and_save
+    from radtrust.train.estimator import charge_training
 
     cohort, labels = toy_cohort
     led = PrivacyLedger(tmp_path / "l.sqlite")
@@ -294,7 +296,7 @@ def test_a_run_that_fails_before_its_first_step_is_voided_and_leaves_nothing(toy
     def boom(self, *a, **k):
         raise RuntimeError("the encoder exploded")
 
-    monkeypatch.setattr(api.ReportClassifier, "fit", boom)
+    monkeypatch.setattr(api.ReportClassifier, "_fit", boom)  # the training itself; fit settles the charge
     led = PrivacyLedger(tmp_path / "l.sqlite")
     led.set_budget(FP, 10.0, 1e-3)
     cohort, labels = toy_cohort
@@ -309,13 +311,13 @@ def test_a_run_that_fails_before_its_first_step_is_voided_and_leaves_nothing(toy
 def test_a_run_that_fails_after_its_first_step_keeps_its_charge_as_failed(toy_cohort, tiny_config, tmp_path, monkeypatch):
     from radtrust.train import api
 
-    real_fit = api.ReportClassifier.fit
+    real_fit = api.ReportClassifier._fit
 
-    def step_then_boom(self, *a, on_first_step=None, **k):
-        on_first_step()
+    def step_then_boom(self, *a):
+        a[-1]()  # on_first_step
         raise RuntimeError("training crashed")
 
-    monkeypatch.setattr(api.ReportClassifier, "fit", step_then_boom)
+    monkeypatch.setattr(api.ReportClassifier, "_fit", step_then_boom)
     led = PrivacyLedger(tmp_path / "l.sqlite")
     cohort, labels = toy_cohort
     cfg = tiny_config.model_copy(update={"epsilon": 8.0, "accountant": "rdp"})
@@ -326,7 +328,7 @@ def test_a_run_that_fails_after_its_first_step_keeps_its_charge_as_failed(toy_co
     assert led.spent(FP)[0] == 8.0
     # its identity is on disk: the same command with resume continues under the same charge
     assert (tmp_path / "run.checkpoint" / "run.json").exists()
-    monkeypatch.setattr(api.ReportClassifier, "fit", real_fit)
+    monkeypatch.setattr(api.ReportClassifier, "_fit", real_fit)
     api.fit_and_save(cohort, labels, cfg, tmp_path / "run", ledger=led, fingerprint=FP, resume=True)
     (c2,) = led.charges(FP)
     assert c2.run_id == c.run_id and c2.status == "finished" and not (tmp_path / "run.checkpoint").exists()

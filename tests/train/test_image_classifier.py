@@ -17,12 +17,13 @@ from sklearn.metrics import roc_auc_score
 
 import radtrust.train.estimator as estimator_mod
 import radtrust.train.loop as loop_mod
-from radtrust.data.readers import read_images, read_labels
+from radtrust.data.image_readers import read_images
+from radtrust.data.readers import read_labels
 from radtrust.data.schema import Cohort, LabelTable, label_targets
-from radtrust.data.synthetic_images import MammoImageSynthConfig, write_synth_mammo_images
 from radtrust.errors import InputError
-from radtrust.evaluate.aggregate import density_class
 from radtrust.evaluate.evaluate import gold_values, score_against_gold
+from radtrust.models.aggregate import density_class
+from radtrust.synth.mammo_images import MammoImageSynthConfig, write_synth_mammo_images
 from radtrust.train.api import classifier_for, load_classifier, run_config
 from radtrust.train.config import ImageTrainConfig, TrainConfig
 from radtrust.train.estimator import ReportClassifier, privacy_population
@@ -345,7 +346,7 @@ def test_breast_thresholds_are_chosen_on_validation_breasts(archive, fitted_inf,
     stored = json.loads((run / "thresholds.json").read_text())
     assert stored["breast_thresholds"] == clf.breast_thresholds
     assert ImageClassifier.load(run).breast_thresholds == clf.breast_thresholds
-    out = predict_to_file(run, archive[0].paths["images_csv"], tmp_path / "breasts.csv", level="breast")
+    out = predict_to_file(run, archive[0].paths["images_csv"], tmp_path / "breasts.csv", level="breast", deid=None)  # images: no text
     frame = pd.read_csv(out)
     f = "abnormal"
     assert (frame[f"pred_{f}"] == (frame[f"prob_{f}"] >= clf.breast_thresholds[f]).astype(int)).all()

@@ -305,11 +305,11 @@ def test_a_changed_audit_file_refuses_resume(chest_small, tiny_config, tmp_path,
     write_audit(audit, truth, FINDINGS, seed=0)
     cfg = tiny_config.model_copy(update={"findings": FINDINGS, "label_issues": str(audit)})
 
-    def killed(*args, on_first_step=None, **kwargs):
-        on_first_step()  # interrupted after its first step: the run is resumable
+    def killed(*args):
+        args[-1]()  # on_first_step: interrupted after its first step: the run is resumable
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(api.ReportClassifier, "fit", killed)
+    monkeypatch.setattr(api.ReportClassifier, "_fit", killed)
     with pytest.raises(KeyboardInterrupt):
         fit_and_save(cohort, truth, cfg, tmp_path / "run", ledger=None)
     write_audit(audit, truth, FINDINGS, seed=5)  # same path, other verdicts

@@ -131,7 +131,9 @@ def _decode(path: Path, ds: Dataset) -> np.ndarray:
     except Exception as e:  # pydicom's decoders raise many types; all of them are about this file
         if syntax is not None and syntax.is_compressed:
             if not _decoder_available(syntax):
-                raise InputError(f"{path}: pixel data is compressed ({syntax.name}) and no decoder for it is installed; install one (e.g. pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg) or decompress the file") from None
+                raise InputError(
+                    f"{path}: pixel data is compressed ({syntax.name}) and no decoder for it is installed; install one (e.g. pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg) or decompress the file"
+                ) from None
             raise InputError(f"{path}: pixel data is compressed ({syntax.name}) and could not be decoded; the file may be damaged ({type(e).__name__})") from None
         raise InputError(f"{path}: cannot decode the pixel data ({type(e).__name__})") from None
 

@@ -115,9 +115,10 @@ def looks_like_dicom(path: Path) -> bool:
         return False
     return len(head) == 132 and head[128:132] == b"DICM"
 
+
 def _read_dicom(path: Path) -> np.ndarray:
     # Imported here so that PNG-only users never need the DICOM dependencies.
-    from radtrust.data.dicom import read_dicom_pixels
+    from radtrust.data.dicom import read_dicom_pixels  # loads pydicom: imported on first use
 
     arr = np.asarray(read_dicom_pixels(path), dtype=np.float32)
     if arr.ndim != 2:
@@ -137,10 +138,9 @@ def _read_pillow(path: Path) -> np.ndarray:
                 return _scale_integer(arr, path)
             if im.mode == "F":
                 return _scale_float(np.asarray(im, dtype=np.float64))
-            if im.mode != "L":
-                # Colour or palette exports of grey films: the luminance is the grey value.
-                im = im.convert("L")
-            return np.asarray(im, dtype=np.float32) / np.float32(255.0)
+            # Colour or palette exports of grey films: the luminance is the grey value.
+            grey = im if im.mode == "L" else im.convert("L")
+            return np.asarray(grey, dtype=np.float32) / np.float32(255.0)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a readable image (unknown or corrupt format)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from radtrust.errors import InputError
+
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -41,7 +43,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
-def check_output(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = (), suffixes: Iterable[str] | None = None, what: str = "--out") -> Path:
+def check_output(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = (), suffixes: Iterable[str] | None = None, what: str = "`out`") -> Path:
     """Refuse an output path before any work is done or any budget charged, with one line naming it:
 
     - the same file as one of ``inputs`` by any path (a symlink, a hard link, ``./x`` for ``x``): ``label X
@@ -51,7 +53,6 @@ def check_output(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike
     - an existing folder where a file is meant, a parent that is a file, or a folder this user cannot write
       (found by creating and removing a probe file there, which also catches read-only mounts).
     """
-    from radtrust.errors import InputError
 
     target = Path(out)
     if target.exists():
@@ -77,7 +78,6 @@ def check_output(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike
 def check_writable_folder(folder: str | os.PathLike[str], what: str = "--out") -> None:
     """Raise :class:`~radtrust.errors.InputError` unless files can be created in ``folder`` (or, when it does
     not exist yet, in its nearest existing ancestor, where it would be created)."""
-    from radtrust.errors import InputError
 
     folder = Path(folder)
     probe_dir = folder
@@ -111,17 +111,16 @@ def write_files(contents: dict[Path, bytes]) -> None:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.chmod(tmp, 0o666 & ~umask)
-        for tmp, target in temps:
-            os.replace(tmp, target)
+        for written, final in temps:
+            os.replace(written, final)
     finally:
-        for tmp, _ in temps:
-            if tmp.exists():
-                tmp.unlink()
+        for written, _ in temps:
+            if written.exists():
+                written.unlink()
 
 
 def write_json(obj: Any, target: str | os.PathLike[str]) -> None:
     """Write JSON atomically; a target named for another format (``m.csv``) is refused, not filled with JSON."""
-    from radtrust.errors import InputError
 
     if Path(target).suffix.lower() != ".json":
         raise InputError(f"{target}: this output is JSON; name it .json")
@@ -137,7 +136,6 @@ def json_bytes(obj: Any) -> bytes:
 def write_table(frame: pd.DataFrame, target: str | os.PathLike[str]) -> None:
     """Write CSV, Parquet or JSON Lines, as the suffix says (:data:`TABLE_SUFFIXES`), atomically; any other
     name is refused rather than given CSV bytes it does not announce."""
-    from radtrust.errors import InputError
 
     target = Path(target)
     suffix = target.suffix.lower()

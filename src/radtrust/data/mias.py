@@ -86,9 +86,7 @@ def read_mias(folder: str | os.PathLike[str]) -> tuple[pd.DataFrame, LabelTable,
         by_ref.setdefault(t.ref, []).append(t)
     missing = sorted(set(by_ref) - set(on_disk))
     if missing:
-        raise InputError(
-            f"{labels_path}: {len(missing)} image(s) listed here are missing from {images_dir} (first: {missing[0]})"
-        )
+        raise InputError(f"{labels_path}: {len(missing)} image(s) listed here are missing from {images_dir} (first: {missing[0]})")
     n_unlabelled = len(set(on_disk) - set(by_ref))
     refs = sorted(by_ref)
     logger.info("mini-MIAS: %d images with truth lines read, %d images without truth lines skipped", len(refs), n_unlabelled)

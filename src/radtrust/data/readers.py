@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from radtrust.data.schema import ID_COLUMN_ALIASES, LABEL_SOURCE_COLUMN, Cohort, LabelTable
+from radtrust.data.schema import ID_COLUMN_ALIASES, LABEL_SOURCE_COLUMN, Cohort, CohortScrubber, LabelTable
 from radtrust.errors import InputError
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -42,7 +42,7 @@ def parse_column_map(items: Iterable[str] | Mapping[str, str] | None) -> dict[st
     return out
 
 
-def _check_exists(path: Path) -> None:
+def check_exists(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
 
@@ -65,7 +65,7 @@ def read_table(path: str | Path, strings: bool = False) -> pd.DataFrame:
 
     ``strings=True`` keeps every CSV/TSV cell as text (ids such as ``007`` survive; the caller parses)."""
     path = Path(path)
-    _check_exists(path)
+    check_exists(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a table file (.csv, .parquet, .jsonl)")
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
@@ -98,18 +98,23 @@ def read_cohort(
     path: str | Path,
     column_map: Mapping[str, str] | Iterable[str] | None = None,
     empty_reports: str = "error",
-    deid: object = "current",
+    *,
+    deid: CohortScrubber | None,
 ) -> Cohort:
     """Read reports from a table file or an Open-i archive (``.tgz`` or a folder of XML files), with
     their text de-identified before anything else sees it.
 
     ``column_map`` maps radtrust column names to the file's (``{"case_id": "accession"}``); a source
     column may feed several radtrust columns (e.g. ``patient_id=case_id`` when each report is its own
-    patient). ``deid``: a :class:`~radtrust.deid.DeidConfig`, None for the raw text, or "current" for the
-    process's setting (:mod:`radtrust.deid.door`; default: typed masks).
+    patient). ``deid`` (required, so that no caller forgets it): the de-identifier the text goes through,
+    e.g. ``radtrust.CohortDeidentifier(mode="mask")``, or None to read the raw text on purpose (fingerprints,
+    a file being de-identified). Image cohorts are never touched.
     """
+    if deid is not None and not isinstance(deid, CohortScrubber):
+        # a programming mistake (a DeidConfig or "mask" passed instead of the object), caught before any reading
+        raise TypeError(f"deid must be a de-identifier with a deidentify_cohort(cohort) method (e.g. radtrust.CohortDeidentifier) or None, not {type(deid).__name__}")
     path = Path(path)
-    _check_exists(path)
+    check_exists(path)
     if path.is_dir() or path.name.lower().endswith((".tgz", ".tar.gz", ".tar", ".xml")):
         return _deidentified(read_openi(path, empty_reports=empty_reports), deid)
     return _deidentified(cohort_from_table(read_table(path), path, column_map, empty_reports), deid)
@@ -137,16 +142,15 @@ def cohort_from_table(
     return Cohort(frame, str(path), empty_reports)
 
 
-def _deidentified(cohort: Cohort, deid: object) -> Cohort:
+def _deidentified(cohort: Cohort, deid: CohortScrubber | None) -> Cohort:
     if deid is None or cohort.modality == "image":
         return cohort
-    from radtrust.deid.door import deidentify_cohort  # the next stage in the data flow, loaded on first text read
-
-    return deidentify_cohort(cohort, deid)  # type: ignore[arg-type]
+    return deid.deidentify_cohort(cohort)
 
 
 def resolve_image_paths(paths: pd.Series, base: Path) -> pd.Series:
     """Relative image paths are taken from the manifest's folder, so a dataset folder can move as a whole."""
+
     def one(p: object) -> object:
         if p is None or (isinstance(p, float) and pd.isna(p)) or not str(p).strip():
             return p
@@ -154,36 +158,6 @@ def resolve_image_paths(paths: pd.Series, base: Path) -> pd.Series:
         return str(q if q.is_absolute() else (base / q).resolve())
 
     return paths.map(one)
-
-
-def read_images(path: str | Path, site: str | None = None, column_map: Mapping[str, str] | Iterable[str] | None = None) -> tuple[Cohort, LabelTable | None]:
-    """An image cohort (one row per view image) and the truth labels the source carries, if any.
-
-    ``path`` may be a mini-MIAS folder (``labels.txt`` + ``images/``: labels from its truth), a folder of
-    DICOM files (headers read for the hierarchy; no labels), an OMI-DB-style manifest with ``client_id``
-    / ``episode_id`` / ``image_id`` columns (no labels), or any table with ``case_id``, ``patient_id`` and
-    ``image_path`` (e.g. ``images.csv`` written by ``radtrust synth mammo``; labels come separately).
-    """
-    from radtrust.data import dicom, mias  # imported here: report-only users never load pydicom
-
-    path = Path(path)
-    _check_exists(path)
-    if path.is_dir():
-        if (path / "labels.txt").is_file() and (path / "images").is_dir():
-            manifest, labels, _ = mias.read_mias(path)
-            return Cohort(manifest, str(path)), labels
-        manifest = dicom.scan_dicom_folder(path, site)
-        if manifest.empty:
-            raise InputError(f"{path}: no DICOM images found (and not a mini-MIAS folder with labels.txt and images/)")
-        return Cohort(manifest, str(path)), None
-    columns = set(read_table(path).columns)
-    if "client_id" in columns or "image_id" in columns:
-        manifest, _ = dicom.read_manifest(path, site)
-        return Cohort(manifest, str(path)), None
-    cohort = read_cohort(path, column_map)
-    if cohort.modality != "image":
-        raise InputError(f"{path}: no 'image_path' column: not an image manifest")
-    return cohort, None
 
 
 _SECTION_COLUMNS = {"FINDINGS": "findings", "IMPRESSION": "impression", "INDICATION": "indication", "COMPARISON": "comparison"}
@@ -225,7 +199,7 @@ def read_openi(path: str | Path, empty_reports: str = "error") -> Cohort:
     labeler may read them.
     """
     path = Path(path)
-    _check_exists(path)
+    check_exists(path)
     rows: list[dict] = []
     if path.is_dir():
         files = sorted(path.rglob("*.xml"), key=lambda p: _natural_key(str(p)))
@@ -269,9 +243,10 @@ def read_labels(path: str | Path, id_column: str | None = None, findings: Iterab
         col = id_column
     else:
         lower = {str(c).lower(): c for c in frame.columns}
-        col = next((lower[a] for a in ID_COLUMN_ALIASES if a in lower), None)
-        if col is None:
-            raise InputError(f"{path}: no case id column found (tried {', '.join(ID_COLUMN_ALIASES)}); pass --id-column")
+        found = next((lower[a] for a in ID_COLUMN_ALIASES if a in lower), None)
+        if found is None:
+            raise InputError(f"{path}: no case id column found (tried {', '.join(ID_COLUMN_ALIASES)}); pass `id_column`")
+        col = found
     frame = frame.rename(columns={col: "case_id"})
     if findings is None:
         findings = [c for c in frame.columns if c not in ("case_id", LABEL_SOURCE_COLUMN)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,7 @@ class Cohort:
     empty_reports: str = "error"
     n_dropped_empty: int = 0
     #: What de-identification did to the text (engine, mode, counts per kind; never text), or None if
-    #: the text was not scrubbed (see :mod:`radtrust.deid.door`).
+    #: the text was not scrubbed (see :class:`CohortScrubber`).
     deid: dict | None = None
 
     def __post_init__(self) -> None:
@@ -81,7 +82,7 @@ class Cohort:
 
     @property
     def modality(self) -> str:
-        """"image" for an image cohort (one row per image), "report" for report text."""
+        """ "image" for an image cohort (one row per image), "report" for report text."""
         return "image" if IMAGE_PATH_COLUMN in self.frame.columns else "report"
 
     @property
@@ -136,6 +137,15 @@ class Cohort:
         return out
 
 
+@runtime_checkable
+class CohortScrubber(Protocol):
+    """What the readers hand report text to before anything else sees it (their ``deid=`` argument):
+    :class:`radtrust.deid.door.CohortDeidentifier`, or anything with the same method. It returns the cohort
+    with its free text de-identified and ``deid`` saying what was done, and leaves image cohorts alone."""
+
+    def deidentify_cohort(self, cohort: Cohort) -> Cohort: ...
+
+
 _HEADER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
 
 
@@ -158,10 +168,7 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
         raise InputError(f"{source}: the cohort is empty (no rows)")
     for col in ("case_id", "patient_id"):
         if col not in frame.columns:
-            raise InputError(
-                f"{source}: missing required column '{col}' ({columns_present(list(frame.columns))}); "
-                "map one with --column-map"
-            )
+            raise InputError(f"{source}: missing required column '{col}' ({columns_present(list(frame.columns))}); map one with `column_map`")
     frame = frame.reset_index(drop=True)
     for col in ("case_id", "patient_id"):
         ids = _as_id(frame[col])
@@ -171,20 +178,14 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
         frame[col] = ids
     dup = frame["case_id"].duplicated()
     if dup.any():
-        raise InputError(
-            f"{source}: row {int(np.flatnonzero(dup.to_numpy())[0]) + 1}: duplicate case_id "
-            f"({int(dup.sum())} duplicates in all); case ids must be unique"
-        )
+        raise InputError(f"{source}: row {int(np.flatnonzero(dup.to_numpy())[0]) + 1}: duplicate case_id ({int(dup.sum())} duplicates in all); case ids must be unique")
     frame["study_id"] = _as_id(frame["study_id"]).fillna(frame["case_id"]) if "study_id" in frame else frame["case_id"]
     frame["site"] = _as_id(frame["site"]).fillna("unknown") if "site" in frame else "unknown"
     text_cols = [s for s in TEXT_SECTIONS if s in frame.columns]
     if IMAGE_PATH_COLUMN in frame.columns:
         return _normalise_images(frame, source), 0
     if not any(s in frame.columns for s in LABELLED_SECTIONS):
-        raise InputError(
-            f"{source}: no report text column: need 'findings', 'impression' or 'text' "
-            f"({columns_present(list(frame.columns))}); map one with --column-map"
-        )
+        raise InputError(f"{source}: no report text column: need 'findings', 'impression' or 'text' ({columns_present(list(frame.columns))}); map one with `column_map`")
     for s in text_cols:
         col = frame[s]
         if not (pd.api.types.is_string_dtype(col) or col.dtype == object or col.isna().all()):
@@ -196,10 +197,7 @@ def _normalise_cohort(frame: pd.DataFrame, source: str, empty_reports: str) -> t
         empty &= frame[s].fillna("").str.strip().eq("").to_numpy()
     dropped = 0
     if empty.any() and empty_reports == "error":
-        raise InputError(
-            f"{source}: row {int(np.flatnonzero(empty)[0]) + 1}: empty report (no text in "
-            f"{'/'.join(labelled)}; {int(empty.sum())} such rows); pass --empty-reports drop or keep"
-        )
+        raise InputError(f"{source}: row {int(np.flatnonzero(empty)[0]) + 1}: empty report (no text in {'/'.join(labelled)}; {int(empty.sum())} such rows); pass `empty_reports` drop or keep")
     if empty.any() and empty_reports == "drop":
         dropped = int(empty.sum())
         frame = frame.loc[~empty].reset_index(drop=True)
@@ -225,8 +223,7 @@ def _normalise_demographics(frame: pd.DataFrame, source: str, id_columns: Sequen
         impossible = age.notna() & ((age < 0) | (age > MAX_AGE_YEARS))
         if impossible.any():
             raise InputError(
-                f"{source}: row {int(np.flatnonzero(impossible.to_numpy())[0]) + 1}: column 'age' is outside 0-{MAX_AGE_YEARS} years "
-                f"({int(impossible.sum())} such rows); fix or empty those cells"
+                f"{source}: row {int(np.flatnonzero(impossible.to_numpy())[0]) + 1}: column 'age' is outside 0-{MAX_AGE_YEARS} years ({int(impossible.sum())} such rows); fix or empty those cells"
             )
         frame["age"] = age.astype(float)
     for col in id_columns:
@@ -249,16 +246,13 @@ def _normalise_images(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _laterality(col: pd.Series, source: str) -> pd.Series:
-    """"L" or "R" per view (left/right spelled out accepted; empty = unknown). Anything else (B, U, 3) is
+    """ "L" or "R" per view (left/right spelled out accepted; empty = unknown). Anything else (B, U, 3) is
     refused: breasts are grouped by laterality, so it would become a third breast of the woman."""
     text = col.astype("string").str.strip().str.upper()
     mapped = text.map(lambda v: LATERALITY.get(v) if isinstance(v, str) and v else None)
     bad = text.notna() & (text != "") & mapped.isna()
     if bad.any():
-        raise InputError(
-            f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'laterality' must be L or R (or empty when "
-            f"unknown); {int(bad.sum())} such rows"
-        )
+        raise InputError(f"{source}: row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: column 'laterality' must be L or R (or empty when unknown); {int(bad.sum())} such rows")
     return mapped.astype(object).where(mapped.notna(), None)
 
 
@@ -305,10 +299,7 @@ class LabelTable:
         idx = self.frame.set_index("case_id")
         missing = pd.Index(case_ids).difference(idx.index)
         if len(missing):
-            raise InputError(
-                f"{self.origin}: {len(missing)} of {len(case_ids)} cases have no labels "
-                "(case ids in the cohort and the label file do not match)"
-            )
+            raise InputError(f"{self.origin}: {len(missing)} of {len(case_ids)} cases have no labels (case ids in the cohort and the label file do not match)")
         sub = idx.loc[list(case_ids)].reset_index()
         return LabelTable(sub, list(self.findings), self.source, self.origin)
 

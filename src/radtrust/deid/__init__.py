@@ -23,7 +23,9 @@ from radtrust.deid.engine import (
     deidentify_values,
     presidio_model,
 )
-from radtrust.deid.recognizers import KINDS, Span, find_candidates, name_in_dictionary, resolve
+from radtrust.deid.recognizers import find_candidates, resolve
+from radtrust.deid.recognizers.base import KINDS, Span
+from radtrust.deid.recognizers.names import name_in_dictionary
 
 
 @lru_cache(maxsize=1)

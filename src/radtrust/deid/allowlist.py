@@ -294,7 +294,7 @@ EPONYM_HEADS: frozenset[str] = frozenset(
 def normalise(token: str) -> str:
     """The lookup form of a word: lower-case, curly apostrophes straightened, possessive and edge
     punctuation removed."""
-    t = token.strip(".,;:()[]{}\"").replace("’", "'").lower()
+    t = token.strip('.,;:()[]{}"').replace("’", "'").lower()
     if t.endswith("'s"):
         t = t[:-2]
     return t
@@ -403,9 +403,7 @@ class AllowList:
         self.extra_words: frozenset[str] = frozenset(normalise(t) for t in terms if " " not in t)
         self.extra_phrases: frozenset[str] = frozenset(" ".join(t.lower().split()) for t in terms)
         alternatives = [r"\s+".join(map(re.escape, p.split())) for p in sorted(self.extra_phrases, key=len, reverse=True)]
-        self._phrase_re = (
-            re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE) if alternatives else None
-        )
+        self._phrase_re = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE) if alternatives else None
         #: words the recognizers' pre-screen has found can start nothing under this list (filled by
         #: ``recognizers._nothing_to_find``; a set difference then screens a sentence at C speed)
         self.screened_words: set[str] = set()

@@ -88,9 +88,7 @@ _MONTH_WORDS = frozenset(strip_accents(w) for w in MONTH_NAMES + MONTH_ABBREVIAT
 #: month abbreviations that are also words ("3 years ago. 2 nodules"): a period after them ends a sentence
 _WORDS_TOO = frozenset("ago out set mag lip sie sty gen lis".split())
 #: street types written short: a period after them ends a sentence more often than it continues an address
-STREET_ABBREVIATIONS: frozenset[str] = frozenset(
-    "ave av rd blvd ln ct pl ter pkwy hwy cir sq trl cres expy fwy tpke rte plz hts jct".split()
-)
+STREET_ABBREVIATIONS: frozenset[str] = frozenset("ave av rd blvd ln ct pl ter pkwy hwy cir sq trl cres expy fwy tpke rte plz hts jct".split())
 _ADDRESS_CONTINUATIONS = frozenset("n s e w ne nw se sw north south east west apt suite ste unit bldg fl rm flat".split())
 #: abbreviations that open a place's or an institution's name ("St.", "Ste.", "Mt.", "Ft.")
 _SAINT_ABBREVIATIONS = frozenset("st ste mt ft".split())
@@ -120,7 +118,7 @@ def _ends_sentence(text: str, mark: int) -> bool:
         return True  # letters after a digit are no abbreviation: "LS1 0PP.", "4AB.", "12th."
     if mark - i == 1 or word in TITLES or (i > 0 and text[i - 1] == "."):
         return False  # an initial, a title, a dotted form ("M.D.", "Ph.D.", "p.o.")
-    if text[mark + 1:mark + 3].strip()[:1].isdigit() and word not in _WORDS_TOO and strip_accents(word) in _MONTH_WORDS:
+    if text[mark + 1 : mark + 3].strip()[:1].isdigit() and word not in _WORDS_TOO and strip_accents(word) in _MONTH_WORDS:
         return False  # "déc. 1997", "Okt. 2001", "May. 14": a month before its day or year
     if len(word) > 4 and word.endswith("str"):
         return False  # a German street: "Radelstr. 92"
@@ -129,18 +127,17 @@ def _ends_sentence(text: str, mark: int) -> bool:
         # starts the next sentence unless it plainly continues the address (a direction, a unit, a city before
         # its comma); a city cut off this way is still found in its own sentence
         nxt = _NEXT_WORD_RE.match(text, mark + 1)
-        return nxt is None or not (nxt.group(1).lower() in _ADDRESS_CONTINUATIONS
-                                   or re.match(r"[ \t]*,", text[nxt.end():nxt.end() + 2]) is not None)
+        return nxt is None or not (nxt.group(1).lower() in _ADDRESS_CONTINUATIONS or re.match(r"[ \t]*,", text[nxt.end() : nxt.end() + 2]) is not None)
     if word in ABBREVIATIONS:
-        if word in ("st", "ste") and text[mark + 1:mark + 4].strip()[:1].isdigit():
+        if word in ("st", "ste") and text[mark + 1 : mark + 4].strip()[:1].isdigit():
             return True  # "1 Elm St. 72-year-old with cough": no saint is a number, so this "St." is a street's end
         nxt = _NEXT_WORD_RE.match(text, mark + 1)
         if nxt is not None and nxt.group(1).lower() in _INSTITUTION_HEADS:
             return False  # "Bayview Mem. Hospital", "St. Clinic": the abbreviation opens an institution's name
         if nxt is not None and word in _SAINT_ABBREVIATIONS:
-            if text[nxt.end():nxt.end() + 2] in ("'s", "’s"):
+            if text[nxt.end() : nxt.end() + 2] in ("'s", "’s"):
                 return False  # "St. James's Hospital": a saint's possessive, though the saint shares a name with an eponym
-            before = re.search(r"(\S+)[ \t]+\Z", text[max(0, i - 24):i])
+            before = re.search(r"(\S+)[ \t]+\Z", text[max(0, i - 24) : i])
             prev = before.group(1) if before is not None else ""
             if prev in ("of", "at", "from", "to", "in") or (prev.islower() and not is_clinical_word(nxt.group(1))):
                 return False  # "Hospital of St. Louis", "seen at St. Jude": after a lower-case word, a saint
@@ -236,19 +233,17 @@ def check_replacement(text: str, spans: Sequence[_SpanLike], replacements: Seque
     prev = 0
     for sp in spans:
         if not prev <= sp.start < sp.end <= len(text):
-            raise DeidInvariantError(
-                f"span [{sp.start}, {sp.end}) overlaps the previous one (ends {prev}), is empty or leaves the text (length {len(text)})"
-            )
+            raise DeidInvariantError(f"span [{sp.start}, {sp.end}) overlaps the previous one (ends {prev}), is empty or leaves the text (length {len(text)})")
         prev = sp.end
     prev = 0
     at = 0  # position in output
     for sp, rep in zip(spans, replacements):
         s, e = sp.start, sp.end
         n = s - prev
-        if output[at:at + n] != text[prev:s]:
+        if output[at : at + n] != text[prev:s]:
             raise DeidInvariantError(f"the text before offset {s} was altered")
         at += n
-        if output[at:at + len(rep)] != rep:
+        if output[at : at + len(rep)] != rep:
             raise DeidInvariantError(f"the replacement for [{s}, {e}) is not where it belongs")
         at += len(rep)
         prev = e

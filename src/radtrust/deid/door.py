@@ -1,113 +1,118 @@
-"""De-identification at the door: every pipeline that reads report text gets it scrubbed first.
+"""De-identification at the door: the object every reader of report text is handed, so labelers, the teacher
+LLM, training, prediction, evaluation and the label audit never see the identifiers.
 
-:func:`radtrust.data.readers.read_cohort` (and the chunked reader of ``radtrust label``) pass each report
-cohort through :func:`deidentify_cohort` with the process's current setting, so labelers, the teacher
-LLM, training, prediction, evaluation and the label audit never see the identifiers, without each of them
-having to remember to ask. The default is on, with typed masks (``[NAME]``, ``[DATE]``): privacy by default.
-The CLI sets the choice once for the whole command (``radtrust --deid surrogate train ...``); library users
-use :func:`using_deid`. A run records what was done (:attr:`Cohort.deid`: engine, mode, counts per kind;
-never text) in its ``run.json``.
+:class:`CohortDeidentifier` is what :func:`radtrust.data.readers.read_cohort` (and the chunked reader of
+``radtrust label``) take as ``deid=``: it scrubs each report cohort and keeps a running count of what it
+replaced. Nothing here is process-wide: the CLI builds one object per command from ``--deid`` (default:
+typed masks such as ``[NAME]``, ``[DATE]``; privacy by default) and hands it down; library users build their
+own, or pass ``deid=None`` to read the raw text on purpose. A run records what was done (:attr:`Cohort.deid`:
+engine, mode, counts per kind; never text) in its ``run.json``.
 
 Privacy-ledger fingerprints are always taken from the raw file (:func:`radtrust.data.fingerprint.file_fingerprint`
-re-reads it without this step), so a dataset's budget does not depend on how its text was scrubbed.
+re-reads it with ``deid=None``), so a dataset's budget does not depend on how its text was scrubbed.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+import secrets
 
 from radtrust.data.schema import TEXT_SECTIONS, Cohort
-from radtrust.deid import DeidConfig, Deidentifier, DeidSummary, deidentify_frame
+from radtrust.deid.engine import DeidConfig, Deidentifier, DeidSummary, deidentify_frame
+from radtrust.errors import ConfigError, build_config
 
-#: Environment variable read when no setting was made in-process: ``mask`` (default), ``surrogate`` or ``off``.
+#: Environment variable the CLI reads for ``--deid``: ``mask`` (default), ``surrogate`` or ``off``.
 DEID_ENV = "RADTRUST_DEID"
-#: Environment variable holding the secret key for date shifts and surrogates (never logged or stored).
+#: Environment variable the CLI reads for the secret key of date shifts and surrogates (never logged or stored).
 KEY_ENV = "RADTRUST_DEID_KEY"
 
-_setting: ContextVar[DeidConfig | None | str] = ContextVar("radtrust_deid", default="env")
-_engines: dict[str, Deidentifier] = {}
-_done: list[dict] = []  # summaries of the cohorts scrubbed since the last take_summary()
 
-
-def deid_setting(mode: str, key: str | None = None, origin: str = f"${DEID_ENV}", **options) -> DeidConfig | None:
-    """The setting for ``mode`` (mask, surrogate or off; None = off) as the CLI or the environment names it:
-    ``key``, else ``$RADTRUST_DEID_KEY``, keys surrogates and date shifts; ``options`` are other
+def deid_setting(mode: str, key: str | None = None, origin: str = "--deid", **options) -> DeidConfig | None:
+    """The setting for ``mode`` (mask, surrogate or off; None = off) as the CLI names it: ``key`` keys
+    surrogates and date shifts (None: a random key per :class:`CohortDeidentifier`); ``options`` are other
     :class:`DeidConfig` fields. A bad mode is a one-line error naming ``origin``."""
-    from radtrust.errors import ConfigError, build_config
-
     mode = mode.strip().lower() or "mask"
     if mode == "off":
         return None
     if mode not in ("mask", "surrogate"):
         raise ConfigError(f"{origin} must be mask, surrogate or off, not '{mode}'")
-    return build_config(DeidConfig, "options", mode=mode, key=key or os.environ.get(KEY_ENV) or None, **options)
+    return build_config(DeidConfig, "options", mode=mode, key=key or None, **options)
 
 
-def _from_env() -> DeidConfig | None:
-    return deid_setting(os.environ.get(DEID_ENV, "mask"))
+class CohortDeidentifier:
+    """Scrubs every free-text section of the cohorts handed to it, and counts what it replaced.
+
+    ``CohortDeidentifier(DeidConfig(mode="surrogate"))`` or ``CohortDeidentifier(mode="mask")``; a ready
+    :class:`~radtrust.deid.Deidentifier` (an injected Presidio analyzer, say) may be given as ``deidentifier``.
+    One object, one engine: without ``config.key`` its random key stays the same for every cohort it scrubs,
+    so surrogates and date shifts agree across the chunks of a file and the files of one command. The engine
+    is built on first use, so an object that never sees report text costs nothing. :meth:`summary` and
+    :meth:`take_summary` say what was replaced so far (counts per kind, never text).
+    """
+
+    def __init__(self, config: DeidConfig | None = None, *, deidentifier: Deidentifier | None = None, **options) -> None:
+        if options and (config is not None or deidentifier is not None):
+            raise TypeError("give a DeidConfig or its fields, not both")
+        if deidentifier is not None:
+            config = deidentifier.config
+        self.config: DeidConfig = config if config is not None else build_config(DeidConfig, "options", **options)
+        self._engine = deidentifier
+        # used only without config.key; held in memory, never written (a worker's copy gets it through the pipe)
+        self._key = secrets.token_bytes(32)
+        self._done: list[dict] = []  # summaries of the cohorts scrubbed since the last take_summary()
+
+    @property
+    def engine(self) -> Deidentifier:
+        """The text engine, built on first use and kept for the life of this object."""
+        if self._engine is None:
+            self._engine = Deidentifier(self.config, one_off_key=self._key)
+        return self._engine
+
+    def deidentify_cohort(self, cohort: Cohort) -> Cohort:
+        """``cohort`` with every free-text section scrubbed, and ``cohort.deid`` saying what was done.
+
+        Image cohorts and cohorts scrubbed already come back unchanged. Ids and demographics are not
+        touched: ids are the user's pseudonyms, ages are bands downstream, and the split by patient needs
+        ``patient_id``."""
+        if cohort.modality == "image" or cohort.deid is not None:
+            return cohort
+        columns = [s for s in TEXT_SECTIONS if s in cohort.frame.columns]
+        frame, summary = deidentify_frame(cohort.frame, columns, self.config, patient_column="patient_id", deidentifier=self.engine)
+        out = Cohort(frame, cohort.source, "keep")
+        out.n_dropped_empty = cohort.n_dropped_empty
+        out.deid = summary.to_dict()
+        self._done.append(out.deid)
+        return out
+
+    def add_summary(self, summary: dict | None) -> None:
+        """Count a scrub done elsewhere with this object's settings (a copy in a label worker process)."""
+        if summary:
+            self._done.append(dict(summary))
+
+    def summary(self) -> dict | None:
+        """What was scrubbed since the last :meth:`take_summary`, all cohorts together (None: nothing)."""
+        return merge_summaries(self._done)
+
+    def take_summary(self) -> dict | None:
+        """:meth:`summary`, and start counting afresh (the CLI prints it after a command)."""
+        merged = merge_summaries(self._done)
+        self._done.clear()
+        return merged
+
+    def __reduce__(self):
+        # A copy for a worker process: the same settings and key (so the same surrogates and date shifts),
+        # its own engine built there on first use, and no counts (the worker sends its summaries back).
+        return (_copy_for_worker, (self.config, self._key))
+
+    def __repr__(self) -> str:
+        c = self.config
+        keyed = ", keyed" if c.key is not None else ""
+        return f"CohortDeidentifier(mode={c.mode!r}, engine={c.engine!r}, shift_dates={c.shift_dates}{keyed})"
 
 
-def current_deid() -> DeidConfig | None:
-    """The de-identification applied to report text read now (None = off)."""
-    s = _setting.get()
-    return _from_env() if isinstance(s, str) else s
-
-
-@contextmanager
-def using_deid(config: DeidConfig | None) -> Iterator[None]:
-    """Read report text with ``config`` (None = no de-identification) inside the block."""
-    token = _setting.set(config)
-    try:
-        yield
-    finally:
-        _setting.reset(token)
-
-
-def set_deid(config: DeidConfig | None) -> None:
-    """Set the process's de-identification for every later read (the CLI's ``--deid``)."""
-    _setting.set(config)
-
-
-def _engine(config: DeidConfig) -> Deidentifier:
-    # One engine per setting and process: a random key (surrogates, date shifts) stays the same across the
-    # chunks of one file and the files of one command.
-    # (model_dump_json masks the secret, so the key itself is part of the cache key; kept in memory only)
-    k = config.model_dump_json() + "\x1f" + (config.key.get_secret_value() if config.key is not None else "")
-    if k not in _engines:
-        _engines[k] = Deidentifier(config)
-    return _engines[k]
-
-
-def deidentify_cohort(cohort: Cohort, config: DeidConfig | None | str = "current") -> Cohort:
-    """``cohort`` with every free-text section scrubbed, and ``cohort.deid`` saying what was done.
-
-    Image cohorts and a None config come back unchanged. Ids and demographics are not touched: ids are
-    the user's pseudonyms, ages are bands downstream, and the split by patient needs ``patient_id``."""
-    cfg = current_deid() if isinstance(config, str) else config
-    if cfg is None or cohort.modality == "image" or cohort.deid is not None:
-        return cohort
-    columns = [s for s in TEXT_SECTIONS if s in cohort.frame.columns]
-    frame, summary = deidentify_frame(cohort.frame, columns, cfg, patient_column="patient_id", deidentifier=_engine(cfg))
-    out = Cohort(frame, cohort.source, "keep")
-    out.n_dropped_empty = cohort.n_dropped_empty
-    out.deid = summary.to_dict()
-    _done.append(out.deid)
+def _copy_for_worker(config: DeidConfig, key: bytes) -> CohortDeidentifier:
+    out = CohortDeidentifier(config)
+    out._key = key
     return out
-
-
-def record_summary(summary: dict) -> None:
-    """Count a scrub done elsewhere (the label workers) in what the command reports."""
-    _done.append(summary)
-
-
-def take_summary() -> dict | None:
-    """What was scrubbed since the last call, all reads together (the CLI prints it after a command)."""
-    merged = merge_summaries(_done)
-    _done.clear()
-    return merged
 
 
 def merge_summaries(parts: list[dict]) -> dict | None:
@@ -139,4 +144,4 @@ def describe(summary: dict | None) -> str:
     return f"de-identified {summary.get('n_changed', 0)} of {summary.get('n_texts', 0)} texts ({summary.get('engine')}, {summary.get('mode')}): {counts}{cut_note}"
 
 
-__all__ = ["DEID_ENV", "KEY_ENV", "DeidSummary", "current_deid", "deid_setting", "deidentify_cohort", "describe", "merge_summaries", "record_summary", "set_deid", "take_summary", "using_deid"]
+__all__ = ["DEID_ENV", "KEY_ENV", "CohortDeidentifier", "DeidSummary", "deid_setting", "describe", "merge_summaries"]

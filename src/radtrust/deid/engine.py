@@ -18,18 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from radtrust.deid.allowlist import AllowList
 from radtrust.deid.bounds import check_replacement, cut_back
-from radtrust.deid.recognizers import (
-    KINDS,
-    MEDIUM,
-    WEAK,
-    Candidate,
-    Span,
-    date_spans,
-    find_candidates,
-    has_month_name,
-    remember,
-    resolve,
-)
+from radtrust.deid.recognizers import find_candidates, remember, resolve
+from radtrust.deid.recognizers.base import KINDS, MEDIUM, WEAK, Candidate, Span
+from radtrust.deid.recognizers.dates import date_spans, has_month_name
 from radtrust.deid.surrogates import SurrogateGenerator, shift_date_text
 from radtrust.errors import ConfigError, InputError
 
@@ -58,7 +49,8 @@ PRESIDIO_MIN_SCORE = 0.5
 
 #: Places that Safe Harbor lets stand (a state or a country), as Presidio's LOCATION would write them.
 _LOCATION_ALLOWED = frozenset(
-    p.strip() for p in (
+    p.strip()
+    for p in (
         "us,usa,united states,united states of america,america,uk,united kingdom,england,scotland,wales,"
         "britain,great britain,canada,mexico,europe,asia,africa,india,china,germany,france,spain,italy,nigeria,japan,"
         "alabama,alaska,arizona,arkansas,california,colorado,connecticut,delaware,florida,georgia,hawaii,idaho,"
@@ -80,19 +72,13 @@ class DeidConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["mask", "surrogate"] = Field(
-        "mask", description="mask: typed placeholders like [NAME]; surrogate: realistic fakes of the same kind and shape"
-    )
+    mode: Literal["mask", "surrogate"] = Field("mask", description="mask: typed placeholders like [NAME]; surrogate: realistic fakes of the same kind and shape")
     shift_dates: bool = Field(
-        False, description="move every date of a patient by the same number of days (kept in its format) instead of "
-        "masking or faking it, so intervals between a patient's dates survive"
+        False, description="move every date of a patient by the same number of days (kept in its format) instead of masking or faking it, so intervals between a patient's dates survive"
     )
     shift_max_days: int = Field(365, ge=1, le=3650, description="largest date shift in days; shifts are never 0")
     key: SecretStr | None = Field(None, description="secret for surrogates and date shifts; None = random per run")
-    engine: Literal["auto", "radtrust", "presidio"] = Field(
-        "auto", description="auto: add Presidio if it and a spaCy English model are installed; radtrust: rules only; "
-        "presidio: require Presidio"
-    )
+    engine: Literal["auto", "radtrust", "presidio"] = Field("auto", description="auto: add Presidio if it and a spaCy English model are installed; radtrust: rules only; presidio: require Presidio")
     extra_allow: list[str] = Field(default_factory=list, description="terms never to remove (case-insensitive words or phrases)")
     kinds: tuple[str, ...] = Field(KINDS, description=f"identifier kinds to act on, of {', '.join(KINDS)}")
 
@@ -108,7 +94,7 @@ class DeidConfig(BaseModel):
 
 
 class _Analyzer(Protocol):
-    def analyze(self, text: str, language: str, **kwargs: Any) -> list[Any]: ...
+    def analyze(self, text: str, language: str) -> list[Any]: ...
 
 
 class PresidioAdapter:
@@ -181,8 +167,7 @@ class Deidentifier:
     (0 = off); results never depend on it.
     """
 
-    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None, one_off_key: bytes | None = None,
-                 cache_size: int = SENTENCE_CACHE_SIZE) -> None:
+    def __init__(self, config: DeidConfig | None = None, analyzer: _Analyzer | None = None, one_off_key: bytes | None = None, cache_size: int = SENTENCE_CACHE_SIZE) -> None:
         self.config = config or DeidConfig()
         if cache_size < 0:
             raise ConfigError("cache_size must be >= 0")
@@ -209,13 +194,8 @@ class Deidentifier:
                 if model is not None:
                     self._presidio = _build_presidio(model)
                 elif self.config.engine == "presidio":
-                    raise ConfigError(
-                        "engine 'presidio' needs presidio-analyzer and a local spaCy English pipeline: "
-                        "pip install presidio-analyzer and en_core_web_lg, or use engine 'radtrust'"
-                    )
-        self.engine_name: str = (
-            f"presidio ({self._presidio.model}) + radtrust recognizers" if self._presidio is not None else "radtrust recognizers"
-        )
+                    raise ConfigError("engine 'presidio' needs presidio-analyzer and a local spaCy English pipeline: pip install presidio-analyzer and en_core_web_lg, or use engine 'radtrust'")
+        self.engine_name: str = f"presidio ({self._presidio.model}) + radtrust recognizers" if self._presidio is not None else "radtrust recognizers"
 
     def find(self, text: str) -> list[Span]:
         """Identifier spans in ``text``: sorted, non-overlapping, allow-list applied, only the configured
@@ -267,8 +247,8 @@ class Deidentifier:
         reps: list[str] = []
         pos = 0
         for sp in spans:
-            parts.append(text[pos:sp.start])
-            rep = self._replacement(sp.kind, text[sp.start:sp.end], pid)
+            parts.append(text[pos : sp.start])
+            rep = self._replacement(sp.kind, text[sp.start : sp.end], pid)
             reps.append(rep)
             parts.append(rep)
             pos = sp.end

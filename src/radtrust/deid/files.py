@@ -50,9 +50,9 @@ def deid_file(input_path: str | Path, out: str | Path, config: DeidConfig | None
     cols = list(columns) if columns else [s for s in TEXT_SECTIONS if s in cohort.frame.columns]
     missing = [c for c in cols if c not in cohort.frame.columns]
     if missing:
-        raise InputError(f"{src}: column '{missing[0]}' (--columns) is not in the file")
+        raise InputError(f"{src}: column '{missing[0]}' (`columns`) is not in the file")
     if not cols:
-        raise InputError(f"{src}: no report text column (findings, impression, indication, comparison or text); name them with --columns")
+        raise InputError(f"{src}: no report text column (findings, impression, indication, comparison or text); name them with `columns`")
     frame, summary = deidentify_frame(cohort.frame, cols, config, patient_column="patient_id")
     for col in cols:
         if col in mapping and mapping[col] in file_columns:

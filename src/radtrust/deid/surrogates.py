@@ -26,8 +26,7 @@ AGE_SURROGATE = "90+"
 _SAFE_DOMAINS = ("example.org", "example.com", "example.net")  # RFC 2606: never a real host
 _PARSER_INFO = parserinfo()
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH_FULL = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-               "November", "December")
+_MONTH_FULL = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 _WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _WEEKDAY_FULL = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -35,6 +34,7 @@ _WEEKDAY_FULL = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 # ---------------------------------------------------------------------------------------------------
 # Dates: parse the matched text into a date plus a template, shift, write back in the same format
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Piece:
@@ -206,6 +206,7 @@ def shift_date_text(text: str, days: int) -> str | None:
 # ---------------------------------------------------------------------------------------------------
 # Keyed generator
 # ---------------------------------------------------------------------------------------------------
+
 
 # Faker's en_US data (names, city suffixes, words) is drawn from with our own keyed generator: calling a
 # Faker instance per value (seed_instance, weighted choice) costs ten times more for the same result.

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.io import check_output, write_json
+from radtrust.data.readers import read_labels
+from radtrust.data.schema import Cohort, CohortScrubber, LabelTable
 from radtrust.errors import InputError
+from radtrust.evaluate.images import score_images
 from radtrust.evaluate.metrics import multilabel_metrics
+from radtrust.train.api import load_classifier, read_inputs, run_config
+from radtrust.train.config import ImageTrainConfig
 from radtrust.train.estimator import ReportClassifier
 
 
@@ -28,10 +33,7 @@ def score_against_gold(
     """
     shared = [f for f in clf.findings if f in gold.findings]
     if not shared:
-        raise InputError(
-            f"{gold.origin}: no finding in common with the model (model: {', '.join(clf.findings[:5])}...; "
-            f"gold: {', '.join(gold.findings[:5])}...)"
-        )
+        raise InputError(f"{gold.origin}: no finding in common with the model (model: {', '.join(clf.findings[:5])}...; gold: {', '.join(gold.findings[:5])}...)")
     gold_ids = set(gold.case_ids)
     keep = np.array([c in gold_ids for c in cohort.case_ids])
     if not keep.any():
@@ -50,9 +52,7 @@ def score_against_gold(
     }
     out["gold_source"] = gold.source
     out["model_findings_not_in_gold"] = [f for f in clf.findings if f not in shared]
-    if sub.modality == "image" and "laterality" in sub.frame.columns:
-        from radtrust.evaluate.images import score_images
-
+    if sub.modality == "image" and "laterality" in sub.frame.columns and isinstance(clf.config, ImageTrainConfig):
         # View rows are the training unit; readers decide per breast and per exam.
         out["breast_level"] = score_images(sub, probs[:, cols], y_true, shared, clf.config.breast_aggregation, n_boot=n_boot, seed=seed)
     return out
@@ -70,7 +70,6 @@ def gold_values(clf: ReportClassifier, gold: LabelTable, case_ids: list[str], fi
 
 def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, progress: bool = False) -> dict:
     """Load a run folder, score it on ``cohort`` against ``gold``, and attach the run's privacy record."""
-    from radtrust.train.api import load_classifier
 
     clf = load_classifier(run_dir)
     out = score_against_gold(clf, cohort, gold, n_boot=n_boot, progress=progress)
@@ -88,15 +87,14 @@ def evaluate_files(
     empty_reports: str = "error",
     n_boot: int = 1000,
     progress: bool = False,
+    *,
+    deid: CohortScrubber | None,
 ) -> dict:
-    """Read data and gold labels, score the run, and write ``metrics.json`` atomically."""
-    from radtrust.data.io import check_output, write_json
-    from radtrust.data.readers import read_labels
-    from radtrust.train.api import read_inputs, run_config
+    """Read data (report text through ``deid``) and gold labels, score the run, and write ``metrics.json`` atomically."""
 
     check_output(out, [data, labels], suffixes=(".json",))
     config = run_config(run)  # fail on a bad run folder before reading large data
-    cohort, carried = read_inputs(data, config, column_map, empty_reports)
+    cohort, carried = read_inputs(data, config, column_map, empty_reports, deid=deid)
     gold = read_labels(labels, id_column=id_column) if labels is not None else carried
     if gold is None:
         raise InputError(f"{data}: no gold labels: pass a label file")

@@ -1,7 +1,7 @@
 """Scores of a mammography image model at the units readers decide on, with woman-clustered intervals.
 
 View scores are aggregated to breasts (normal vs abnormal, benign vs malignant) and exams (density), see
-:mod:`radtrust.evaluate.aggregate`; every interval resamples women, since a woman's breasts, views and
+:mod:`radtrust.models.aggregate`; every interval resamples women, since a woman's breasts, views and
 screening rounds are correlated. Results are broken down by density (lesions hide in dense tissue), by
 site and by scanner make, the strata a screening programme must check before trusting a model.
 """
@@ -12,37 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score
 
 from radtrust.data.schema import Cohort
-from radtrust.evaluate.aggregate import aggregate_scores, aggregate_truth, density_class, is_tissue_finding
-
-N_BOOT = 1000
-
-
-def clustered_interval(stat, y: np.ndarray, score: np.ndarray, clusters: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> list[float] | None:
-    """95% percentile interval of ``stat(y, score)`` over bootstrap resamples of whole clusters (women).
-
-    Resamples where the statistic is undefined (NaN: e.g. one class only) are skipped; None when fewer
-    than half of them were usable."""
-    clusters = np.asarray(clusters)
-    uniq, inv = np.unique(clusters, return_inverse=True)
-    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[k] for k in pick])
-        v = stat(y[idx], score[idx])
-        if not np.isnan(v):
-            vals.append(v)
-    if len(vals) < n_boot / 2:
-        return None
-    return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
-
-
-def _auroc(y: np.ndarray, score: np.ndarray) -> float:
-    return float(roc_auc_score(y, score)) if 0 < (y == 1).sum() < len(y) else float("nan")
+from radtrust.models.aggregate import aggregate_scores, aggregate_truth, density_class, is_tissue_finding
+from radtrust.stats import N_BOOT, auroc_or_nan, clustered_interval
 
 
 def auroc_with_ci(y: np.ndarray, score: np.ndarray, clusters: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> dict:
@@ -53,7 +27,7 @@ def auroc_with_ci(y: np.ndarray, score: np.ndarray, clusters: np.ndarray, n_boot
     out = {"n": int(len(y)), "n_positive": int((y == 1).sum()), "n_women": int(len(np.unique(clusters)))}
     if len(np.unique(y)) < 2:
         return out | {"auroc": None, "ci95": None}
-    return out | {"auroc": _auroc(y, score), "ci95": clustered_interval(_auroc, y, score, clusters, n_boot, seed)}
+    return out | {"auroc": auroc_or_nan(y, score), "ci95": clustered_interval(auroc_or_nan, y, score, clusters, n_boot, seed)}
 
 
 def _accuracy(y: np.ndarray, pred: np.ndarray) -> float:

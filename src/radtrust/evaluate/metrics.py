@@ -2,7 +2,8 @@
 
 Per finding: precision, recall, F1, AUROC (scikit-learn) and support. Averages: micro, macro and
 support-weighted F1 (the last is what the DP-LoRA radiology literature reports). Intervals come from a
-bootstrap that resamples *patients*, not rows, because reports of one patient are correlated.
+bootstrap that resamples *patients*, not rows, because reports of one patient are correlated
+(:func:`radtrust.stats.cluster_bootstrap_sums`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from radtrust.labeling.vocab import SUMMARY_COLUMNS
-
-N_BOOTSTRAP = 1000
+from radtrust.stats import N_BOOT, cluster_bootstrap_sums
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -37,30 +37,13 @@ def _averages(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.nd
     return {"micro_f1": micro, "macro_f1": macro, "weighted_f1": weighted}
 
 
-def cluster_bootstrap_counts(per_case: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Resample clusters with replacement and return the summed counts per resample.
-
-    ``per_case`` is (n_cases, ...) counts; the result is (n_boot, ...). Written by hand because neither
-    scipy's nor scikit-learn's bootstrap resamples clusters: summing per-cluster counts and drawing
-    multinomial cluster weights makes 1,000 resamples a single matrix product.
-    """
-    uniq, inv = np.unique(clusters, return_inverse=True)
-    n_clusters = len(uniq)
-    flat = per_case.reshape(len(per_case), -1).astype(float)
-    by_cluster = np.zeros((n_clusters, flat.shape[1]))
-    np.add.at(by_cluster, inv, flat)
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot).astype(float)
-    return (weights @ by_cluster).reshape((n_boot, *per_case.shape[1:]))
-
-
 def multilabel_metrics(
     y_true: np.ndarray,
     y_prob: np.ndarray | None,
     y_pred: np.ndarray,
     findings: Sequence[str],
     clusters: np.ndarray | None = None,
-    n_boot: int = N_BOOTSTRAP,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     exclude_from_average: Sequence[str] = tuple(SUMMARY_COLUMNS),
 ) -> dict:
@@ -109,11 +92,11 @@ def multilabel_metrics(
         "n_cases": int(len(y_true)),
         "per_label": per_label,
     }
-    aucs = [per_label[f]["auroc"] for f, k in zip(findings, keep) if k and per_label[f]["auroc"] is not None]
+    aucs = [a for f, k in zip(findings, keep) if k and (a := per_label[f]["auroc"]) is not None]
     out["macro_auroc"] = float(np.mean(aucs)) if aucs else None
     if clusters is not None and n_boot > 0:
         counts = np.stack([tp_c[:, keep], fp_c[:, keep], fn_c[:, keep]], axis=1)  # (n, 3, k)
-        boot = cluster_bootstrap_counts(counts, np.asarray(clusters), n_boot, seed)
+        boot = cluster_bootstrap_sums(counts, np.asarray(clusters), n_boot, seed)
         bavg = _averages(boot[:, 0], boot[:, 1], boot[:, 2])
         out["ci95"] = {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in bavg.items()}
         out["ci_method"] = f"patient-clustered percentile bootstrap, {n_boot} resamples, seed {seed}"

@@ -39,12 +39,18 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from radtrust.data.schema import Cohort, LabelTable, label_targets
+from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
+from radtrust.data.io import check_output, write_json
+from radtrust.data.readers import read_labels
+from radtrust.data.schema import Cohort, CohortScrubber, LabelTable, label_targets
 from radtrust.data.splits import patient_split
-from radtrust.errors import InputError
-from radtrust.evaluate.images import N_BOOT, _auroc, clustered_interval
+from radtrust.errors import InputError, PrivacyError
+from radtrust.models.text import pad_features
 from radtrust.privacy.audit import attack_metrics, heldout_epsilon, lira_scores, tpr_at_fpr
+from radtrust.privacy.ledger import new_run_id, resolve_ledger
 from radtrust.progress import progress_bar
+from radtrust.stats import N_BOOT, auroc_or_nan, clustered_interval
+from radtrust.train.canaries import make_canaries
 
 LOW_FPRS = (0.01, 0.001)
 
@@ -97,7 +103,7 @@ def score_attack(member: np.ndarray, nonmember: np.ndarray, member_clusters: np.
     y = np.concatenate([np.ones(len(member)), np.zeros(len(nonmember))])
     s = np.concatenate([member, nonmember])
     clusters = np.concatenate([np.asarray(member_clusters, dtype=object), np.asarray(nonmember_clusters, dtype=object)])
-    out["auc_ci95"] = clustered_interval(_auroc, y, s, clusters, n_boot, seed)
+    out["auc_ci95"] = clustered_interval(auroc_or_nan, y, s, clusters, n_boot, seed)
     for f in LOW_FPRS:
         out[f"tpr_at_fpr_{f:g}"] = tpr_at_fpr(member, nonmember, f, 0.05)
     out["epsilon"] = heldout_epsilon(member, nonmember, delta, alpha, seed)
@@ -107,7 +113,7 @@ def score_attack(member: np.ndarray, nonmember: np.ndarray, member_clusters: np.
 def _cached_features(est, inputs) -> list[torch.Tensor] | None:
     """The frozen layers' output for every record, computed once for the target and all shadows (report
     models: the frozen trunk is the same pretrained network in each). None for image models."""
-    from radtrust.train.loop import TrainData
+    from radtrust.train.loop import TrainData  # loads opacus: imported on first use
 
     probe = est._train_data(inputs, np.zeros((len(inputs), 1), np.float32), np.zeros((len(inputs), 1), np.float32))
     if not isinstance(probe, TrainData):
@@ -123,7 +129,6 @@ def _predict(est, net, inputs, feats) -> np.ndarray:
             return est._predict_inputs(inputs)
         finally:
             est.net = saved
-    from radtrust.models.text import pad_features
 
     net.eval()
     out = []
@@ -134,17 +139,14 @@ def _predict(est, net, inputs, feats) -> np.ndarray:
     return np.concatenate(out)
 
 
-def audit_privacy(
-    run_dir: str | Path, cohort: Cohort, labels: LabelTable, config: PrivacyAuditConfig | None = None, progress: bool = False, fingerprints: tuple[str, ...] = ()
-) -> dict:
+def audit_privacy(run_dir: str | Path, cohort: Cohort, labels: LabelTable, config: PrivacyAuditConfig | None = None, progress: bool = False, fingerprints: tuple[str, ...] = ()) -> dict:
     """Attack the run in ``run_dir`` trained on ``cohort``/``labels``; return the audit (JSON-ready).
 
     The run must have been trained on ``cohort``: its recorded fingerprint must be the cohort's, or one of
     ``fingerprints`` (the whole file's, as ``radtrust train`` records when it charges a ledger).
     Counts, rates and bounds only: no record, text or identifier."""
-    from radtrust.train.api import load_classifier
-    from radtrust.train.canaries import make_canaries
-    from radtrust.train.loop import train_model
+    from radtrust.train.api import load_classifier  # loads opacus: imported on first use
+    from radtrust.train.loop import train_model  # loads opacus: imported on first use
 
     cfg = config or PrivacyAuditConfig()
     clf = load_classifier(run_dir)
@@ -199,7 +201,7 @@ def audit_privacy(
                 data.units = np.unique(clusters[idx], return_inverse=True)[1]
                 if feats is not None:
                     data.features = [feats[i] for i in idx]
-                train_model(net, data, sc, n_records=len(idx))
+                train_model(net, data, sc, n_records=len(idx))  # type: ignore[arg-type]  # a ReportNet or an ImageNet: the loop uses their shared interface
                 stats[k] = record_statistics(_predict(shadow, net, inputs, feats), T, M)[0]
                 bar.advance(1)
         scores["lira"] = lira_scores(target_margin, stats, inclusion)
@@ -221,13 +223,18 @@ def audit_privacy(
         "run": str(run_dir),
         "claimed": {"epsilon": "inf" if math.isinf(claimed_eps) else claimed_eps, "delta": privacy.get("delta"), "accountant": privacy.get("accountant"), "unit": privacy.get("unit")},
         "empirical_epsilon": {
-            "lower_bound": best, "attack": best_name, "delta": delta, "confidence": 1 - cfg.alpha,
+            "lower_bound": best,
+            "attack": best_name,
+            "delta": delta,
+            "confidence": 1 - cfg.alpha,
             "within_claim": bool(best <= claimed_eps + 1e-9),
             "method": "largest held-out Clopper-Pearson bound over the attacks, each at confidence 1 - alpha/(number of bounds) (Bonferroni)",
         },  # fmt: skip
         "population": {
-            "training_records": int((is_member & ~is_canary).sum()), "held_out_records": int((~is_member & ~is_canary).sum()),
-            "canaries_included": int((is_member & is_canary).sum()), "canaries_excluded": int((~is_member & is_canary).sum()),
+            "training_records": int((is_member & ~is_canary).sum()),
+            "held_out_records": int((~is_member & ~is_canary).sum()),
+            "canaries_included": int((is_member & is_canary).sum()),
+            "canaries_excluded": int((~is_member & is_canary).sum()),
             "patients": int(len(np.unique(clusters[~is_canary]))),
         },  # fmt: skip
         "attacks": attacks,
@@ -243,7 +250,6 @@ def check_training_data(run_dir: str | Path, meta: dict, cohort: Cohort, fingerp
 
     The recorded fingerprint must be one of ``fingerprints`` or the cohort's (hashed only when needed), and
     the text must have been read with the training's de-identification settings."""
-    from radtrust.data.fingerprint import data_fingerprint
 
     recorded = meta.get("data_fingerprint")
     if recorded not in fingerprints and recorded != data_fingerprint(cohort):
@@ -261,12 +267,12 @@ def _check_same_text(run: str | Path, trained: dict | None, now: dict | None) ->
     if _describe_deid(trained) != _describe_deid(now):
         raise InputError(
             f"run {run} was trained on text de-identified as '{_describe_deid(trained)}' but the data was read now as "
-            f"'{_describe_deid(now)}': rerun with the same --deid options (and --deid-key-file) as the training"
+            f"'{_describe_deid(now)}': rerun with the same `deid` options (and `deid_key_file`) as the training"
         )
     if trained and (trained["mode"] == "surrogate" or trained.get("shift_dates")) and not trained.get("keyed", True):
         raise InputError(
             f"run {run} was trained on surrogates or shifted dates made with a one-off random key, so the text it saw "
-            "cannot be rebuilt for the audit: train with --deid-key-file (or --deid mask) to audit it"
+            "cannot be rebuilt for the audit: train with `deid_key_file` (or `deid` mask) to audit it"
         )
 
 
@@ -281,23 +287,21 @@ def audit_privacy_files(
     empty_reports: str = "error",
     ledger: str | Path | bool | None = True,
     progress: bool = False,
+    *,
+    deid: CohortScrubber | None,
 ) -> dict:
-    """Read the run's training data and labels as ``radtrust train`` did, audit, write ``out`` (JSON,
+    """Read the run's training data and labels as ``radtrust train`` did (``deid``: the same de-identification
+    as the training, which is checked), audit, write ``out`` (JSON,
     atomically) and record the audit in the privacy ledger as a non-private analysis (ε = inf)."""
-    from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
-    from radtrust.data.io import check_output, write_json
-    from radtrust.data.readers import read_labels
-    from radtrust.errors import PrivacyError
-    from radtrust.privacy.ledger import new_run_id, resolve_ledger
-    from radtrust.train.api import read_inputs, run_config
-    from radtrust.train.estimator import read_run_json
+    from radtrust.train.api import read_inputs, run_config  # loads opacus: imported on first use
+    from radtrust.train.estimator import read_run_json  # loads opacus: imported on first use
 
     check_output(out, [data, labels], suffixes=(".json",))
     rc = run_config(run)
-    cohort, carried = read_inputs(data, rc, column_map, empty_reports)
-    if labels is None and carried is None:
-        raise InputError(f"{data}: no labels: pass the label file the run was trained on")
+    cohort, carried = read_inputs(data, rc, column_map, empty_reports, deid=deid)
     table = read_labels(labels, id_column=id_column) if labels is not None else carried
+    if table is None:
+        raise InputError(f"{data}: no labels: pass the label file the run was trained on")
     ids = set(table.case_ids)
     keep = np.array([c in ids for c in cohort.case_ids])
     whole = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)

@@ -17,7 +17,7 @@ Two ways to respect that errors are not independent:
   strength across sites instead of spending one parameter per site.
 
 Everything returned is aggregate (rates, odds ratios, counts); messages name columns, never rows, patients
-or levels of a covariate.
+or levels of a covariate. The sentence that describes each row is written by :mod:`radtrust.fairness.adjusted_prose`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ import pandas as pd
 
 from radtrust.data.schema import TEXT_SECTIONS
 from radtrust.errors import InputError
+from radtrust.fairness.adjusted_prose import odds_ratio_sentence, raw_rate_sentence, short_outcome
 
 METHOD_LABELS: dict[str, str] = {
     "cluster_robust": "logistic GLM, cluster-robust SE by patient",
@@ -148,15 +149,11 @@ def per_finding_error_frame(
     if yp.ndim == 1 and len(findings) == 1:
         yp = yp[:, None]
     if yt.ndim != 2 or yt.shape[1] != len(findings):
-        raise InputError(
-            f"per-finding errors: y_true has shape {yt.shape}, expected (cases, {len(findings)} findings)"
-        )
+        raise InputError(f"per-finding errors: y_true has shape {yt.shape}, expected (cases, {len(findings)} findings)")
     if yp.shape != yt.shape:
         raise InputError(f"per-finding errors: y_pred has shape {yp.shape}, y_true has {yt.shape}")
     if len(cohort_frame) != yt.shape[0]:
-        raise InputError(
-            f"per-finding errors: the cohort has {len(cohort_frame)} rows but y_true has {yt.shape[0]} cases"
-        )
+        raise InputError(f"per-finding errors: the cohort has {len(cohort_frame)} rows but y_true has {yt.shape[0]} cases")
     known = ~np.isnan(yt)
     if not np.isin(yt[known], (1.0, 0.0, -1.0)).all():
         raise InputError("per-finding errors: y_true must hold 1, 0, -1 (uncertain) or NaN (not mentioned)")
@@ -248,9 +245,7 @@ def adjusted_disparity(
     random_site = method == "site_random_effect"
     if random_site and site_column in covariates:
         covariates.remove(site_column)
-        notes.append(
-            f"'{site_column}' is the random effect of this model, so it was not also entered as a fixed covariate"
-        )
+        notes.append(f"'{site_column}' is the random effect of this model, so it was not also entered as a fixed covariate")
     for name, col in (("outcome", outcome), ("group", group)):
         if col in covariates:
             raise InputError(f"adjusted disparity: the {name} column '{col}' cannot also be a covariate")
@@ -259,9 +254,7 @@ def adjusted_disparity(
     needed = [outcome, group, *covariates, site_column if random_site else cluster]
     for col in needed:
         if col not in frame.columns:
-            raise InputError(
-                f"adjusted disparity: no column '{col}' (columns: {', '.join(map(str, frame.columns[:15]))})"
-            )
+            raise InputError(f"adjusted disparity: no column '{col}' (columns: {', '.join(map(str, frame.columns[:15]))})")
 
     # The random-effect model does not need the patient column, but its crude contrast uses it if it can.
     optional = [cluster] if random_site and cluster in frame.columns and cluster not in needed else []
@@ -275,10 +268,7 @@ def adjusted_disparity(
         reference = str(sorted(sizes.index, key=lambda lv: (-int(sizes[lv]), lv))[0])
     reference = str(reference)
     if reference not in sizes.index:
-        raise InputError(
-            f"adjusted disparity: reference level '{reference}' does not occur in column '{group}' "
-            "after dropping missing values"
-        )
+        raise InputError(f"adjusted disparity: reference level '{reference}' does not occur in column '{group}' after dropping missing values")
     if len(sizes) < 2:
         raise InputError(f"adjusted disparity: column '{group}' has a single level; nothing to compare")
 
@@ -317,13 +307,12 @@ def adjusted_disparity(
             break
     for c, (k_rows, k_levels) in strata_dropped.items():
         notes.append(
-            f"{k_rows} units in {k_levels} level(s) of '{c}' where every unit had the same outcome were left out "
-            f"of the model: such a stratum carries no information once '{c}' is adjusted for"
+            f"{k_rows} units in {k_levels} level(s) of '{c}' where every unit had the same outcome were left out of the model: such a stratum carries no information once '{c}' is adjusted for"
         )
     for lv in sorted(sparse):
         m = g == lv
         notes.append(
-            f"'{group}' = {lv}: {int(m.sum())} units, {int(y[m].sum())} with {_short(outcome_label)}: an odds ratio "
+            f"'{group}' = {lv}: {int(m.sum())} units, {int(y[m].sum())} with {short_outcome(outcome_label)}: an odds ratio "
             f"needs {min_cell} units and {MIN_EVENTS} with and {MIN_EVENTS} without; reported as raw rate only"
         )
 
@@ -360,23 +349,16 @@ def adjusted_disparity(
             crude_groups = None
             if cluster in mdata.columns and mdata[cluster].notna().all():
                 crude_groups = pd.factorize(mdata[cluster].astype(str))[0]
-            adj = _fit_random_site(design, formula, levels, group, used_covs, notes)
+            adj: Mapping[str, tuple[float, float, float, float | None]] = _fit_random_site(design, formula, levels, group, used_covs, notes)
             if n_clusters < MIN_SITES:
-                notes.append(
-                    f"only {n_clusters} sites: the site variance, and so the interval, is poorly determined"
-                )
+                notes.append(f"only {n_clusters} sites: the site variance, and so the interval, is poorly determined")
         else:
             crude_groups = pd.factorize(mdata[cluster].astype(str))[0]
             if n_clusters < 2:
-                raise InputError(
-                    f"adjusted disparity: column '{cluster}' has a single cluster; cluster-robust SE needs many"
-                )
+                raise InputError(f"adjusted disparity: column '{cluster}' has a single cluster; cluster-robust SE needs many")
             adj = _fit_glm(design, formula, levels, crude_groups, group, used_covs, notes, "adjusted model")
             if n_clusters < MIN_CLUSTERS:
-                notes.append(
-                    f"only {n_clusters} clusters of '{cluster}': cluster-robust standard errors are unreliable "
-                    "with few clusters"
-                )
+                notes.append(f"only {n_clusters} clusters of '{cluster}': cluster-robust standard errors are unreliable with few clusters")
         crude = _fit_glm(design, crude_formula, levels, crude_groups, group, [], notes, "crude model")
         ref_rate = float(y[in_model & (g == reference)].mean())
         for lv in modelled:
@@ -385,21 +367,22 @@ def adjusted_disparity(
             c_est, c_lo, c_hi, _ = crude[lv]
             row = _row(lv, int(m.sum()), int(y[m].sum()), float(y[m].mean()), ref_rate)
             row.update(
-                crude_odds_ratio=c_est, crude_ci_low=c_lo, crude_ci_high=c_hi,
-                odds_ratio=est, ci_low=lo, ci_high=hi, p_value=p,
+                crude_odds_ratio=c_est,
+                crude_ci_low=c_lo,
+                crude_ci_high=c_hi,
+                odds_ratio=est,
+                ci_low=lo,
+                ci_high=hi,
+                p_value=p,
             )
-            row["sentence"] = _sentence(row, group, reference, used_covs, random_site, site_column, outcome_label)
+            row["sentence"] = odds_ratio_sentence(row, group, reference, used_covs, random_site, site_column, outcome_label)
             rows.append(row)
     ref_all = g == reference
     ref_rate_all = float(y[ref_all].mean())
     for lv in sorted(sparse):
         m = g == lv
         row = _row(lv, int(m.sum()), int(y[m].sum()), float(y[m].mean()), ref_rate_all)
-        row["sentence"] = (
-            f"Cases of patients with {group} = {lv} ({row['n']}, of which {row['n_errors']} with "
-            f"{_article(_short(outcome_label))}) are too few, or too uniform, for an odds ratio; raw rate "
-            f"{_pct(row['raw_rate'])} against {_pct(ref_rate_all)} with {group} = {reference}."
-        )
+        row["sentence"] = raw_rate_sentence(row, group, reference, ref_rate_all, outcome_label)
         rows.append(row)
     rows.sort(key=lambda r: r["level"])
     return AdjustedDisparity(
@@ -420,9 +403,7 @@ def adjusted_disparity(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _complete_rows(
-    frame: pd.DataFrame, columns: list[str], notes: list[str], optional: Sequence[str] = ()
-) -> pd.DataFrame:
+def _complete_rows(frame: pd.DataFrame, columns: list[str], notes: list[str], optional: Sequence[str] = ()) -> pd.DataFrame:
     """The used columns (plus ``optional`` ones, whose gaps drop nothing), rows complete in the used ones."""
     data = frame[[*columns, *optional]].reset_index(drop=True)
     missing = data[columns].isna()
@@ -486,14 +467,8 @@ def _check_rank(exog: np.ndarray, group_idx: Sequence[int], group: str, covs: li
         return
     rest = np.delete(exog, list(group_idx), axis=1)
     if np.linalg.matrix_rank(rest) < rest.shape[1]:
-        raise InputError(
-            f"adjusted disparity for '{group}': the covariates {', '.join(covs)} are collinear "
-            "(one determines another); drop one of them"
-        )
-    raise InputError(
-        f"adjusted disparity for '{group}': the group is determined by the covariates "
-        f"{', '.join(covs)} (e.g. each level only at its own sites), so no adjusted comparison is possible"
-    )
+        raise InputError(f"adjusted disparity for '{group}': the covariates {', '.join(covs)} are collinear (one determines another); drop one of them")
+    raise InputError(f"adjusted disparity for '{group}': the group is determined by the covariates {', '.join(covs)} (e.g. each level only at its own sites), so no adjusted comparison is possible")
 
 
 def _quiet_fit(fit: Callable[[], Any], what: str, group: str, mixed: bool = False) -> tuple[Any, list[str]]:
@@ -511,10 +486,7 @@ def _quiet_fit(fit: Callable[[], Any], what: str, group: str, mixed: bool = Fals
         PerfectSeparationWarning,
     )
 
-    separation = (
-        f"adjusted disparity for '{group}': perfect separation in the {what} (a level or covariate combination "
-        "has only errors or no errors); merge rare levels or drop a covariate"
-    )
+    separation = f"adjusted disparity for '{group}': perfect separation in the {what} (a level or covariate combination has only errors or no errors); merge rare levels or drop a covariate"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -522,9 +494,7 @@ def _quiet_fit(fit: Callable[[], Any], what: str, group: str, mixed: bool = Fals
         except PerfectSeparationError:
             raise InputError(separation) from None
         except np.linalg.LinAlgError:
-            raise InputError(
-                f"adjusted disparity for '{group}': the {what} is singular (group or covariates are redundant)"
-            ) from None
+            raise InputError(f"adjusted disparity for '{group}': the {what} is singular (group or covariates are redundant)") from None
     complaints: list[str] = []
     for w in caught:
         if issubclass(w.category, PerfectSeparationWarning):
@@ -571,10 +541,7 @@ def _fit_glm(
     for lv, i in idx.items():
         b, se = params[i], bse[i]
         if not (np.isfinite(b) and np.isfinite(se)) or abs(b) > _SEPARATION_LOGIT:
-            raise InputError(
-                f"adjusted disparity for '{group}': the {what} ran off to infinity for a level of the group "
-                "(near-perfect separation); merge rare levels or drop a covariate"
-            )
+            raise InputError(f"adjusted disparity for '{group}': the {what} ran off to infinity for a level of the group (near-perfect separation); merge rare levels or drop a covariate")
         out[lv] = (math.exp(b), math.exp(b - _Z95 * se), math.exp(b + _Z95 * se), float(pvals[i]))
     return out
 
@@ -596,18 +563,11 @@ def _fit_random_site(
     # variational fit is run on standardised fixed effects (back-transformed by statsmodels), which it
     # needs to converge reliably; the Laplace fit is not, because statsmodels does not back-transform its
     # covariance when it standardises.
-    vb, vb_issues = _quiet_fit(
-        lambda: model.fit_vb(scale_fe=True, rng=0), "mixed model (variational Bayes)", group, mixed=True
-    )
+    vb, vb_issues = _quiet_fit(lambda: model.fit_vb(scale_fe=True, rng=0), "mixed model (variational Bayes)", group, mixed=True)
     notes.extend(vb_issues)
-    laplace, laplace_issues = _quiet_fit(
-        lambda: model.fit_map(rng=0, minim_opts={"gtol": 1e-4}), "mixed model (Laplace)", group, mixed=True
-    )
+    laplace, laplace_issues = _quiet_fit(lambda: model.fit_map(rng=0, minim_opts={"gtol": 1e-4}), "mixed model (Laplace)", group, mixed=True)
     if laplace_issues:
-        notes.append(
-            "the Laplace check of the mixed model did not converge, so the credible intervals are the variational "
-            "ones alone, which can be slightly too narrow"
-        )
+        notes.append("the Laplace check of the mixed model did not converge, so the credible intervals are the variational ones alone, which can be slightly too narrow")
     out = {}
     disagree = False
     for lv, i in idx.items():
@@ -617,10 +577,7 @@ def _fit_random_site(
             sd = max(sd, float(laplace.fe_sd[i]))
             disagree |= abs(b - float(laplace.fe_mean[i])) > 0.5 * sd
         if not (np.isfinite(b) and np.isfinite(sd)) or abs(b) > _SEPARATION_LOGIT:
-            raise InputError(
-                f"adjusted disparity for '{group}': the mixed model ran off to infinity for a level of the group "
-                "(near-perfect separation); merge rare levels or drop a covariate"
-            )
+            raise InputError(f"adjusted disparity for '{group}': the mixed model ran off to infinity for a level of the group (near-perfect separation); merge rare levels or drop a covariate")
         out[lv] = (math.exp(b), math.exp(b - _Z95 * sd), math.exp(b + _Z95 * sd), None)
     if disagree:
         notes.append(
@@ -628,63 +585,3 @@ def _fit_random_site(
             "standard deviation; the posterior is poorly approximated, treat the interval with caution"
         )
     return out
-
-
-def _short(label: str) -> str:
-    """'missed finding (false negative among truth-positive cells)' → 'missed finding'."""
-    return re.sub(r"\s*\(.*\)\s*$", "", label).strip() or label
-
-
-def _article(noun: str) -> str:
-    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
-
-
-def _join(names: Sequence[str]) -> str:
-    names = [str(n).replace("_", " ") for n in names]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _fmt_or(x: float) -> str:
-    return f"{x:.2f}" if 0.01 <= x < 100 else f"{x:.3g}"
-
-
-def _fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _sentence(
-    row: dict,
-    group: str,
-    reference: str,
-    covs: list[str],
-    random_site: bool,
-    site_column: str,
-    outcome_label: str,
-) -> str:
-    """One sentence a clinician can read: the adjusted odds ratio, its interval, and the crude one."""
-    adjusted = bool(covs) or random_site
-    if random_site and covs:
-        lead = f"After adjusting for {_join(covs)}, with {site_column} as a random effect, cases"
-    elif random_site:
-        lead = f"Allowing for {site_column} as a random effect, cases"
-    elif covs:
-        lead = f"After adjusting for {_join(covs)}, cases"
-    else:
-        lead = "Without adjustment (no covariates named), cases"
-    interval = "95% credible interval" if random_site else "95% CI"
-    p = "" if row["p_value"] is None else f", {_fmt_p(row['p_value'])}"
-    text = (
-        f"{lead} of patients with {group} = {row['level']} had {_fmt_or(row['odds_ratio'])} times the odds of "
-        f"{_article(_short(outcome_label))} of cases with {group} = {reference} "
-        f"({interval} {_fmt_or(row['ci_low'])} to {_fmt_or(row['ci_high'])}{p})"
-    )
-    unclear = row["ci_low"] <= 1.0 <= row["ci_high"]
-    if unclear:
-        text += ": no clear difference after adjustment" if adjusted else ": no clear difference"
-    if adjusted:
-        text += f"; unadjusted: {_fmt_or(row['crude_odds_ratio'])}"
-    return text + "."

@@ -18,18 +18,23 @@ Decisions are the run's own (thresholds chosen on its validation split, never on
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_values
-from radtrust.fairness.stats import (
+from radtrust.data.groups import DEFAULT_AGE_CUTS, group_values
+from radtrust.data.io import write_json
+from radtrust.labeling.vocab import SUMMARY_COLUMNS
+from radtrust.progress import progress_bar
+from radtrust.stats import (
     adjust_p_values,
     bootstrap_difference_p_value,
     cluster_bootstrap_weights,
@@ -38,8 +43,6 @@ from radtrust.fairness.stats import (
     unpaired_delong_test,
     weighted_auroc,
 )
-from radtrust.labeling.vocab import SUMMARY_COLUMNS
-from radtrust.progress import progress_bar
 
 RATE_METRICS = ("tpr", "fpr", "ppv", "f1")
 METRICS = (*RATE_METRICS, "auroc", "ece")
@@ -112,6 +115,18 @@ class SubgroupAudit:
             }
         )
 
+    def to_json(self, path: str | Path | None = None) -> str:
+        """:meth:`to_dict` as JSON; with ``path``, also written there atomically (what ``radtrust audit fairness`` writes)."""
+        d = self.to_dict()
+        if path is not None:
+            write_json(d, path)
+        return json.dumps(d, indent=2)
+
+    def __repr__(self) -> str:
+        n_groups = len(self.by_group)
+        judged = int(self.tests["significant"].sum()) if "significant" in self.tests.columns else None
+        return f"SubgroupAudit({len(self.overall)} findings, {n_groups} group rows, attributes {self.meta.get('attributes')}" + (f", {judged} significant tests)" if judged is not None else ")")
+
 
 def _jsonable(obj):
     if isinstance(obj, dict):
@@ -132,7 +147,8 @@ def _ci(samples: np.ndarray) -> tuple[float, float]:
     finite = samples[np.isfinite(samples)]
     if len(finite) < 10:
         return float("nan"), float("nan")
-    return percentile_interval(finite)
+    lo, hi = percentile_interval(finite)  # one interval: floats
+    return float(lo), float(hi)
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -197,7 +213,7 @@ def _underdiagnosis_inputs(y_true: np.ndarray, y_pred: np.ndarray, findings: Seq
     disease = [j for j, f in enumerate(findings) if f not in SUMMARY_COLUMNS and f not in NOT_A_DISEASE]
     if summary:
         s = summary[0]
-        has = (y_true[:, s] == 0)
+        has = y_true[:, s] == 0
         if disease:
             has |= (y_true[:, disease] == 1).any(axis=1)
         called_normal = y_pred[:, s] == 1
@@ -241,7 +257,9 @@ def audit_fairness(
         tp, fp, fn, tn = (c[i * k : (i + 1) * k] for i in range(4))
         return {"tpr": tp + fn, "fpr": fp + tn, "ppv": tp + fp, "f1": tp + fn, "auroc": np.minimum(tp + fn, fp + tn), "ece": tp + fp + fn + tn}
 
-    overall_rows, group_rows, ud_rows, gap_rows, test_rows = [], [], [], [], []
+    overall_rows: list[dict] = []
+    group_rows: list[dict] = []
+    ud_rows, gap_rows, test_rows = [], [], []
     all_attrs = ["overall", *config.attributes]
     with progress_bar("fairness audit (patient-clustered bootstrap)", len(all_attrs), progress) as bar:
         for attr in all_attrs:
@@ -343,8 +361,7 @@ def audit_fairness(
         "min_events": config.min_events,
         "methods": {
             "intervals": f"95% percentile intervals from a patient-clustered bootstrap ({config.n_boot} resamples of patients, seed {config.seed}); the same resamples for every group, finding and metric",
-            "point_estimates": "fairlearn MetricFrame (TPR, FPR, PPV, F1); scikit-learn AUROC; ECE with "
-            f"{config.n_bins} equal-width bins",
+            "point_estimates": f"fairlearn MetricFrame (TPR, FPR, PPV, F1); scikit-learn AUROC; ECE with {config.n_bins} equal-width bins",
             "gaps": "max − min over the judged groups of an attribute, and equalized-odds difference = max(TPR range, FPR range); "
             "intervals from the joint resamples (the max − min of noisy estimates is biased upwards in small groups)",
             "tests": "each judged group against the reference (largest) group: unpaired DeLong test with Obuchowski's clustered "
@@ -433,5 +450,16 @@ def _tests(attr, order, findings, status, point_vals, boot, ud_rows, ud_rate_boo
         if ud_rows[gi]["status"] == "ok" and ud_rows[ref]["status"] == "ok":
             p = bootstrap_difference_p_value(ud_rate_boot[:, gi] - ud_rate_boot[:, ref])
             diff = ud_rows[gi]["underdiagnosis_rate"] - ud_rows[ref]["underdiagnosis_rate"]
-            rows.append({"attribute": attr, "finding": "(any finding)", "metric": "underdiagnosis_rate", "group": str(order[gi]), "reference": str(order[ref]), "difference": float(diff), "test": "patient-clustered bootstrap", "p_value": float(p)})
+            rows.append(
+                {
+                    "attribute": attr,
+                    "finding": "(any finding)",
+                    "metric": "underdiagnosis_rate",
+                    "group": str(order[gi]),
+                    "reference": str(order[ref]),
+                    "difference": float(diff),
+                    "test": "patient-clustered bootstrap",
+                    "p_value": float(p),
+                }
+            )
     return rows

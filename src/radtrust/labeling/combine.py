@@ -31,8 +31,10 @@ import numpy as np
 import pandas as pd
 
 from radtrust.data.io import write_table
+from radtrust.data.readers import read_labels
 from radtrust.data.schema import LabelTable
 from radtrust.errors import ConfigError, InputError
+from radtrust.labeling.teacher import sidecar_path
 
 __all__ = ["CLASS_VALUES", "METHODS", "agreement_table", "combine_files", "combine_labels", "dawid_skene"]
 
@@ -170,7 +172,7 @@ def _common_findings(tables: Sequence[LabelTable], names: list[str], findings: S
             )
             shared = [f for f in first if f in t.findings]
             hint = "they share no finding" if not shared else f"{len(shared)} shared; pass findings= to combine those"
-            raise InputError(f"label tables have different findings ({detail}): {hint}; label with the same --vocab")
+            raise InputError(f"label tables have different findings ({detail}): {hint}; label with the same `vocab`")
     return first
 
 
@@ -281,10 +283,7 @@ def combine_labels(
     observed = codes[:, :, 0] != _UNOBSERVED
     n_sources = observed.sum(axis=1)
     if not (n_sources >= 2).any():
-        raise InputError(
-            f"the {len(tables)} label tables share no case id ({', '.join(names)}): they label different reports; "
-            "combine tables made from the same input"
-        )
+        raise InputError(f"the {len(tables)} label tables share no case id ({', '.join(names)}): they label different reports; combine tables made from the same input")
     w = _weights(weights, names)
     if method == "weighted_vote" and not (w > 0).any():
         raise ConfigError("weighted_vote needs at least one positive weight")
@@ -339,8 +338,6 @@ def combine_files(
     :func:`radtrust.labeling.teacher.teacher_label_file`) lists the cases the teacher gave no valid answer
     for; those rows are dropped before combining, so that "no answer" is not read as "not mentioned".
     """
-    from radtrust.data.readers import read_labels
-    from radtrust.labeling.teacher import sidecar_path
 
     if method not in METHODS:  # before reading anything
         raise ConfigError(f"unknown combine method '{method}': choose one of {', '.join(METHODS)}")

@@ -28,9 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from radtrust.data.schema import LABEL_SOURCE_COLUMN, Cohort, LabelTable
+from radtrust.data.io import write_table
+from radtrust.data.readers import read_cohort
+from radtrust.data.schema import LABEL_SOURCE_COLUMN, Cohort, CohortScrubber, LabelTable
 from radtrust.errors import ConfigError, InputError
 from radtrust.labeling import patterns as P
+from radtrust.labeling import rules
+from radtrust.labeling.rules import RuleLabeler, normalise_report_text
 
 __all__ = [
     "MammoLabeler",
@@ -232,7 +236,6 @@ class _Compiled:
     """Everything compiled, once per process on first use: the chest labeler's cue regexes, extended."""
 
     def __init__(self) -> None:
-        from radtrust.labeling import rules
 
         base = rules._compiled()
         # The chest labeler's cue engine reads these attributes; a shallow copy shares the compiled
@@ -257,9 +260,7 @@ class _Compiled:
         self.side = re.compile(_SIDE_WORDS)
         self.loc_suffix = re.compile(_LOC_SUFFIX)
         self.verb_loc_suffix = re.compile(_VERBISH + _LOC_SUFFIX)
-        self.adj_side = re.compile(
-            _SIDE_WORDS + r"(?:\s+breast)?(?:[\s,-]+(?!(?:in|at|on|of|and|or|is|are|was|were|with|without|no|not|there|the|a|an)\b)[a-z0-9.'/-]+){0,5}[\s,-]*$"
-        )
+        self.adj_side = re.compile(_SIDE_WORDS + r"(?:\s+breast)?(?:[\s,-]+(?!(?:in|at|on|of|and|or|is|are|was|were|with|without|no|not|there|the|a|an)\b)[a-z0-9.'/-]+){0,5}[\s,-]*$")
         self.section = re.compile(_SECTION)
         self.birads_num = re.compile(_BIRADS_NUM)
         self.birads_prior = re.compile(_BIRADS_PRIOR)
@@ -328,7 +329,6 @@ class MammoLabeler:
     """
 
     def __init__(self, *, likely_as: str = "positive", max_cue_distance: int = 6, exam_column: str = "exam") -> None:
-        from radtrust.labeling.rules import RuleLabeler
 
         if likely_as not in ("uncertain", "positive"):
             raise ConfigError(f"likely_as must be 'uncertain' or 'positive', not '{likely_as}'")
@@ -376,11 +376,10 @@ class MammoLabeler:
     def label_report(self, text: str, exam: str | None = None, c: _Compiled | None = None) -> dict[str, Any]:
         """Labels of one report as a dict (``birads``, ``density``, ``laterality`` and the findings)."""
         c = c or _compiled()
-        from radtrust.labeling.rules import _normalise
 
-        t = _normalise(text, c.cues)
+        t = normalise_report_text(text, c.cues)
         sections = self._sections(t, c)
-        exam_parts = [_normalise(exam, c.cues)] if isinstance(exam, str) and exam.strip() else []
+        exam_parts = [normalise_report_text(exam, c.cues)] if isinstance(exam, str) and exam.strip() else []
         exam_text = " . ".join(exam_parts + [b for k, b in sections if k == "exam"])
         labelled = [(k, b) for k, b in sections if k in ("findings", "impression", "assessment", "density", "pre")]
         laterality = self._exam_laterality(exam_text, c)
@@ -458,9 +457,10 @@ class MammoLabeler:
         for v, rx in c.birads_words:
             for m in rx.finditer(body):
                 before = body[max(0, m.start() - 40) : m.start()]
-                whole = kind == "assessment" or c.birads_word_context.search(before) or (
-                    c.sentence_start.fullmatch(before[-12:].split(".")[-1]) is not None
-                    and c.statement_end.match(body, m.end()) is not None
+                whole = (
+                    kind == "assessment"
+                    or c.birads_word_context.search(before)
+                    or (c.sentence_start.fullmatch(before[-12:].split(".")[-1]) is not None and c.statement_end.match(body, m.end()) is not None)
                 )
                 if whole and not c.negated_word.search(before):
                     out.append(v)
@@ -519,7 +519,6 @@ class MammoLabeler:
         most recently named (carried over from earlier sections) serve unsided positive mentions.
         Returns the breasts last named, for the next section.
         """
-        from radtrust.labeling.rules import RuleLabeler
 
         header: tuple[int, ...] | None = None
         for sent in RuleLabeler._sentences(body, c.cues):
@@ -602,9 +601,11 @@ class MammoLabeler:
                 post = eng._post_cue(suffix[loc.end() :], cues)
             sides = self._group_sides(t, first.start(), lastm.end(), side_hits, c)
             for m in group:
-                value, _cue = eng._decide(c.phrase_of[m.lastgroup], m.group(0), pre, post, False, cues)
+                name = m.lastgroup
+                assert name is not None  # every alternative of the pattern is a named group
+                value, _cue = eng._decide(c.phrase_of[name], m.group(0), pre, post, False, cues)
                 if value is not None:
-                    out.append((c.kind_of[m.lastgroup], value, sides))
+                    out.append((c.kind_of[name], value, sides))
             i = j + 1
         return out
 
@@ -632,17 +633,14 @@ class MammoLabeler:
         return None if pick is None else _side_of_match(pick)
 
 
-def mammo_label_file(
-    input_path: str | Path, out: str | Path, column_map=None, empty_reports: str = "error"
-) -> pd.DataFrame:
+def mammo_label_file(input_path: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", *, deid: CohortScrubber | None) -> pd.DataFrame:
     """Label every report of ``input_path`` with :class:`MammoLabeler`; write the table atomically.
+    ``deid``: the de-identifier the text goes through first, or None for the raw text.
 
     Mirrors :func:`radtrust.labeling.api.label_file` (what ``radtrust label --vocab mammo`` calls).
     """
-    from radtrust.data.io import write_table
-    from radtrust.data.readers import read_cohort
 
-    cohort = read_cohort(input_path, column_map, empty_reports)
+    cohort = read_cohort(input_path, column_map, empty_reports, deid=deid)
     table = MammoLabeler().label(cohort)
     write_table(table, out)
     return table

@@ -52,15 +52,29 @@ _ENLARGED = r"(?:enlarged|large|increased(?:\s+in\s+size)?)"
 _NORMALISH = r"(?:(?:at\s+)?(?:the\s+)?(?:upper|high|top)\s+(?:limits?|range|end)?\s*(?:of\s+)?normal|normal|within\s+normal\s+limits|unremarkable|stable\s+and\s+normal|not\s+enlarged|upper\s+normal)"
 _DEGREE = r"(?:(?:mild|mildly|moderate|moderately|marked|markedly|severe|severely|significant|significantly|slight|slightly|minimal|minimally|borderline|massive|massively|stable|stably|again|persistent|persistently|chronic|chronically|globally|xxxx)\s+)*"
 
+
 def _size_phrases(subj: str, concept: str) -> tuple[Phrase, ...]:
     """Size statements about a cardiac outline ``subj``: borderline, enlarged, normal."""
     return (
-        Phrase(rf"borderline\s+(?:enlarged\s+)?{subj}(?:\s+(?:size|enlargement))?|{subj}\s+(?:size\s+)?(?:(?:is|appears?|remains?|xxxx)\s+)?borderline(?:\s+in\s+size)?(?!\s+enlarge)|{subj}\s+(?:size\s+)?(?:is\s+)?(?:at\s+)?(?:the\s+)?upper\s+limits?\s+(?:of\s+)?normal\s+(?:or|to)\s+(?:borderline|mildly|slightly)\s+(?:enlarged|large)", (concept,), borderline=True),
-        Phrase(rf"{subj}\s+(?:size\s+)?(?:(?:is|are|appears?|remains?|seems?|looks?|was|has|have|may\s+be|might\s+be|could\s+be|probably|possibly|likely|at|be|been|become|now|again|stable|stably|persistently|grossly|xxxx)\s+){{1,4}}{_DEGREE}{_ENLARGED}", (concept,), clausal=True),
+        Phrase(
+            rf"borderline\s+(?:enlarged\s+)?{subj}(?:\s+(?:size|enlargement))?|{subj}\s+(?:size\s+)?(?:(?:is|appears?|remains?|xxxx)\s+)?borderline(?:\s+in\s+size)?(?!\s+enlarge)|{subj}\s+(?:size\s+)?(?:is\s+)?(?:at\s+)?(?:the\s+)?upper\s+limits?\s+(?:of\s+)?normal\s+(?:or|to)\s+(?:borderline|mildly|slightly)\s+(?:enlarged|large)",
+            (concept,),
+            borderline=True,
+        ),
+        Phrase(
+            rf"{subj}\s+(?:size\s+)?(?:(?:is|are|appears?|remains?|seems?|looks?|was|has|have|may\s+be|might\s+be|could\s+be|probably|possibly|likely|at|be|been|become|now|again|stable|stably|persistently|grossly|xxxx)\s+){{1,4}}{_DEGREE}{_ENLARGED}",
+            (concept,),
+            clausal=True,
+        ),
         Phrase(rf"{subj}\s+(?:size\s+)?{_DEGREE}{_ENLARGED}", (concept,)),
         Phrase(rf"(?:enlarge(?:d|ment\s+of)|large|increased\s+size\s+of)\s+(?:the\s+)?{subj}|{subj}\s+enlargement", (concept,)),
         Phrase(rf"(?:normal|unremarkable|stable\s+normal|upper\s+normal)\s+(?:(?:and\s+)?(?:stable|unchanged)\s+)?{subj}(?:\s+(?:size|contours?|silhouette))?", (concept,), fixed=0),
-        Phrase(rf"{subj}\s+(?:size\s+)?(?:(?:is|are|appears?|remains?|was|of|within|grossly|again|stable|and|mediastinal|contours?|size|silhouette|xxxx)\s+){{0,4}}{_NORMALISH}", (concept,), fixed=0, clausal=True),
+        Phrase(
+            rf"{subj}\s+(?:size\s+)?(?:(?:is|are|appears?|remains?|was|of|within|grossly|again|stable|and|mediastinal|contours?|size|silhouette|xxxx)\s+){{0,4}}{_NORMALISH}",
+            (concept,),
+            fixed=0,
+            clausal=True,
+        ),
     )
 
 
@@ -70,7 +84,10 @@ PHRASES: tuple[Phrase, ...] = (
     Phrase(r"hydro-?pneumothora\w*", ("hydropneumothorax",)),
     Phrase(r"peri-?cardial\s+(?:effusions?|fluid)", ("pericardial_effusion",)),
     Phrase(r"(?:subcutaneous|soft[\s-]+tissues?|chest\s+wall|mediastinal|subcutaneous\s+soft\s+tissue)\s+emphysema", ("subcut_emphysema",)),
-    Phrase(r"(?:pleural|pleuro)(?:[\s-]+(?:parenchymal|based|apical|\w+al))?[\s-]+(?:thicken\w*|reaction|fibrosis|capping)|(?:apical|biapical)\s+(?:pleural\s+)?(?:thickening|capping|caps?)\b|thicken\w*\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}pleura\b|thickened\s+(?:\w+\s+){0,2}pleura\w*|(?:fissural|fissure)\s+thickening|thickening\s+(?:of|in|along)\s+(?:the\s+)?(?:\w+\s+){0,2}fissures?", ("pleural_thickening",)),
+    Phrase(
+        r"(?:pleural|pleuro)(?:[\s-]+(?:parenchymal|based|apical|\w+al))?[\s-]+(?:thicken\w*|reaction|fibrosis|capping)|(?:apical|biapical)\s+(?:pleural\s+)?(?:thickening|capping|caps?)\b|thicken\w*\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}pleura\b|thickened\s+(?:\w+\s+){0,2}pleura\w*|(?:fissural|fissure)\s+thickening|thickening\s+(?:of|in|along)\s+(?:the\s+)?(?:\w+\s+){0,2}fissures?",
+        ("pleural_thickening",),
+    ),
     Phrase(r"pleural\s+(?:plaques?|calcifications?)|calcified\s+pleural\s+plaques?|fibrothorax|(?:pleural|pleuro)(?:[\s-]+(?:parenchymal|based|apical))?[\s-]+scar\w*", ("pleural_other",)),
     Phrase(r"(?:hiatal|hiatus|diaphragmatic|bochdalek|morgagni|paraesophageal|para-esophageal)\s+hernia\w*|hernia\w*\s+(?:of\s+the\s+)?(?:stomach|bowel|diaphragm)|hernia\b|herniation", ("hernia",)),
     # Open-i's indexers do not index "nodular opacity" as a nodule (a nodule is named as such); CheXpert
@@ -82,12 +99,25 @@ PHRASES: tuple[Phrase, ...] = (
     *_size_phrases(_HEART, "cardiomegaly_h"),
     Phrase(r"cardiomegal\w*|cardiomeglay|cariomegaly|enlarged\s+heart|increase\w*\s+(?:in\s+)?(?:the\s+)?(?:heart|cardiac)\s+size", ("cardiomegaly_h",)),
     *_size_phrases(_CMS, "cm_silhouette"),
-    Phrase(r"(?:widen\w*|enlarge\w*|prominen\w*)\s+(?:of\s+)?(?:the\s+)?(?:superior\s+)?mediastin\w*|mediastin\w*\s+(?:silhouette\s+|contours?\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+)?(?:not\s+)?(?:\w+ly\s+)?(?:widen\w*|enlarge\w*)", ("enlarged_cm",)),
+    Phrase(
+        r"(?:widen\w*|enlarge\w*|prominen\w*)\s+(?:of\s+)?(?:the\s+)?(?:superior\s+)?mediastin\w*|mediastin\w*\s+(?:silhouette\s+|contours?\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+)?(?:not\s+)?(?:\w+ly\s+)?(?:widen\w*|enlarge\w*)",
+        ("enlarged_cm",),
+    ),
     # "Normal mediastinal contours", "the mediastinum is unremarkable": a statement that it is not enlarged.
-    Phrase(r"(?:normal|unremarkable)\s+(?:superior\s+)?mediastin\w*(?:\s+(?:contours?|silhouette|width|structures))?|mediastin\w*\s+(?:(?:contours?|silhouette|width|structures)\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+){0,2}(?:normal|within\s+normal\s+limits|unremarkable|stable)\b", ("enlarged_cm",), fixed=0),
+    Phrase(
+        r"(?:normal|unremarkable)\s+(?:superior\s+)?mediastin\w*(?:\s+(?:contours?|silhouette|width|structures))?|mediastin\w*\s+(?:(?:contours?|silhouette|width|structures)\s+)?(?:(?:is|are|appears?|remains?|xxxx)\s+){0,2}(?:normal|within\s+normal\s+limits|unremarkable|stable)\b",
+        ("enlarged_cm",),
+        fixed=0,
+    ),
     # -- single findings --
-    Phrase(r"atel[aeiou]?[ckt]\w*|atelectasis|(?:subsegmental|bibasilar|basilar|bibasal|basal|lingular|rml|rll|lll|rul|lul)\s+collapse|(?:lob(?:e|ar)|lung|segmental)\s+collapse|collapsed?\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,4}(?:lobes?|lungs?)\b", ("atelectasis",)),
-    Phrase(r"(?:pleural\s+)?(?:effusi\w*|effuson\w*|effusoin\w*|efusion\w*|effsuion\w*|efffusion\w*)|pleural\s+fluid|fluid\s+(?:with)?in\s+the\s+(?:\w+\s+){0,2}pleural\s+spaces?|hydrothora\w*", ("effusion",)),
+    Phrase(
+        r"atel[aeiou]?[ckt]\w*|atelectasis|(?:subsegmental|bibasilar|basilar|bibasal|basal|lingular|rml|rll|lll|rul|lul)\s+collapse|(?:lob(?:e|ar)|lung|segmental)\s+collapse|collapsed?\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,4}(?:lobes?|lungs?)\b",
+        ("atelectasis",),
+    ),
+    Phrase(
+        r"(?:pleural\s+)?(?:effusi\w*|effuson\w*|effusoin\w*|efusion\w*|effsuion\w*|efffusion\w*)|pleural\s+fluid|fluid\s+(?:with)?in\s+the\s+(?:\w+\s+){0,2}pleural\s+spaces?|hydrothora\w*",
+        ("effusion",),
+    ),
     Phrase(r"infiltrat\w*|infitrat\w*|infilrat\w*", ("infiltration",)),
     Phrase(r"mass(?:es)?\b(?!\s+effect)|mass-like|masslike", ("mass",)),
     Phrase(r"tumou?r\w*|neoplas\w*|carcinoma\w*|malignan\w*|cancer\w*|metasta\w*|lymphoma\w*", ("lesion",)),
@@ -97,15 +127,26 @@ PHRASES: tuple[Phrase, ...] = (
     Phrase(r"pneumothora\w*|pnuemothora\w*|pneumothroa\w*|pneumthora\w*|\bptx\b", ("pneumothorax",)),
     Phrase(r"consolidat\w*|consoldiat\w*|consolidaton", ("consolidation",)),
     Phrase(r"(?:pulmonary\s+)?o?edema\w*|odema", ("edema",)),
-    Phrase(r"(?:congestive\s+)?heart\s+failure|\bchf\b|(?:pulmonary\s+)?(?:vascular|venous)\s+congestion|pulmonary\s+congestion|vascular\s+(?:indistinctness|engorgement)|cephalization", ("congestion",)),
+    Phrase(
+        r"(?:congestive\s+)?heart\s+failure|\bchf\b|(?:pulmonary\s+)?(?:vascular|venous)\s+congestion|pulmonary\s+congestion|vascular\s+(?:indistinctness|engorgement)|cephalization", ("congestion",)
+    ),
     Phrase(r"emphysem\w*|emphysym\w*|emphsyem\w*", ("emphysema",)),
     Phrase(r"(?:pulmonary|interstitial|lung)\s+fibros\w*|fibros[ie]s\b|fibrotic|fibrosis", ("fibrosis",)),
     Phrase(r"fractur\w*|\bfx\b|fractrue\w*", ("fracture",)),
-    Phrase(r"opaci\w*|densit(?:y|ies)|air[\s-]?space\s+(?:disease|process)|ground[\s-]?glass|haz(?:y|iness)|reticula\w*|interstitial\s+(?:markings?|prominence|pattern|disease|lung\s+disease|changes?|thickening)|(?:parenchymal|lung|pulmonary)\s+scar\w*|scar(?:s|ring)?\b|cicatri\w*|increased\s+(?:interstitial\s+)?markings", ("opacity",)),
+    Phrase(
+        r"opaci\w*|densit(?:y|ies)|air[\s-]?space\s+(?:disease|process)|ground[\s-]?glass|haz(?:y|iness)|reticula\w*|interstitial\s+(?:markings?|prominence|pattern|disease|lung\s+disease|changes?|thickening)|(?:parenchymal|lung|pulmonary)\s+scar\w*|scar(?:s|ring)?\b|cicatri\w*|increased\s+(?:interstitial\s+)?markings",
+        ("opacity",),
+    ),
     Phrase(r"lesions?\b|cavitar\w*|cavitation|cavity", ("lesion",)),
-    Phrase(r"pace(?:maker|r)s?\b|\bicd\b|\baicd\b|defibrillator|catheters?\b|\bpicc(?:\s+line)?\b|port-?a-?cath|portacath|(?:power|chest|central|venous)\s+port\b|tubes?\b|(?:central|venous|picc|arterial|jugular|subclavian|femoral|dialysis|midline|ij)\s+(?:\w+\s+)?lines?\b|lines\s+and\s+tubes|swan[\s-]ganz|(?:sternotomy|sternal|cerclage)\s+wires?|leads?\b|stents?\b|valve\s+(?:replacement|prosthesis)|prosthetic\s+(?:\w+\s+)?valve|(?:cardiac|medical|implanted|support)\s+devices?|lines?\s*(?:/|and|or)\s*tubes?|\bett\b|\bcvc\b|\bngt\b|\bogt\b|dobhoff|drains?\b|coils?\b|(?:endotracheal|tracheostomy|et|ng|og|nasogastric|orogastric|feeding)\s+tubes?", ("devices",)),
+    Phrase(
+        r"pace(?:maker|r)s?\b|\bicd\b|\baicd\b|defibrillator|catheters?\b|\bpicc(?:\s+line)?\b|port-?a-?cath|portacath|(?:power|chest|central|venous)\s+port\b|tubes?\b|(?:central|venous|picc|arterial|jugular|subclavian|femoral|dialysis|midline|ij)\s+(?:\w+\s+)?lines?\b|lines\s+and\s+tubes|swan[\s-]ganz|(?:sternotomy|sternal|cerclage)\s+wires?|leads?\b|stents?\b|valve\s+(?:replacement|prosthesis)|prosthetic\s+(?:\w+\s+)?valve|(?:cardiac|medical|implanted|support)\s+devices?|lines?\s*(?:/|and|or)\s*tubes?|\bett\b|\bcvc\b|\bngt\b|\bogt\b|dobhoff|drains?\b|coils?\b|(?:endotracheal|tracheostomy|et|ng|og|nasogastric|orogastric|feeding)\s+tubes?",
+        ("devices",),
+    ),
     # Other abnormalities: not labels of either vocabulary, but they keep "normal" at 0.
-    Phrase(r"granulom\w*|calcifi\w*|calcinosis|scolios\w*|kyphos\w*|kyphotic|degenerat\w*|spondylo\w*|osteophyt\w*|arthrit\w*|arthropath\w*|tortu\w*|atherosclero\w*|ectasia|ectatic|aneurysm\w*|hyperinfla\w*|hyperexpan\w*|over-?inflat\w*|over-?expan\w*|hyperlucen\w*|\bcopd\b|chronic\s+obstructive|low\s+lung\s+volumes?|(?:lung\s+volumes\s+are|volumes\s+are)\s+low|hypoinfla\w*|hypoventila\w*|eventration|elevat\w*\s+(?:of\s+the\s+)?(?:\w+\s+)?(?:hemi-?)?diaphragm|(?:hemi-?)?diaphragm\w*\s+(?:is\s+)?elevat\w*|flatten\w*|deformit\w*|lucenc\w*|sternotomy|surgical\s+clips?|clips?\b|post-?surgical|postoperative|post-?operative|status\s+post|\bs/p\b|cabg|bronchiectas\w*|blunt\w*|adenopathy|lymphadenopathy|bullae|bullous|bulla\b|cysts?\b|cystic|mastectom\w*|cholecystectom\w*|pectus|thicken\w*|prominen\w*|fullness|widen\w*|enlarge\w*|loss\s+of\s+(?:height|volume)|volume\s+loss|compression|wedg\w*|osteopen\w*|osteopor\w*|sclero\w*|demineraliz\w*|hardware|fusion|screws?\b|plate\b|abnormal\w*|foreign\s+bod\w*|shrapnel|bullet|mild\s+changes|chronic\s+(?:lung|changes|disease|interstitial)", ("other",)),
+    Phrase(
+        r"granulom\w*|calcifi\w*|calcinosis|scolios\w*|kyphos\w*|kyphotic|degenerat\w*|spondylo\w*|osteophyt\w*|arthrit\w*|arthropath\w*|tortu\w*|atherosclero\w*|ectasia|ectatic|aneurysm\w*|hyperinfla\w*|hyperexpan\w*|over-?inflat\w*|over-?expan\w*|hyperlucen\w*|\bcopd\b|chronic\s+obstructive|low\s+lung\s+volumes?|(?:lung\s+volumes\s+are|volumes\s+are)\s+low|hypoinfla\w*|hypoventila\w*|eventration|elevat\w*\s+(?:of\s+the\s+)?(?:\w+\s+)?(?:hemi-?)?diaphragm|(?:hemi-?)?diaphragm\w*\s+(?:is\s+)?elevat\w*|flatten\w*|deformit\w*|lucenc\w*|sternotomy|surgical\s+clips?|clips?\b|post-?surgical|postoperative|post-?operative|status\s+post|\bs/p\b|cabg|bronchiectas\w*|blunt\w*|adenopathy|lymphadenopathy|bullae|bullous|bulla\b|cysts?\b|cystic|mastectom\w*|cholecystectom\w*|pectus|thicken\w*|prominen\w*|fullness|widen\w*|enlarge\w*|loss\s+of\s+(?:height|volume)|volume\s+loss|compression|wedg\w*|osteopen\w*|osteopor\w*|sclero\w*|demineraliz\w*|hardware|fusion|screws?\b|plate\b|abnormal\w*|foreign\s+bod\w*|shrapnel|bullet|mild\s+changes|chronic\s+(?:lung|changes|disease|interstitial)",
+        ("other",),
+    ),
 )
 
 # ---------------------------------------------------------------------------------------------------
@@ -172,16 +213,12 @@ UNCERTAINTY_PRE = (
 
 #: Strong hedges ("likely atelectasis", "probable pneumonia", "borderline"): CheXpert calls them
 #: uncertain; readers (and MeSH indexers on Open-i) act on them as findings. :class:`~radtrust.labeling.rules.RuleLabeler` chooses via ``likely_as``.
-LIKELY_PRE = (
-    r"\b(?:most\s+(?:suggestive|indicative)\s+of|likely|most\s+likely|probable|probably|presumably|presumed|favou?r|favou?ring|borderline|mildly\s+borderline)\b",
-)
+LIKELY_PRE = (r"\b(?:most\s+(?:suggestive|indicative)\s+of|likely|most\s+likely|probable|probably|presumably|presumed|favou?r|favou?ring|borderline|mildly\s+borderline)\b",)
 
 #: Assertions of a diagnosis from the appearance ("opacity consistent with pneumonia"): positive in the
 #: CheXpert labeler unless a hedge comes with them ("may be consistent with"). They are cues all the same,
 #: because they close the scope of an earlier negation ("no effusion; opacity consistent with pneumonia").
-ASSERTION_PRE = (
-    r"\b(?:(?:most\s+)?(?:consistent|compatible)\s+with|in\s+keeping\s+with|(?:most\s+)?characteristic\s+of|diagnostic\s+of)\b",
-)
+ASSERTION_PRE = (r"\b(?:(?:most\s+)?(?:consistent|compatible)\s+with|in\s+keeping\s+with|(?:most\s+)?characteristic\s+of|diagnostic\s+of)\b",)
 
 #: Negation cues before a mention.
 NEGATION_PRE = (
@@ -215,9 +252,7 @@ UNCERTAINTY_POST = (
 )
 
 #: Cues that make a mention not about the current image at all (history, indication phrasing).
-IGNORE_PRE = (
-    r"\b(?:history\s+of|hx\s+of|h/o|known\s+history|risk\s+of|risk\s+for|at\s+risk)\b",
-)
+IGNORE_PRE = (r"\b(?:history\s+of|hx\s+of|h/o|known\s+history|risk\s+of|risk\s+for|at\s+risk)\b",)
 
 #: Words that end a cue's scope: contrast, exception and relative clauses.
 SCOPE_BREAK = (

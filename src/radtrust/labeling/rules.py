@@ -132,9 +132,7 @@ class _Compiled:
 
     def __init__(self) -> None:
         self.phrases = P.PHRASES
-        self.mention = re.compile(
-            r"\b(?:" + "|".join(rf"(?P<p{i}>{ph.pattern})" for i, ph in enumerate(self.phrases)) + ")"
-        )
+        self.mention = re.compile(r"\b(?:" + "|".join(rf"(?P<p{i}>{ph.pattern})" for i, ph in enumerate(self.phrases)) + ")")
         self.group_index = {f"p{i}": i for i in range(len(self.phrases))}
         self.pre = re.compile(
             "|".join(
@@ -152,15 +150,11 @@ class _Compiled:
         self.post_unc = re.compile("|".join(f"(?:{p})" for p in P.UNCERTAINTY_POST))
         self.post_loc = re.compile(P.POST_LOCATIVE)
         # "X versus Y": the first-named diagnosis is the favoured one.
-        self.post_likely = re.compile(
-            r"^[\s,]*(?:(?:is|are|was|were|most)\s+)?(?:likely|probable|favou?red|versus|vs\b|or\s+less\s+likely)"
-        )
+        self.post_likely = re.compile(r"^[\s,]*(?:(?:is|are|was|were|most)\s+)?(?:likely|probable|favou?red|versus|vs\b|or\s+less\s+likely)")
         self.scope_break = re.compile("|".join(f"(?:{p})" for p in P.SCOPE_BREAK))
         self.verb_break = re.compile(P.VERB_BREAK)
         self.coord = re.compile(P.COORDINATION_GAP)
-        self.sentence = re.compile(
-            r"\.(?!\d)(?<!\bvs\.)(?<!\bdr\.)(?<!\be\.g\.)(?<!\bi\.e\.)|[;!\n]|:(?!\d)(?!" + P.COLON_ANSWER + ")"
-        )
+        self.sentence = re.compile(r"\.(?!\d)(?<!\bvs\.)(?<!\bdr\.)(?<!\be\.g\.)(?<!\bi\.e\.)|[;!\n]|:(?!\d)(?!" + P.COLON_ANSWER + ")")
         self.word = re.compile(r"\w+")
         self.or_word = re.compile(r"\bor\b")
         self.s3: set[str] = set()
@@ -180,9 +174,7 @@ class _Compiled:
         self.space = re.compile(r"[ \t\r\f\v]{2,}|[\t\r\f\v]")
         # Inside a clausal phrase ("the heart is not enlarged", "may be enlarged").
         self.inner_neg = re.compile(r"\b(?:not|no|normal|upper\s+limits?)\b")
-        self.inner_unc = re.compile(
-            r"\b(?:may|might|could|possibly|perhaps|questionabl\w*)\b"
-        )
+        self.inner_unc = re.compile(r"\b(?:may|might|could|possibly|perhaps|questionabl\w*)\b")
         self.inner_likely = re.compile(r"\b(?:likely|probably|borderline)\b")
         self.neg_then_hedge = re.compile(
             r"\b(?:no|not|without|negative\s+for)\b(?:(?!\b(?:but|however)\b)[^,])*?\b(?:to\s+suggest|suggest\w*|to\s+indicate|indicat\w*|(?:suspicious|concerning|worrisome|diagnostic|typical)\s+(?:for|of)|(?:consistent|compatible)\s+with|evidence\s+(?:of|for))\s*$"
@@ -197,7 +189,7 @@ def _compiled() -> _Compiled:
     return _Compiled()
 
 
-def _normalise(text: str, c: _Compiled) -> str:
+def normalise_report_text(text: str, c: _Compiled) -> str:
     t = text.lower()
     if "xxxx" in t:
         # De-identification masks: "x-XXXX" is nearly always "x-ray"; other masks become one neutral token.
@@ -292,9 +284,7 @@ class RuleLabeler:
             for k in self._map.get(name, ()):
                 self._cols[k] = (*self._cols.get(k, ()), j)
         self._summary_col = self.findings.index(self._summary) if self._summary in self.findings else None
-        self._pathology_cols = [
-            j for j, n in enumerate(self.findings) if n not in ("No Finding", "Support Devices", "normal")
-        ]
+        self._pathology_cols = [j for j, n in enumerate(self.findings) if n not in ("No Finding", "Support Devices", "normal")]
 
     @property
     def label_source(self) -> str:
@@ -314,7 +304,7 @@ class RuleLabeler:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 text = "" if text is None or (isinstance(text, float) and text != text) else str(text)
-            t = _labelled_part(_normalise(text, c), c)
+            t = _labelled_part(normalise_report_text(text, c), c)
             if c.content.search(t) is None:
                 continue  # nothing to read: every column stays empty
             out[i] = self._row(self._concepts(t, c), True)
@@ -323,7 +313,7 @@ class RuleLabeler:
     def concept_values(self, text: str, c: _Compiled | None = None) -> dict[str, int]:
         """Aggregated value per concept named in ``text`` (finer than the vocabulary's columns)."""
         c = c or _compiled()
-        return self._concepts(_labelled_part(_normalise(text, c), c), c)
+        return self._concepts(_labelled_part(normalise_report_text(text, c), c), c)
 
     def _concepts(self, t: str, c: _Compiled) -> dict[str, int]:
         cache = self._cache
@@ -350,7 +340,7 @@ class RuleLabeler:
         Spans index the normalised text (lower case, masks collapsed, unlabelled sections dropped).
         """
         c = c or _compiled()
-        t = _labelled_part(_normalise(text, c), c)
+        t = _labelled_part(normalise_report_text(text, c), c)
         out: list[Mention] = []
         start = 0
         for sent in self._sentences(t, c):
@@ -400,7 +390,7 @@ class RuleLabeler:
             if self.or_is_uncertain and len(group) > 1:
                 differential = any(c.or_word.search(t[a.end() : b.start()]) for a, b in zip(group, group[1:]))
             for m in group:
-                ph = c.phrases[c.group_index[m.lastgroup]]
+                ph = c.phrases[c.group_index[m.lastgroup]]  # type: ignore[index]  # every alternative of the pattern is a named group
                 value, cue = self._decide(ph, m.group(0), pre_kind, post_kind, differential, c)
                 if value is not None:
                     out.append(Mention(ph.concepts, value, offset + m.start(), offset + m.end(), cue))
@@ -468,9 +458,7 @@ class RuleLabeler:
             suffix = suffix[loc.end() :]
         return None
 
-    def _decide(
-        self, ph: P.Phrase, span: str, pre: str | None, post: str | None, differential: bool, c: _Compiled
-    ) -> tuple[int | None, str]:
+    def _decide(self, ph: P.Phrase, span: str, pre: str | None, post: str | None, differential: bool, c: _Compiled) -> tuple[int | None, str]:
         if ph.fixed is not None:
             return ph.fixed, "phrase"
         if ph.borderline:

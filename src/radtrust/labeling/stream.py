@@ -12,13 +12,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,10 @@ import pandas as pd
 from radtrust.data.io import atomic_path
 from radtrust.data.readers import TABLE_SUFFIXES, parse_column_map, read_cohort
 from radtrust.data.schema import LABEL_SOURCE_COLUMN, LABELLED_SECTIONS, Cohort, columns_present
-from radtrust.deid.door import current_deid, merge_summaries, record_summary
+from radtrust.deid import deidentify_values
+from radtrust.deid.door import CohortDeidentifier, merge_summaries
 from radtrust.errors import ConfigError, InputError
+from radtrust.labeling.rules import RuleLabeler
 from radtrust.labeling.vocab import get_vocabulary
 
 __all__ = ["label_stream", "StreamResult", "DEFAULT_CHUNK_SIZE"]
@@ -62,20 +64,12 @@ _WORKER_LABELER = None
 _WORKER_DEID = None
 
 
-def _init_worker(vocab: str, deid=None, one_off_key: bytes | None = None) -> None:
+def _init_worker(vocab: str, deid: CohortDeidentifier | None = None) -> None:
     global _WORKER_LABELER, _WORKER_DEID
-    from radtrust.labeling.rules import RuleLabeler
 
     _WORKER_LABELER = RuleLabeler(vocab)
-    _WORKER_DEID = _deidentifier(deid, one_off_key)
-
-
-def _deidentifier(config, one_off_key: bytes | None):
-    if config is None:
-        return None
-    from radtrust.deid import Deidentifier
-
-    return Deidentifier(config, one_off_key=one_off_key)
+    # ``deid`` arrives as a copy with the parent's settings and key: the same surrogates and date shifts
+    _WORKER_DEID = deid.engine if deid is not None else None
 
 
 def _label_chunk(sections: dict[str, list], patients: list | None = None) -> tuple[np.ndarray, dict | None]:
@@ -87,8 +81,6 @@ def _scrub_and_label(labeler, deid, sections: dict[str, list], patients: list | 
     labeling does), then label them. Returns the label codes and what was scrubbed (counts only)."""
     summary = None
     if deid is not None and patients is not None:
-        from radtrust.deid import deidentify_values
-
         pids = [None if p is None or p is pd.NA or (isinstance(p, float) and p != p) else str(p) for p in patients]
         done = deid.new_summary()
         sections = {c: deidentify_values(deid, v, pids, done) for c, v in sections.items()}
@@ -156,12 +148,9 @@ def _check_header(path: Path, columns: list[str], mapping: Mapping[str, str]) ->
     shown = columns_present(columns)
     for col in ("case_id", "patient_id"):
         if need[col] not in columns:
-            raise InputError(f"{path}: missing required column '{col}' ({shown}); map one with --column-map")
+            raise InputError(f"{path}: missing required column '{col}' ({shown}); map one with `column_map`")
     if not any(need[s] in columns for s in LABELLED_SECTIONS):
-        raise InputError(
-            f"{path}: no report text column: need 'findings', 'impression' or 'text' "
-            f"({shown}); map one with --column-map"
-        )
+        raise InputError(f"{path}: no report text column: need 'findings', 'impression' or 'text' ({shown}); map one with `column_map`")
     return sorted({need[t] for t in need if need[t] in columns})
 
 
@@ -172,7 +161,7 @@ def _chunks(path: Path, kind: str, chunk_size: int, mapping: Mapping[str, str]) 
 
         pf = pq.ParquetFile(path)
         cols = _check_header(path, list(pf.schema_arrow.names), mapping)
-        batches = (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_size, columns=cols))
+        batches: Iterator[pd.DataFrame] = (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_size, columns=cols))
     elif kind in ("csv", "tsv"):
         sep = "\t" if kind == "tsv" else ","
         with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -181,10 +170,7 @@ def _chunks(path: Path, kind: str, chunk_size: int, mapping: Mapping[str, str]) 
         ids = {mapping.get("case_id", "case_id"), mapping.get("patient_id", "patient_id")}
         # No usecols: with it pandas silently drops the extra fields of a ragged row, where every other
         # reader (read_table) refuses the file; one rule for every command. Columns are selected per chunk.
-        batches = (
-            chunk[cols]
-            for chunk in pd.read_csv(path, sep=sep, chunksize=chunk_size, dtype={c: str for c in ids}, encoding="utf-8-sig")
-        )
+        batches = (chunk[cols] for chunk in pd.read_csv(path, sep=sep, chunksize=chunk_size, dtype={c: str for c in ids}, encoding="utf-8-sig"))
     else:
         reader = pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False)
         batches = _checked_json(path, reader, mapping)
@@ -256,7 +242,7 @@ def _validate(frame: pd.DataFrame, path: Path, first_row: int, empty_reports: st
         if m is None:
             raise
         row = int(m.group("row")) + first_row
-        raise InputError(f"{m.group('src')}: row {row}:{str(e)[m.end():]}") from None
+        raise InputError(f"{m.group('src')}: row {row}:{str(e)[m.end() :]}") from None
 
 
 class _DuplicateIds:
@@ -279,10 +265,7 @@ class _DuplicateIds:
             seen = self.hashes[pos] == h
             if seen.any():
                 i = int(np.flatnonzero(seen)[0])
-                raise InputError(
-                    f"{path}: row {first_row + i + 1}: duplicate case_id (first seen in row "
-                    f"{int(self.rows[pos[i]]) + 1}); case ids must be unique"
-                )
+                raise InputError(f"{path}: row {first_row + i + 1}: duplicate case_id (first seen in row {int(self.rows[pos[i]]) + 1}); case ids must be unique")
         rows = np.arange(first_row, first_row + len(h), dtype=np.int64)
         new = np.argsort(h, kind="stable")
         h, rows = h[new], rows[new]
@@ -294,12 +277,13 @@ class _DuplicateIds:
 
 # ---------------------------------------------------------------------------------------- writing
 
+
 class _Writer:
     """Appends label chunks to a CSV, Parquet or JSONL file in the LabelTable layout."""
 
     def __init__(self, tmp: Path, kind: str, findings: list[str], source: str) -> None:
         self.tmp, self.kind, self.findings, self.source = tmp, kind, findings, source
-        self._pq = None
+        self._pq: Any = None  # a pyarrow ParquetWriter once the first chunk is written
         self._fh = None
         if kind in ("csv", "jsonl"):
             self._fh = open(tmp, "w", encoding="utf-8", newline="")
@@ -339,6 +323,7 @@ class _Writer:
 
 # ---------------------------------------------------------------------------------------- entry point
 
+
 def label_stream(
     input_path: str | Path,
     out_path: str | Path,
@@ -348,6 +333,8 @@ def label_stream(
     column_map: Mapping[str, str] | Iterable[str] | None = None,
     empty_reports: str = "error",
     progress: Callable[[int], None] | None = None,
+    *,
+    deid: CohortDeidentifier | None,
 ) -> StreamResult:
     """Label every report of ``input_path`` and write the label table to ``out_path``.
 
@@ -366,12 +353,14 @@ def label_stream(
         ``keep``; a kept empty report gets every column empty).
     progress:
         Called with the number of reports written after each chunk.
+    deid:
+        The de-identifier every chunk goes through before the labeler reads it (in the workers, with copies
+        of it that share its key; what they replaced is added to its summary), or None for the raw text.
 
     Duplicate case ids are an error naming the later row and the first one, within a chunk or across
     chunks (the same outcome as reading the whole file as a Cohort); rows count data rows from 1. Output
     rows keep input order. Open-i archives/folders are small and are read whole.
     """
-    from radtrust.labeling.rules import RuleLabeler
 
     get_vocabulary(vocab)  # an unknown vocabulary fails before any file is read
     if chunk_size < 1:
@@ -391,18 +380,16 @@ def label_stream(
     kind = TABLE_SUFFIXES.get(input_path.suffix.lower())
     if input_path.is_dir() or kind is None:
         # Open-i archives (and anything read_cohort knows how to explain) are read whole.
-        frames: Iterator[pd.DataFrame | Cohort] = iter([read_cohort(input_path, mapping, empty_reports)])
+        frames: Iterator[pd.DataFrame | Cohort] = iter([read_cohort(input_path, mapping, empty_reports, deid=deid)])
         kind = "openi"
     else:
         frames = _chunks(input_path, kind, chunk_size, mapping)
 
     pool: ProcessPoolExecutor | None = None
-    pending: deque[tuple[list[str], Future | np.ndarray]] = deque()
+    pending: deque[tuple[list[str], Future | tuple[np.ndarray, dict | None]]] = deque()
     max_pending = max(2, n_workers + 1)  # bounds memory: chunks read ahead of the writer
     dups = _DuplicateIds()
     n_rows = n_written = n_dropped = n_chunks = 0
-    deid, local_deid = current_deid(), None
-    one_off_key = secrets.token_bytes(32)  # shared by the workers when the user gave no key (surrogates, date shifts)
     deid_parts: list[dict] = []  # every chunk's summary, for the result
     scrubbed_here: list[dict] = []  # those scrubbed by this call (the rest by read_cohort, which counted them)
 
@@ -443,13 +430,11 @@ def label_stream(
                         deid_parts.append(cohort.deid)
                     if pool is None and n_workers > 1 and (upcoming is not None or n_chunks > 1):
                         # Started only once a second chunk exists: one chunk is faster labelled here.
-                        pool = ProcessPoolExecutor(n_workers, _mp_context(), initializer=_init_worker, initargs=(vocab, deid, one_off_key))
+                        pool = ProcessPoolExecutor(n_workers, _mp_context(), initializer=_init_worker, initargs=(vocab, deid))
                     if pool is not None:
                         pending.append((ids, pool.submit(_label_chunk, sections, patients)))
                     else:
-                        if local_deid is None and deid is not None:
-                            local_deid = _deidentifier(deid, one_off_key)
-                        pending.append((ids, _scrub_and_label(labeler, local_deid, sections, patients)))
+                        pending.append((ids, _scrub_and_label(labeler, deid.engine if deid is not None else None, sections, patients)))
                     while len(pending) >= max_pending:
                         collect(writer)
                 while pending:
@@ -462,8 +447,8 @@ def label_stream(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     deid_summary = merge_summaries(deid_parts)
-    if scrubbed_here:
-        record_summary(merge_summaries(scrubbed_here))  # type: ignore[arg-type]
+    if scrubbed_here and deid is not None:
+        deid.add_summary(merge_summaries(scrubbed_here))
     return StreamResult(
         deid=deid_summary,
         out_path=out_path,

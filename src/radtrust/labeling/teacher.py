@@ -9,17 +9,18 @@ radiograph reports, on premises for privacy); the label semantics are CheXpert's
 
 Reports are patient data: only loopback servers are contacted unless ``allow_remote=True``; report text
 is never logged and never put into an exception message.
+
+The labeler is here; the prompts and the answer's validation are in :mod:`~radtrust.labeling.teacher_prompts`,
+the HTTP client in :mod:`~radtrust.labeling.teacher_client`, the answer cache in
+:mod:`~radtrust.labeling.teacher_cache`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
-import os
 import random
-import re
 import sqlite3
 import threading
 import time
@@ -29,223 +30,28 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from radtrust.data.io import write_json, write_table
-from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.readers import read_cohort
+from radtrust.data.schema import Cohort, CohortScrubber, LabelTable
 from radtrust.errors import ConfigError
+from radtrust.labeling.teacher_cache import AnswerCache, default_cache_dir
+from radtrust.labeling.teacher_client import CLIENT_LOGGERS, DROP_DEBUG, FATAL_STATUS, RETRY_STATUS, chat, check_base_url, open_client
+from radtrust.labeling.teacher_prompts import PROMPT_VERSION, correction_message, system_prompt, user_message, validate_answer
 from radtrust.labeling.vocab import get_vocabulary
 from radtrust.progress import progress_bar
 
 __all__ = [
-    "PROMPT_VERSION",
     "TeacherLabeler",
     "TeacherStats",
-    "check_base_url",
-    "default_cache_dir",
     "teacher_label_file",
-    "validate_answer",
 ]
-
-#: Bump whenever the prompt or the answer format changes: it is part of the cache key.
-PROMPT_VERSION = "radtrust-teacher-prompt/1"
 
 _log = logging.getLogger(__name__)
 
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
-#: HTTP statuses worth another try (the server is busy, restarting or overloaded).
-_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-#: Statuses that will not get better by asking again: wrong key, wrong model, wrong path.
-_FATAL_STATUS = frozenset({401, 403, 404})
 _MAX_ECHO_CHARS = 4000  # an invalid answer is echoed back to the model at most this long
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def default_cache_dir() -> Path:
-    """``$RADTRUST_CACHE_DIR`` or ``$XDG_CACHE_HOME/radtrust`` or ``~/.cache/radtrust``, plus ``teacher``."""
-    root = os.environ.get("RADTRUST_CACHE_DIR")
-    if root:
-        return Path(root) / "teacher"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "radtrust" / "teacher"
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-def check_base_url(base_url: str, allow_remote: bool = False) -> bool:
-    """Validate ``base_url``; return whether its host is loopback.
-
-    Raises :class:`ConfigError` for a malformed URL, or for a non-loopback host unless ``allow_remote``:
-    reports are patient data and must not leave the machine by accident.
-    """
-    try:
-        parts = urlsplit(str(base_url))
-        host = parts.hostname
-    except ValueError:
-        host, parts = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"--base-url must be an http(s) URL such as http://127.0.0.1:11434/v1, not '{base_url}'")
-    loopback = _is_loopback(host)
-    if not loopback and not allow_remote:
-        raise ConfigError(
-            f"refusing to send reports to non-loopback host '{host}': reports are patient data; "
-            "pass --allow-remote (allow_remote=True) only if that server may receive them"
-        )
-    return loopback
-
-
-def _strip_wrapping(content: str) -> str:
-    """Remove a leading ``<think>…</think>`` block and one outer Markdown code fence.
-
-    Local reasoning models put their reasoning before the answer and many chat models fence JSON; both are
-    packaging around the answer, not part of it, so removing them is not guessing.
-    """
-    s = content.strip()
-    s = re.sub(r"^<think>.*?</think>\s*", "", s, flags=re.DOTALL)
-    m = re.fullmatch(r"```[A-Za-z]*\s*\n?(.*?)\n?\s*```", s, flags=re.DOTALL)
-    return m.group(1).strip() if m else s
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key '{k}'")
-        out[k] = v
-    return out
-
-
-def validate_answer(content: str | None, findings: Sequence[str]) -> tuple[dict[str, int] | None, str, str]:
-    """Check one model answer against the vocabulary.
-
-    Returns ``(labels, reason_kind, reason)``: ``labels`` maps finding names to 1/0/-1 (omitted = not
-    mentioned) when the answer is valid, else None with a short reason kind (for counting) and a reason
-    (sent back to the model only: it may quote the model's keys, so it is never logged).
-    """
-    if content is None or not str(content).strip():
-        return None, "empty", "the answer was empty"
-    try:
-        obj = json.loads(_strip_wrapping(str(content)), object_pairs_hook=_no_duplicates)
-    except ValueError as e:
-        if str(e).startswith("duplicate key"):
-            return None, "duplicate_key", str(e)
-        return None, "not_json", "the answer was not valid JSON"
-    if not isinstance(obj, dict):
-        return None, "not_object", "the answer must be one JSON object, not a list, string or number"
-    allowed = set(findings)
-    unknown = [k for k in obj if k not in allowed]
-    if unknown:
-        shown = ", ".join(repr(k[:60]) for k in unknown[:5])
-        return None, "unknown_finding", f"unknown finding name(s) {shown}; use only the exact names listed"
-    labels: dict[str, int] = {}
-    for k, v in obj.items():
-        # bool is an int in Python; JSON true/false is not an allowed label.
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v not in (1, 0, -1):
-            return None, "bad_value", f"the value for '{k}' must be 1, 0 or -1 (leave a finding out if not mentioned)"
-        labels[k] = int(v)
-    return labels, "", ""
-
-
-def system_prompt(findings: Sequence[str]) -> str:
-    """The system message: the vocabulary, the label semantics and the answer format."""
-    names = "\n".join(f"- {f}" for f in findings)
-    # The summary column follows the rule labeler's convention for its vocabulary, so that the two agree
-    # on what the column means.
-    if "No Finding" in findings:
-        summary_line = (
-            "'No Finding' is 1 when no other finding (Support Devices aside) is present or uncertain; "
-            "otherwise leave it out.\n"
-        )
-    elif "normal" in findings:
-        summary_line = "'normal' is 1 when the report states or hedges nothing abnormal at all, otherwise 0.\n"
-    else:
-        summary_line = ""
-    example = {findings[0]: 1, findings[min(1, len(findings) - 1)]: 0} if findings else {}
-    return (
-        "You label chest radiograph reports for a fixed list of findings.\n"
-        f"Findings (use these names exactly, as JSON keys):\n{names}\n\n"
-        "For every listed finding that the report mentions, give one value:\n"
-        "  1 = present (stated as present)\n"
-        "  0 = explicitly absent (the report says it is not there)\n"
-        "  -1 = uncertain (hedged: possible, may represent, cannot be excluded, questionable)\n"
-        "Leave out every finding that the report does not mention.\n"
-        f"{summary_line}"
-        "Answer with one JSON object and nothing else: finding names as keys, 1, 0 or -1 as values, "
-        f"for example {json.dumps(example)}. Answer {{}} when no listed finding is mentioned."
-    )
-
-
-def _user_message(text: str) -> str:
-    # Markers keep instructions that happen to be in a report visibly inside the data.
-    return f"Report (between the markers):\n<<<\n{text}\n>>>"
-
-
-def _correction(reason: str) -> str:
-    return (
-        f"That answer was not valid: {reason}. Reply again with only one JSON object whose keys are finding "
-        "names from the list and whose values are 1, 0 or -1."
-    )
-
-
-class _DropDebug(logging.Filter):
-    """Drops DEBUG records of the client libraries, which may describe requests (report text) in some versions."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-_DROP_DEBUG = _DropDebug()
-_CLIENT_LOGGERS = ("openai", "openai._base_client", "httpx", "httpx2", "httpcore")
-
-
-# ------------------------------------------------------------------------------------------------ cache
-
-
-class _Cache:
-    """sha256 key -> validated labels (JSON). Holds no report text; used from one thread only."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            os.chmod(folder, 0o700)
-        except OSError:  # pragma: no cover - a folder we do not own
-            pass
-        self.path = folder / "teacher-labels.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, labels TEXT NOT NULL, created REAL NOT NULL)")
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        keys = list(keys)
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = f"SELECT key, labels FROM labels WHERE key IN ({','.join('?' * len(chunk))})"
-            for k, v in self._db.execute(q, chunk):
-                out[k] = json.loads(v)
-        return out
-
-    def put(self, key: str, labels: dict[str, int]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO labels (key, labels, created) VALUES (?, ?, ?)", (key, json.dumps(labels, sort_keys=True), time.time())
-        )
-
-    def close(self) -> None:
-        self._db.close()
 
 
 # ------------------------------------------------------------------------------------------------ stats
@@ -363,7 +169,7 @@ class TeacherLabeler:
         self.findings: tuple[str, ...] = get_vocabulary(vocab)
         self.vocab = vocab
         if not model or not str(model).strip():
-            raise ConfigError("--model must name the model the teacher server runs")
+            raise ConfigError("`model` must name the model the teacher server runs")
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be >= 1, not {max_concurrency}")
         if timeout_s <= 0:
@@ -464,33 +270,14 @@ class TeacherLabeler:
             )  # fmt: skip
         return out, stats
 
-    def _open_cache(self) -> _Cache:
+    def _open_cache(self) -> AnswerCache:
         try:
-            return _Cache(self.cache_dir)
+            return AnswerCache(self.cache_dir)
         except (OSError, sqlite3.Error) as e:
-            raise ConfigError(
-                f"cannot use the teacher cache in {self.cache_dir} ({type(e).__name__}: {e}); "
-                "pass another cache folder or turn the cache off"
-            ) from None
-
-    def _client(self):
-        try:
-            import openai
-        except ImportError as e:  # pragma: no cover - a dependency
-            raise ConfigError("the teacher labeler needs the 'openai' package: pip install openai") from e
-        # No environment proxies for loopback (a proxy would see the reports); no redirects anywhere (a
-        # redirect could move the reports to another host after the loopback check).
-        http = openai.DefaultHttpxClient(trust_env=not self._loopback, follow_redirects=False)
-        return openai.OpenAI(
-            base_url=self.base_url,
-            api_key=self.api_key or "not-needed",
-            timeout=self.timeout_s,
-            max_retries=0,  # our own loop retries, so that invalid answers and transport failures are counted
-            http_client=http,
-        )
+            raise ConfigError(f"cannot use the teacher cache in {self.cache_dir} ({type(e).__name__}: {e}); pass another cache folder or turn the cache off") from None
 
     def _run(self, todo, by_text, keys, cache, stats: TeacherStats, fill, case_ids) -> None:
-        client = self._client()
+        client = open_client(self.base_url, self.api_key, self.timeout_s, self._loopback)
         self._abort.clear()
         self._use_json = self.json_mode
         conn_failed = 0
@@ -502,8 +289,8 @@ class TeacherLabeler:
         self._in_a_row = 0  # consecutive texts lost to transport failures after all retries
         last_error = ""
         fatal: _Fatal | None = None
-        for name in _CLIENT_LOGGERS:
-            logging.getLogger(name).addFilter(_DROP_DEBUG)
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).addFilter(DROP_DEBUG)
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="radtrust-teacher")
         try:
             with progress_bar(f"teacher {self.model}", total=len(todo), enabled=self.progress) as bar:
@@ -548,39 +335,23 @@ class TeacherLabeler:
             self._abort.set()  # wakes retries sleeping in backoff; they return without another request
             # Do not wait for requests still in flight (up to timeout_s each) after an error or Ctrl-C.
             pool.shutdown(wait=False, cancel_futures=True)
-            for name in _CLIENT_LOGGERS:
-                logging.getLogger(name).removeFilter(_DROP_DEBUG)
+            for name in CLIENT_LOGGERS:
+                logging.getLogger(name).removeFilter(DROP_DEBUG)
             client.close()
         stats.json_mode = self._use_json
         answered, in_a_row = self._answered, self._in_a_row  # every worker has finished: the loop drained them
         if fatal is not None:
             raise ConfigError(f"teacher server at {self.base_url}: {fatal}")
         if answered == 0 and conn_failed:
-            raise ConfigError(
-                f"no OpenAI-compatible server answered at {self.base_url} (connection failed); "
-                "start it or fix --base-url"
-            )
+            raise ConfigError(f"no OpenAI-compatible server answered at {self.base_url} (connection failed); start it or fix `base_url`")
         if in_a_row >= breaker:
-            raise ConfigError(
-                f"teacher server at {self.base_url} failed {in_a_row} reports in a row ({last_error}) after "
-                f"{answered} answers; answers so far are cached: run again to resume"
-            )
+            raise ConfigError(f"teacher server at {self.base_url} failed {in_a_row} reports in a row ({last_error}) after {answered} answers; answers so far are cached: run again to resume")
 
     def _sleep_backoff(self, attempt: int) -> None:
         d = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
         with self._lock:
             d = d / 2 + self._jitter.uniform(0, d / 2)  # "equal jitter": spread retries, keep a floor
         self._abort.wait(d)
-
-    def _request(self, client, messages: list[dict[str, str]], use_json: bool) -> str | None:
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self.temperature}
-        if use_json:
-            kwargs["response_format"] = {"type": "json_object"}
-        resp = client.chat.completions.create(**kwargs)
-        try:
-            return resp.choices[0].message.content
-        except (AttributeError, IndexError, TypeError, KeyError):
-            return None
 
     def _label_one(self, client, text: str) -> _Outcome:
         res = self._label_one_inner(client, text)
@@ -600,7 +371,7 @@ class TeacherLabeler:
         import openai
 
         res = _Outcome(labels=None, kind="error")
-        base = [{"role": "system", "content": self._system}, {"role": "user", "content": _user_message(text)}]
+        base = [{"role": "system", "content": self._system}, {"role": "user", "content": user_message(text)}]
         messages = base
         transport_fails = 0
         invalid = 0
@@ -613,20 +384,20 @@ class TeacherLabeler:
                 return res
             res.requests += 1
             try:
-                content = self._request(client, messages, use_json)
+                content = chat(client, self.model, messages, self.temperature, use_json)
             except openai.APIStatusError as e:
                 status = int(getattr(e, "status_code", 0) or 0)
                 if 300 <= status < 400:
                     raise _Fatal(f"HTTP {status} redirect, not followed (reports must not move to another host); use the final URL") from None
-                if status in _FATAL_STATUS:
+                if status in FATAL_STATUS:
                     # Only the status and model name: a server's error body may quote the request.
-                    raise _Fatal(f"HTTP {status} for model '{self.model}' (check --model, the API key and the URL path)") from None
+                    raise _Fatal(f"HTTP {status} for model '{self.model}' (check `model`, the API key and the URL path)") from None
                 if status == 400 and use_json:
                     # Perhaps the server does not know JSON mode: ask once more without it. Only an answer
                     # that then arrives turns JSON mode off for the run (a 400 may be this report's length).
                     use_json = False
                     continue
-                if status in _RETRY_STATUS or status >= 500:
+                if status in RETRY_STATUS or status >= 500:
                     transport_fails += 1
                     if transport_fails > self.max_retries:
                         res.error_type, res.transport = f"HTTP {status}", True
@@ -661,7 +432,7 @@ class TeacherLabeler:
                 res.kind = "invalid"
                 return res
             echo = (content or "")[:_MAX_ECHO_CHARS]
-            messages = [*base, {"role": "assistant", "content": echo}, {"role": "user", "content": _correction(reason)}]
+            messages = [*base, {"role": "assistant", "content": echo}, {"role": "user", "content": correction_message(reason)}]
 
 
 # ------------------------------------------------------------------------------------------------- file
@@ -685,20 +456,21 @@ def teacher_label_file(
     max_retries: int = 3,
     max_invalid_retries: int = 2,
     progress: bool = False,
+    deid: CohortScrubber | None,
 ) -> tuple[LabelTable, TeacherStats]:
-    """Label every report of ``input_path`` with a teacher LLM and write the label table atomically.
+    """Label every report of ``input_path`` with a teacher LLM and write the label table atomically;
+    ``deid``: the de-identifier the text goes through before it is sent anywhere (None: the raw text).
 
     Also writes ``<out stem>.teacher.json`` beside ``out``: model, prompt version, the stats and the ids of
     the cases left without labels (no report text). The URL is checked before any file is read.
     """
-    from radtrust.data.readers import read_cohort
 
     labeler = TeacherLabeler(
         vocab, base_url, model, api_key=api_key, allow_remote=allow_remote, cache_dir=cache_dir, use_cache=use_cache,
         max_concurrency=max_concurrency, timeout_s=timeout_s, max_retries=max_retries,
         max_invalid_retries=max_invalid_retries, progress=progress,
     )  # fmt: skip
-    cohort = read_cohort(input_path, column_map, empty_reports)
+    cohort = read_cohort(input_path, column_map, empty_reports, deid=deid)
     table = labeler.label(cohort)
     stats = labeler.last_stats
     assert stats is not None

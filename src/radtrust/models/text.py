@@ -11,11 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from radtrust._warnings import quiet_known_warnings
 from radtrust.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -37,10 +42,7 @@ def resolve_encoder_path(encoder: str) -> Path:
         return bundled_encoder_path()
     path = Path(encoder)
     if not (path / "config.json").exists():
-        raise ConfigError(
-            f"encoder '{encoder}' is neither '{DEFAULT_ENCODER}' nor a local folder with config.json "
-            "(radtrust never downloads models)"
-        )
+        raise ConfigError(f"encoder '{encoder}' is neither '{DEFAULT_ENCODER}' nor a local folder with config.json (radtrust never downloads models)")
     return path
 
 
@@ -50,7 +52,7 @@ def load_tokenizer(encoder: str):
     return AutoTokenizer.from_pretrained(str(resolve_encoder_path(encoder)), local_files_only=True)
 
 
-def load_encoder(encoder: str, seed: int = 0) -> nn.Module:
+def load_encoder(encoder: str, seed: int = 0) -> BertModel:
     """The pretrained encoder, or a tiny random one (seeded) for tests."""
     from transformers import AutoModel, BertConfig, BertModel
     from transformers.utils import logging as hf_logging
@@ -113,7 +115,7 @@ class _PassThroughEmbeddings(nn.Module):
         return inputs_embeds
 
 
-def split_encoder(full: nn.Module, first_trainable: int) -> tuple[nn.Module, nn.Module]:
+def split_encoder(full: BertModel, first_trainable: int) -> tuple[BertModel, BertModel]:
     """Cut a BERT encoder into a frozen trunk (embeddings + layers below ``first_trainable``) and a top
     (the remaining layers behind a pass-through embedding).
 
@@ -132,7 +134,7 @@ def split_encoder(full: nn.Module, first_trainable: int) -> tuple[nn.Module, nn.
     top_cfg.num_hidden_layers = n - first_trainable
     top_cfg.vocab_size = 1  # the top's embedding table is replaced below; keep the placeholder tiny
     top = BertModel(top_cfg, add_pooling_layer=False)
-    top.embeddings = _PassThroughEmbeddings(top_cfg.hidden_size)
+    top.embeddings = _PassThroughEmbeddings(top_cfg.hidden_size)  # type: ignore[assignment]  # the top is fed hidden states, not token ids
     top.encoder.layer = nn.ModuleList(layers[first_trainable:])
     full.encoder.layer = nn.ModuleList(layers[:first_trainable])
     full.config.num_hidden_layers = first_trainable
@@ -173,7 +175,7 @@ class ReportNet(nn.Module):
     output) can be cached by the caller.
     """
 
-    def __init__(self, trunk: nn.Module, top: nn.Module | None, n_outputs: int, dropout: float = 0.1, pooling: str = "mean", pooled_norm: float | None = 10.0) -> None:
+    def __init__(self, trunk: BertModel, top: BertModel | None, n_outputs: int, dropout: float = 0.1, pooling: str = "mean", pooled_norm: float | None = 10.0) -> None:
         super().__init__()
         self.pooled_norm = pooled_norm
         if pooling not in POOLINGS:
@@ -216,23 +218,23 @@ class ReportNet(nn.Module):
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The frozen part's output: token states (B, T, H), or for ``head`` the pooled vector (B, 1, P)."""
         if self.top is None and self.cache_key is not None and _POOLED_CACHE is not None:
-            return self._cached_pooled(input_ids, attention_mask)
+            return self._cached_pooled(input_ids, attention_mask, _POOLED_CACHE)
         hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.top is None:
             return self._pool(hidden, attention_mask).unsqueeze(1)
         return hidden
 
-    def _cached_pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _cached_pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: dict) -> torch.Tensor:
         keys = [(self.cache_key, tuple(row[m.bool()].tolist())) for row, m in zip(input_ids, attention_mask)]
-        todo = [i for i, k in enumerate(keys) if k not in _POOLED_CACHE]
+        todo = [i for i, k in enumerate(keys) if k not in cache]
         if todo:
             ids, att = input_ids[todo], attention_mask[todo]
             width = int(att.sum(1).max())
             ids, att = ids[:, :width], att[:, :width]
             hidden = self.trunk(input_ids=ids, attention_mask=att).last_hidden_state
             for i, vec in zip(todo, self._pool(hidden, att)):
-                _POOLED_CACHE[keys[i]] = vec.clone()
-        return torch.stack([_POOLED_CACHE[k] for k in keys]).unsqueeze(1)
+                cache[keys[i]] = vec.clone()
+        return torch.stack([cache[k] for k in keys]).unsqueeze(1)
 
     def feature_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """The attention mask that goes with :meth:`features` (one position per report for ``head``)."""
@@ -308,7 +310,6 @@ def build_report_net(
       gradient would be a 30,522 × 384 table per report, and it is the trunk whose output is cached).
     - ``head``: the whole encoder frozen; a linear head on the pooled report vector.
     """
-    from radtrust._warnings import quiet_known_warnings
 
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
@@ -331,7 +332,7 @@ def build_report_net(
             return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
         k = first_trainable_layer(n_layers, lora_top_layers)
         trunk, top = split_encoder(full, k)
-        top = add_lora(top, lora_r, lora_alpha, lora_dropout, lora_targets)
+        top = add_lora(top, lora_r, lora_alpha, lora_dropout, lora_targets)  # type: ignore[assignment]  # a PeftModel, which forwards BertModel's attributes
         return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
 
 

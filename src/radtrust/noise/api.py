@@ -8,16 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radtrust.data.schema import Cohort
+from radtrust.data.io import check_output
+from radtrust.data.readers import read_cohort, read_labels, read_table
+from radtrust.data.schema import Cohort, CohortScrubber
 from radtrust.errors import InputError
 from radtrust.noise.audit import LabelAudit, LabelAuditConfig, audit_labels, binary_labels, chosen_findings, write_audit
 from radtrust.noise.crossfit import CrossFitConfig
+from radtrust.noise.files import label_issue_cells, read_label_audit
 from radtrust.noise.plan import AnnotationPlan, PlanConfig, plan_annotation, write_plan
 
 
 def read_probabilities(path: str | Path, cohort: Cohort, findings: Sequence[str]) -> np.ndarray:
     """A user's out-of-sample probabilities: ``case_id`` plus one column per finding, values in [0, 1]."""
-    from radtrust.data.readers import read_table
 
     path = Path(path)
     frame = read_table(path)
@@ -53,15 +55,16 @@ def audit_label_files(
     column_map=None,
     empty_reports: str = "error",
     progress: bool = False,
+    *,
+    deid: CohortScrubber | None,
 ) -> tuple[LabelAudit, Path, Path]:
-    """Read the cohort and labels, audit them, write the per-cell file and the summary (internal-only)."""
-    from radtrust.data.io import check_output
-    from radtrust.data.readers import read_cohort, read_labels
+    """Read the cohort (its text through ``deid``) and labels, audit them, write the per-cell file and the
+    summary (internal-only)."""
 
     out = check_output(out, [data, labels, pred_probs], suffixes=(".csv", ".parquet", ".pq"))
     if summary is not None:
-        check_output(summary, [data, labels, pred_probs], suffixes=(".json",), what="--summary")
-    cohort = read_cohort(data, column_map, empty_reports)
+        check_output(summary, [data, labels, pred_probs], suffixes=(".json",), what="`summary`")
+    cohort = read_cohort(data, column_map, empty_reports, deid=deid)
     table = read_labels(labels, id_column=id_column)
     chosen = chosen_findings(table, findings)
     probs = read_probabilities(pred_probs, cohort, chosen) if pred_probs is not None else None
@@ -80,12 +83,13 @@ def plan_files(
     id_column: str | None = None,
     column_map=None,
     empty_reports: str = "error",
+    *,
+    deid: CohortScrubber | None,
 ) -> tuple[AnnotationPlan, Path, Path]:
-    """Plan the experts' queue from a label audit file and write ``queue.csv`` + ``queue.plan.json``."""
-    from radtrust.data.readers import read_cohort, read_labels
-    from radtrust.noise.files import label_issue_cells, read_label_audit
+    """Plan the experts' queue from a label audit file and write ``queue.csv`` + ``queue.plan.json``
+    (the cohort's text through ``deid``: the queue shows the experts the reports)."""
 
-    cohort = read_cohort(data, column_map, empty_reports)
+    cohort = read_cohort(data, column_map, empty_reports, deid=deid)
     table = read_labels(labels, id_column=id_column)
     chosen = chosen_findings(table, findings)
     table = table.aligned_to(cohort.case_ids)

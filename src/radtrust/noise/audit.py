@@ -32,11 +32,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from radtrust.data.groups import DEFAULT_AGE_CUTS, available, group_values, parse_group_spec
+from radtrust.data.io import write_json, write_table
 from radtrust.data.schema import Cohort, LabelTable, label_targets
 from radtrust.errors import InputError
-from radtrust.fairness.groups import DEFAULT_AGE_CUTS, available, group_values, parse_group_spec
 from radtrust.noise.crossfit import CrossFitConfig, out_of_sample_probabilities
 from radtrust.noise.files import AUDIT_COLUMNS, INTERNAL_KEY, INTERNAL_MARKER, INTERNAL_NOTE
+from radtrust.stats import cluster_bootstrap_sums, percentile_interval
 
 __all__ = ["LabelAuditConfig", "LabelAudit", "audit_labels", "noise_posterior", "binary_labels", "chosen_findings"]
 
@@ -55,7 +57,7 @@ class LabelAuditConfig(BaseModel):
     flag_threshold: float = Field(0.5, gt=0, lt=1, description="a label is 'likely wrong' when P(wrong) reaches this (0.5 = more likely wrong than right)")
     shrinkage: float = Field(500.0, ge=0, description="pseudo-count of cases pulling a stratum's noise model toward the pooled one")
     min_group_size: int = Field(30, ge=1, description="smaller groups are listed without estimates")
-    n_bootstrap: int = Field(1000, ge=0, description="patient-clustered bootstrap resamples for the summary intervals")
+    n_boot: int = Field(1000, ge=0, description="patient-clustered bootstrap resamples for the summary intervals")
     seed: int = 0
 
 
@@ -107,9 +109,7 @@ def _posterior(given: np.ndarray, p: np.ndarray, a: float, b: float) -> np.ndarr
     return np.where(given == 1, b * (1.0 - pi) / np.maximum(p1, 1e-12), (1.0 - a) * pi / np.maximum(p0, 1e-12))
 
 
-def noise_posterior(
-    given: np.ndarray, probs: np.ndarray, audited: np.ndarray, strata: np.ndarray | None = None, shrinkage: float = 500.0
-) -> tuple[np.ndarray, dict[str, Any]]:
+def noise_posterior(given: np.ndarray, probs: np.ndarray, audited: np.ndarray, strata: np.ndarray | None = None, shrinkage: float = 500.0) -> tuple[np.ndarray, dict[str, Any]]:
     """P(given label is wrong) per cell, and the noise rates used (pooled and per stratum).
 
     Cells not audited get NaN. A finding whose audited labels are all one class has no estimable noise
@@ -128,6 +128,7 @@ def noise_posterior(
         rates["pooled"][j] = pooled
         if pooled is None:
             continue
+        assert pc is not None  # pooled rates exist only with the pooled calibration
         col = np.full(n, np.nan)
         for s in levels:
             in_s = keep & (strata == s)
@@ -164,7 +165,10 @@ def cleanlab_issues(given: np.ndarray, probs: np.ndarray, audited: np.ndarray) -
     lab = [list(np.flatnonzero(row)) for row in given[:, ok]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        flags = np.asarray(find_multilabel_issues_per_class(labels=lab, pred_probs=probs[:, ok]))
+        # n_jobs=1: cleanlab's default forks a worker pool from this process, and a child forked while another
+        # thread (torch's, a progress bar's) holds a lock can wait on it forever; this hung `radtrust audit labels`
+        # under test. cleanlab documents that n_jobs changes run time only, never the result.
+        flags = np.asarray(find_multilabel_issues_per_class(labels=lab, pred_probs=probs[:, ok], n_jobs=1))
     out[:, ok] = flags.reshape(given.shape[0], len(ok))
     return out & audited
 
@@ -207,8 +211,6 @@ class LabelAudit:
 
 
 def _ratio_ci(boot_num: np.ndarray, boot_den: np.ndarray) -> list[float | None]:
-    from radtrust.fairness.stats import percentile_interval
-
     with np.errstate(invalid="ignore", divide="ignore"):
         r = boot_num / boot_den
     lo, hi = percentile_interval(r)
@@ -221,8 +223,6 @@ def _rate(num: float, den: float) -> float | None:
 
 def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> dict:
     """Noise per finding and per group, with patient-clustered bootstrap intervals."""
-    from radtrust.evaluate.metrics import cluster_bootstrap_counts
-
     pw = np.where(audit.audited & ~np.isnan(audit.p_label_wrong), audit.p_label_wrong, 0.0)
     used = (audit.audited & ~np.isnan(audit.p_label_wrong)).astype(float)
     g1 = (audit.given == 1) * used
@@ -233,11 +233,12 @@ def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> d
     per_cell = np.stack([pw, used, missed_num, present, false_num, absent, audit.likely_wrong * used, audit.cleanlab_issue * used], -1)
     case_any = 1.0 - np.prod(1.0 - pw, axis=1)  # independence of a case's cells assumed
     patients = cohort.patient_ids
-    nb, seed = config.n_bootstrap, config.seed
+    nb, seed = config.n_boot, config.seed
 
     def block(sums: np.ndarray, boot: np.ndarray | None) -> dict:
         def ci(i: int, j: int) -> list | None:
             return _ratio_ci(boot[:, i], boot[:, j]) if boot is not None else None
+
         return {
             "estimated_wrong_labels": float(sums[0]),
             "wrong_label_rate": _rate(sums[0], sums[1]),
@@ -250,11 +251,11 @@ def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> d
             "cleanlab_issues": int(round(sums[7])),
         }
 
-    boot_cells = cluster_bootstrap_counts(per_cell, patients, nb, seed) if nb else None  # (B, k, 8)
+    boot_cells = cluster_bootstrap_sums(per_cell, patients, nb, seed) if nb else None  # (B, k, 8)
     by_finding = []
     for j, f in enumerate(audit.findings):
         sums = per_cell[:, j].sum(0)
-        row = {"finding": f, "n_labels": int(sums[1]), "n_labelled_present": int(g1[:, j].sum())}
+        row: dict[str, Any] = {"finding": f, "n_labels": int(sums[1]), "n_labelled_present": int(g1[:, j].sum())}
         if sums[1] == 0 or np.isnan(audit.p_label_wrong[:, j]).all():
             row["note"] = "no noise model: every audited label of this finding has the same value"
             by_finding.append(row)
@@ -264,8 +265,8 @@ def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> d
 
     # Per case: the 8 cell sums, P(any label wrong), 1 (a case), any likely-wrong label.
     all_cells = np.column_stack([per_cell.sum(1), case_any, np.ones(len(pw)), (audit.likely_wrong * used).any(1)])
-    boot_all = cluster_bootstrap_counts(all_cells, patients, nb, seed) if nb else None
-    overall = {"n_cases": len(pw), "n_patients": int(len(np.unique(patients)))}
+    boot_all = cluster_bootstrap_sums(all_cells, patients, nb, seed) if nb else None
+    overall: dict[str, Any] = {"n_cases": len(pw), "n_patients": int(len(np.unique(patients)))}
     overall.update(block(all_cells.sum(0), boot_all))
     overall["share_cases_with_wrong_label"] = float(case_any.mean())
     overall["share_cases_with_wrong_label_ci95"] = _ratio_ci(boot_all[:, 8], boot_all[:, 9]) if boot_all is not None else None
@@ -279,12 +280,12 @@ def _summaries(audit: LabelAudit, cohort: Cohort, config: LabelAuditConfig) -> d
         levels = sorted(pd.unique(values), key=str)
         onehot = np.stack([values == v for v in levels], 1).astype(float)  # (n, G)
         grouped = all_cells[:, None, :] * onehot[:, :, None]  # (n, G, 11)
-        boot = cluster_bootstrap_counts(grouped, patients, nb, seed) if nb else None
+        boot = cluster_bootstrap_sums(grouped, patients, nb, seed) if nb else None
         rows = []
         for gi, v in enumerate(levels):
             sums = grouped[:, gi].sum(0)
             n_g = int(sums[9])
-            row: dict[str, Any] = {"group": str(v), "n_cases": n_g, "n_patients": int(len(np.unique(patients[values == v])))}
+            row = {"group": str(v), "n_cases": n_g, "n_patients": int(len(np.unique(patients[values == v])))}
             if n_g < config.min_group_size:
                 row["note"] = f"fewer than {config.min_group_size} cases: too small to judge"
                 rows.append(row)
@@ -354,7 +355,7 @@ def audit_labels(
             "cleanlab_version": cleanlab.__version__,
             "not_mentioned": "counts as 'absent' (0), as in training",
             "uncertain": "uncertain (-1) labels are not audited",
-            "intervals": f"95% percentile intervals, patient-clustered bootstrap ({cfg.n_bootstrap} resamples)",
+            "intervals": f"95% percentile intervals, patient-clustered bootstrap ({cfg.n_boot} resamples)",
         },
         "noise_rates": _rates_json(rates, audit.findings),
         **_summaries(audit, cohort, cfg),
@@ -365,6 +366,7 @@ def audit_labels(
 def _rates_json(rates: dict, findings: list[str]) -> dict:
     def pair(v: tuple[float, float] | None) -> dict | None:
         return None if v is None else {"p_label_present_if_present": v[0], "p_label_present_if_absent": v[1]}
+
     return {
         "pooled": {findings[j]: pair(v) for j, v in rates["pooled"].items()},
         "strata": {s: {findings[j]: pair(v) for j, v in d.items()} for s, d in rates["strata"].items()},
@@ -374,7 +376,6 @@ def _rates_json(rates: dict, findings: list[str]) -> dict:
 def write_audit(audit: LabelAudit, out: str | Path, summary_path: str | Path | None = None) -> tuple[Path, Path]:
     """Write the per-cell file (CSV/Parquet by suffix) and the summary JSON (default ``<stem>.summary.json``),
     atomically, both marked internal-only."""
-    from radtrust.data.io import write_json, write_table
 
     out = Path(out)
     summary_path = Path(summary_path) if summary_path else out.with_name(f"{out.stem}.summary.json")

@@ -55,7 +55,7 @@ def encoder_vectors(texts: list[str], encoder: str, max_length: int, progress: b
     """Frozen mean-pooled sentence vectors of the encoder, one per report (the encoder runs once)."""
     import torch
 
-    from radtrust.models.text import build_report_net, load_tokenizer, pad_batch, tokenize
+    from radtrust.models.text import build_report_net, load_tokenizer, pad_batch, tokenize  # loads torch: imported on first use
 
     tok = load_tokenizer(encoder)
     net = build_report_net(encoder, 1, 8, 16, 0.0, ["query", "value"], None, 0.0, 0, "mean", "head", None)
@@ -71,9 +71,7 @@ def encoder_vectors(texts: list[str], encoder: str, max_length: int, progress: b
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
 
 
-def out_of_sample_probabilities(
-    cohort: Cohort, targets: np.ndarray, mask: np.ndarray, config: CrossFitConfig | None = None, progress: bool = False
-) -> np.ndarray:
+def out_of_sample_probabilities(cohort: Cohort, targets: np.ndarray, mask: np.ndarray, config: CrossFitConfig | None = None, progress: bool = False) -> np.ndarray:
     """(n_cases, n_findings) probability that each finding is *labelled* present, from models that never saw
     the case's patient.
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radtrust.data.readers import read_table
 from radtrust.errors import InputError, PrivacyError
 
 #: Key and value that mark an object or file as internal-only (label audit, annotation queue).
@@ -45,7 +46,6 @@ def read_label_audit(path: str | Path) -> pd.DataFrame:
     Returns the columns of :data:`AUDIT_COLUMNS` with ``case_id``/``finding`` as strings,
     ``given_label`` as int and ``p_label_wrong`` as float in [0, 1].
     """
-    from radtrust.data.readers import read_table
 
     path = Path(path)
     frame = read_table(path)
@@ -97,10 +97,7 @@ def refuse_release(obj: Any, what: str) -> None:
     Called by every writer of a released artifact (model card / HTML report, run folder) on what it embeds.
     """
     if is_internal(obj):
-        raise PrivacyError(
-            f"{what}: refusing to put internal-only label-audit or annotation output into a released artifact "
-            "(it is per-case and not differentially private)"
-        )
+        raise PrivacyError(f"{what}: refusing to put internal-only label-audit or annotation output into a released artifact (it is per-case and not differentially private)")
 
 
 #: Share of audited cells whose given label may differ from the training label before the audit is refused.

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from radtrust.data.groups import DEFAULT_AGE_CUTS, available, group_values
+from radtrust.data.io import write_json, write_table
 from radtrust.data.schema import TEXT_SECTIONS, Cohort, LabelTable
 from radtrust.errors import ConfigError, InputError
-from radtrust.fairness.groups import DEFAULT_AGE_CUTS, available, group_values
 from radtrust.noise.files import INTERNAL_KEY, INTERNAL_MARKER, INTERNAL_NOTE
 
 __all__ = ["PlanConfig", "AnnotationPlan", "plan_annotation", "case_benefit", "finding_weights"]
@@ -185,14 +186,11 @@ def plan_annotation(cohort: Cohort, p_wrong: np.ndarray, config: PlanConfig, fin
 
     idx = np.flatnonzero(chosen)
     # Queue order: highest benefit first, with the random slice at random places so it cannot be told apart.
-    by_benefit = sorted((i for i in idx if reason[i] != "random_slice"), key=lambda i: -benefit[i])
+    by_benefit = sorted((int(i) for i in idx if reason[i] != "random_slice"), key=lambda i: -benefit[i])
     queue = list(by_benefit)
     for i in random_idx:
         queue.insert(int(rng.integers(0, len(queue) + 1)), int(i))
-    doubt = [
-        ";".join(findings[j] for j in np.argsort(-p_wrong[i]) if p_wrong[i, j] >= config.doubt_threshold)
-        for i in queue
-    ]
+    doubt = [";".join(findings[j] for j in np.argsort(-p_wrong[i]) if p_wrong[i, j] >= config.doubt_threshold) for i in queue]
     cases = pd.DataFrame(
         {
             "case_id": np.asarray(cohort.case_ids, dtype=object)[queue],
@@ -253,7 +251,6 @@ def plan_json(plan: AnnotationPlan, config: PlanConfig, findings: Sequence[str],
 
 def write_plan(plan: AnnotationPlan, cohort: Cohort, labels: LabelTable, config: PlanConfig, findings: Sequence[str], out: str | Path) -> tuple[Path, Path]:
     """Write the queue (CSV) and ``<stem>.plan.json`` atomically."""
-    from radtrust.data.io import write_json, write_table
 
     out = Path(out)
     if out.suffix.lower() != ".csv":

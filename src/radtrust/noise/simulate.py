@@ -76,5 +76,5 @@ def flip_labels(
     out = np.where(noisy == -1, -1.0, noisy)
     # Keep "not mentioned" where nothing changed, so the noisy table reads like a labeler's output.
     out = np.where((noisy == binary) & np.isnan(values), np.nan, out)
-    flipped = (noisy != binary)
+    flipped = noisy != binary
     return LabelTable.from_matrix(cohort.case_ids, findings, out, source), flipped

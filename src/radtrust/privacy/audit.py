@@ -14,19 +14,12 @@ themselves (loss threshold, shadow models, canaries) produce those scores.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from scipy.stats import beta
 from sklearn.metrics import roc_auc_score
 
-
-def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Exact two-sided (1 - alpha) interval for a binomial proportion k / n."""
-    if n <= 0:
-        return 0.0, 1.0
-    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
+from radtrust.stats import clopper_pearson
 
 
 def epsilon_from_rates(tp: int, n_members: int, fp: int, n_nonmembers: int, delta: float, alpha: float = 0.05) -> float:
@@ -59,7 +52,7 @@ def epsilon_lower_bound(member_scores: np.ndarray, nonmember_scores: np.ndarray,
         raise ValueError("need scores for both members and non-members")
     thresholds = np.unique(np.concatenate([m, o]))
     m_sorted, o_sorted = np.sort(m), np.sort(o)
-    best = {"epsilon_lower_bound": 0.0, "threshold": None, "tpr": None, "fpr": None}
+    best: dict[str, Any] = {"epsilon_lower_bound": 0.0, "threshold": None, "tpr": None, "fpr": None}
     for t in thresholds:
         tp = int(len(m) - np.searchsorted(m_sorted, t, side="left"))
         fp = int(len(o) - np.searchsorted(o_sorted, t, side="left"))

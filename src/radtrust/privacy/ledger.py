@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from radtrust.data.fingerprint import file_fingerprint
+from radtrust.data.readers import read_cohort
 from radtrust.errors import InputError, PrivacyError
 
 SCHEMA_VERSION = 2  # 2 added status 'void' and the column 'note'; a version-1 ledger is upgraded in place
@@ -77,7 +79,7 @@ def planned_charge(epsilon: float, delta: float | None, n_records: int) -> tuple
     (:func:`~radtrust.privacy.accountant.default_delta` when None). A non-private run is ``(inf, None)``."""
     if math.isinf(epsilon) and epsilon > 0:
         return math.inf, None
-    from radtrust.privacy.accountant import ACCOUNTANTS, check_privacy_target
+    from radtrust.privacy.accountant import ACCOUNTANTS, check_privacy_target  # loads opacus, scipy, torch: imported on first use
 
     # the accountant does not enter δ; any valid name gets the same validation and default
     return float(epsilon), check_privacy_target(float(epsilon), delta, n_records, ACCOUNTANTS[0])
@@ -202,7 +204,7 @@ class PrivacyLedger:
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection | None]:
         """A transaction on the ledger; yields None for a read of a ledger that does not exist yet."""
         if self.path.is_dir():
-            raise InputError(f"{self.path}: is a folder; --ledger must name the ledger file")
+            raise InputError(f"{self.path}: is a folder; `ledger` must name the ledger file")
         if not write and not self.path.exists():
             yield None
             return
@@ -230,6 +232,13 @@ class PrivacyLedger:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: it creates the schema when missing, so there is always a connection."""
+        with self._transaction(write=True) as con:
+            assert con is not None
+            yield con
 
     def _db_error(self, e: sqlite3.Error) -> Exception:
         if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
@@ -273,9 +282,7 @@ class PrivacyLedger:
     # ---- reads ---------------------------------------------------------------------------------
     @staticmethod
     def _budget(con: sqlite3.Connection, fingerprint: str) -> Budget | None:
-        row = con.execute(
-            "SELECT fingerprint, epsilon_budget, delta_budget, label, set_at FROM datasets WHERE fingerprint = ?", (fingerprint,)
-        ).fetchone()
+        row = con.execute("SELECT fingerprint, epsilon_budget, delta_budget, label, set_at FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone()
         return None if row is None else Budget(*row)
 
     @staticmethod
@@ -317,7 +324,7 @@ class PrivacyLedger:
             raise PrivacyError(f"a privacy budget needs a finite epsilon > 0, got {epsilon}")
         if not (0 <= delta < 1):
             raise PrivacyError(f"the budget's delta must be in [0, 1), got {delta}")
-        with self._transaction(write=True) as con:
+        with self._writing() as con:
             eps_spent, delta_spent = _total(self._charges(con, "fingerprint", fingerprint))
             if _over(eps_spent, epsilon) or _over(delta_spent, delta):
                 raise PrivacyError(
@@ -330,7 +337,9 @@ class PrivacyLedger:
                 "delta_budget = excluded.delta_budget, label = COALESCE(excluded.label, label), set_at = excluded.set_at",
                 (fingerprint, float(epsilon), float(delta), label, _now()),
             )
-            return self._budget(con, fingerprint)
+            budget = self._budget(con, fingerprint)
+            assert budget is not None  # just written
+            return budget
 
     def charge(
         self,
@@ -358,7 +367,7 @@ class PrivacyLedger:
             delta = None
         elif delta is None or not (0 <= delta < 1):
             raise PrivacyError(f"a private run's delta must be in [0, 1), got {delta}")
-        with self._transaction(write=True) as con:
+        with self._writing() as con:
             old = self._charges(con, "run_id", run_id)
             if old:
                 if old[0].fingerprint != fingerprint or old[0].epsilon != epsilon or old[0].delta != delta:
@@ -370,10 +379,7 @@ class PrivacyLedger:
             budget = self._budget(con, fingerprint)
             if budget is not None:
                 if math.isinf(epsilon):
-                    raise PrivacyError(
-                        f"non-private run (ε = inf) refused: dataset {fingerprint[:12]} has a privacy budget "
-                        f"(ε = {_fmt(budget.epsilon)}, δ = {_fmt(budget.delta)}) in {self.path}"
-                    )
+                    raise PrivacyError(f"non-private run (ε = inf) refused: dataset {fingerprint[:12]} has a privacy budget (ε = {_fmt(budget.epsilon)}, δ = {_fmt(budget.delta)}) in {self.path}")
                 eps_spent, delta_spent = _total(self._charges(con, "fingerprint", fingerprint))
                 eps_total, delta_total = math.fsum([eps_spent, epsilon]), math.fsum([delta_spent, delta or 0.0])
                 if _over(eps_total, budget.epsilon) or _over(delta_total, budget.delta):
@@ -395,7 +401,7 @@ class PrivacyLedger:
         """Mark a run ended and record the ε it actually spent; its charge stays at the planned value."""
         if status not in ("finished", "failed"):
             raise PrivacyError(f"a run ends as finished or failed, not '{status}'")
-        with self._transaction(write=True) as con:
+        with self._writing() as con:
             cur = con.execute(
                 "UPDATE charges SET status = ?, finished_at = ?, spent_epsilon = ? WHERE run_id = ?",
                 (status, _now(), None if spent_epsilon is None else float(spent_epsilon), run_id),
@@ -403,7 +409,6 @@ class PrivacyLedger:
             if cur.rowcount == 0:
                 raise PrivacyError(f"{self.path}: no charge with run id {run_id}")
             return self._charges(con, "run_id", run_id)[0]
-
 
     def void(self, run_id: str, reason: str) -> Charge:
         """Void the charge of a run that failed before its first training step; it stays on record, with
@@ -417,7 +422,7 @@ class PrivacyLedger:
         still ``charged`` can be voided: a finished or failed run has taken steps, and those always count.
         ``reason`` must name files and settings, never report text (messages never hold any).
         """
-        with self._transaction(write=True) as con:
+        with self._writing() as con:
             old = self._charges(con, "run_id", run_id)
             if not old:
                 raise PrivacyError(f"{self.path}: no charge with run id {run_id}")
@@ -451,8 +456,6 @@ def resolve_ledger(ledger: str | Path | PrivacyLedger | bool | None) -> PrivacyL
 
 # ---- file-level entry points (what ``radtrust budget`` calls) ----------------------------------------
 def _read_dataset(data: str | Path, column_map: Mapping[str, str] | Iterable[str] | None, empty_reports: str) -> tuple[str, int]:
-    from radtrust.data.fingerprint import file_fingerprint
-    from radtrust.data.readers import read_cohort
 
     cohort = read_cohort(data, column_map, empty_reports, deid=None)  # only counted and fingerprinted
     return file_fingerprint(data, column_map, read=cohort), len(cohort)

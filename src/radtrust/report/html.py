@@ -8,10 +8,10 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from radtrust import __version__
+from radtrust._version import __version__
 from radtrust.data.io import atomic_path
 from radtrust.noise.files import refuse_release
-from radtrust.report.plots import as_data_uri, per_label_f1_plot
+from radtrust.plots import as_data_uri, per_label_f1_plot
 
 
 def _env() -> Environment:

@@ -12,61 +12,23 @@ import numpy as np
 import pandas as pd
 
 from radtrust.data.fingerprint import data_fingerprint, file_fingerprint
-from radtrust.data.io import write_json, write_table
+from radtrust.data.image_readers import read_images
+from radtrust.data.io import TABLE_SUFFIXES, check_output, write_json, write_table
 from radtrust.data.readers import read_cohort, read_labels
-from radtrust.data.schema import Cohort, LabelTable
+from radtrust.data.schema import Cohort, CohortScrubber, LabelTable
 from radtrust.errors import InputError, Interrupted
-from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge, resolve_ledger
+from radtrust.models.aggregate import aggregate_scores, density_class
+from radtrust.privacy.ledger import PrivacyLedger, new_run_id, resolve_ledger
 from radtrust.train.checkpoint import CHECKPOINT_FILE, IDENTITY_FILE, Checkpointer
-from radtrust.train.config import ImageTrainConfig, LoopConfig, TrainConfig
-from radtrust.train.estimator import ReportClassifier, privacy_population
-
-
-def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
-    """Refuse a run folder that would replace results without ``overwrite``, names a file, or lies where
-    nothing can be written; checked before anything is read or charged."""
-    from radtrust.data.io import check_writable_folder
-
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file; --out names the run folder to create")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: already exists and is not empty; choose a new --out or pass --overwrite")
-    check_writable_folder(out.parent)
-    return out
-
-
-def publish_run_dir(tmp: Path, out: Path) -> None:
-    """Move a finished run folder into place in one rename; an old one is replaced only now."""
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
-
-
-def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: TrainConfig, fingerprint: str | None = None, run_id: str | None = None) -> Charge:
-    """Charge the run's planned (ε, δ) to the dataset in ``ledger`` before training; refuses a run over
-    budget with :class:`~radtrust.errors.PrivacyError`. ``fingerprint`` defaults to the cohort's content."""
-    epsilon, delta = planned_charge(config.epsilon, config.delta, privacy_population(cohort, config))
-    return ledger.charge(
-        fingerprint or data_fingerprint(cohort),
-        run_id or new_run_id(),
-        epsilon,
-        delta,
-        accountant=config.accountant if config.private else None,
-        method=config.method,
-        config_hash=_config_hash(config),
-    )
+from radtrust.train.config import ImageTrainConfig, LoopConfig
+from radtrust.train.estimator import ReportClassifier, config_hash, prepare_run_dir, publish_run_dir, read_run_yaml
+from radtrust.train.images import ImageClassifier, is_image_run
 
 
 def checkpoint_dir_for(out: str | Path) -> Path:
     """Where a run's epoch checkpoints live while it trains: ``<out>.checkpoint`` beside the run folder."""
     out = Path(out)
     return out.with_name(out.name + ".checkpoint")
-
-
-def _config_hash(config: TrainConfig) -> str:
-    return hashlib.sha256(config.to_yaml().encode("utf-8")).hexdigest()
 
 
 def _resume_identity(ck_dir: Path, resume: bool | None, identity: dict[str, str]) -> str | None:
@@ -79,10 +41,7 @@ def _resume_identity(ck_dir: Path, resume: bool | None, identity: dict[str, str]
             ck_dir.rmdir()  # an empty leftover says nothing about any run
         return None
     if resume is False:
-        raise InputError(
-            f"{ck_dir}: an interrupted run left a checkpoint here; pass --resume to continue it "
-            "(same data and options) or delete that folder to start over"
-        )
+        raise InputError(f"{ck_dir}: an interrupted run left a checkpoint here; pass `resume` to continue it (same data and options) or delete that folder to start over")
     try:
         stored = json.loads(ident_file.read_text(encoding="utf-8"))
         run_id = stored["run_id"]
@@ -97,7 +56,7 @@ def _resume_identity(ck_dir: Path, resume: bool | None, identity: dict[str, str]
 def fit_and_save(
     cohort: Cohort,
     labels,
-    config: TrainConfig,
+    config: LoopConfig,
     out: str | Path,
     overwrite: bool = False,
     progress: bool = False,
@@ -136,7 +95,7 @@ def fit_and_save(
     clf.preflight(cohort, labels, validation_labels, progress)  # everything that can fail before the charge
     ck_dir = checkpoint_dir_for(out)
     cohort_fingerprint = data_fingerprint(cohort)
-    identity = {"config_hash": _config_hash(config), "data_fingerprint": cohort_fingerprint}
+    identity = {"config_hash": config_hash(config), "data_fingerprint": cohort_fingerprint}
     if validation_labels is not None:
         identity["validation_labels"] = hashlib.sha256(validation_labels.frame.to_csv(index=False).encode("utf-8")).hexdigest()
     if clf.label_issue_summary is not None:
@@ -147,7 +106,6 @@ def fit_and_save(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # the output is writable: checked before the charge
     stepped = stored_run_id is not None  # a resumed run took steps before it was interrupted
-    charge = None
     checkpointer = Checkpointer(ck_dir, identity | {"run_id": run_id}) if checkpoint else None
 
     def first_step() -> None:
@@ -159,17 +117,24 @@ def fit_and_save(
         stepped = True
 
     try:
-        charge = charge_training(ledger, cohort, config, fingerprint or cohort_fingerprint, run_id) if ledger is not None else None
-        clf.fit(cohort, labels, progress=progress, checkpoint=checkpointer, validation_labels=validation_labels, fingerprint=cohort_fingerprint, on_first_step=first_step)
-        if charge is not None:
-            ledger.finish(charge.run_id, clf.result.privacy.epsilon)
-            clf.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)
-        clf.save(tmp)
+        clf.fit(
+            cohort,
+            labels,
+            progress=progress,
+            checkpoint=checkpointer,
+            validation_labels=validation_labels,
+            fingerprint=fingerprint or cohort_fingerprint,
+            on_first_step=first_step,
+            ledger=ledger,
+            run_id=run_id,
+            resumed=stored_run_id is not None,
+        )
+        clf.write_run(tmp)
         publish_run_dir(tmp, out)
         if checkpoint:
             shutil.rmtree(ck_dir, ignore_errors=True)
     except BaseException as e:
-        _settle_failed_run(e, ledger, charge, stepped, ck_dir if checkpoint else None, out)
+        _settle_failed_run(e, stepped, ck_dir if checkpoint else None)
         raise
     finally:
         if tmp.exists():
@@ -177,43 +142,34 @@ def fit_and_save(
     return clf
 
 
-def _settle_failed_run(error: BaseException, ledger: PrivacyLedger | None, charge: Charge | None, stepped: bool, ck_dir: Path | None, out: Path) -> None:
-    """What a failed run leaves: its charge voided (never stepped) or kept, and its checkpoint removed
-    (never stepped) or kept for ``--resume``. An interruption gets a message saying which (see ``cli.main``)."""
+def _settle_failed_run(error: BaseException, stepped: bool, ck_dir: Path | None) -> None:
+    """What a failed run leaves on disk (its ledger charge is settled by :meth:`ReportClassifier.fit`): its
+    checkpoint removed (never stepped) or kept for ``--resume``. An interruption gets a message saying
+    which (see ``cli.main``)."""
     interrupted = isinstance(error, (KeyboardInterrupt, Interrupted))
     if not stepped:
         if ck_dir is not None and ck_dir.exists() and not (ck_dir / CHECKPOINT_FILE).exists():
             shutil.rmtree(ck_dir, ignore_errors=True)
-        if charge is not None:
-            reason = "interrupted before the first step" if interrupted else f"failed before the first step: {' '.join(str(error).split())[:300] or type(error).__name__}"
-            try:
-                ledger.void(charge.run_id, reason)
-            except Exception:  # noqa: BLE001 - the run's own error is the one to report; the charge then still counts
-                pass
         if interrupted:
             error.args = ("stopped before the first training step: the ledger charge was voided and nothing was kept",)
         return
     if interrupted:
-        kept = f"its checkpoint is kept in {ck_dir}; rerun the same command with --resume to continue from the last finished epoch under the same ledger charge" if ck_dir is not None else "the run's charge stays in the ledger"
+        kept = (
+            f"its checkpoint is kept in {ck_dir}; rerun the same command with `resume` to continue from the last finished epoch under the same ledger charge"
+            if ck_dir is not None
+            else "the run's charge stays in the ledger"
+        )
         error.args = (f"training stopped; {kept}",)
-    elif charge is not None:
-        try:
-            ledger.finish(charge.run_id, None, status="failed")
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def classifier_for(config: LoopConfig) -> ReportClassifier:
     """The estimator a config trains: an image classifier for :class:`ImageTrainConfig`, else reports."""
-    from radtrust.train.images import ImageClassifier
 
     return ImageClassifier(config) if isinstance(config, ImageTrainConfig) else ReportClassifier(config)
 
 
 def run_config(run: str | Path) -> LoopConfig:
     """The resolved config of a saved run folder of either kind (checks the folder first)."""
-    from radtrust.train.estimator import read_run_yaml
-    from radtrust.train.images import ImageClassifier, is_image_run
 
     cls = ImageClassifier if is_image_run(run) else ReportClassifier
     path = cls.check_run_dir(run) / "config.yaml"
@@ -222,21 +178,21 @@ def run_config(run: str | Path) -> LoopConfig:
 
 def load_classifier(run: str | Path) -> ReportClassifier:
     """A saved run folder of either kind, as its estimator."""
-    from radtrust.train.images import ImageClassifier, is_image_run
 
     cls = ImageClassifier if is_image_run(run) else ReportClassifier
     cls.check_run_dir(run)
     return cls.load(run)
 
 
-def read_inputs(data: str | Path, config_or_run: LoopConfig | None, column_map=None, empty_reports: str = "error", site: str | None = None) -> tuple[Cohort, LabelTable | None]:
-    """The cohort a run trains or predicts on: reports (``read_cohort``) or, for an image model, images
-    (``read_images``: a mini-MIAS folder, a DICOM folder or an image manifest) with any truth they carry."""
+def read_inputs(
+    data: str | Path, config_or_run: LoopConfig | None, column_map=None, empty_reports: str = "error", site: str | None = None, *, deid: CohortScrubber | None
+) -> tuple[Cohort, LabelTable | None]:
+    """The cohort a run trains or predicts on: reports (``read_cohort``, their text through ``deid``) or, for
+    an image model, images (``read_images``: a mini-MIAS folder, a DICOM folder or an image manifest) with
+    any truth they carry."""
     if isinstance(config_or_run, ImageTrainConfig):
-        from radtrust.data.readers import read_images
-
         return read_images(data, site, column_map)
-    cohort = read_cohort(data, column_map, empty_reports)
+    cohort = read_cohort(data, column_map, empty_reports, deid=deid)
     if cohort.modality == "image" and config_or_run is not None:
         # A report model would score every image's empty text alike: the same prediction for every film.
         raise InputError(f"{data}: an image list ('image_path' column), but this is a report model trained on report text; pass reports, or use an image run")
@@ -246,7 +202,7 @@ def read_inputs(data: str | Path, config_or_run: LoopConfig | None, column_map=N
 def train_from_files(
     data: str | Path,
     labels: str | Path | None,
-    config: TrainConfig,
+    config: LoopConfig,
     out: str | Path,
     column_map=None,
     id_column: str | None = None,
@@ -257,6 +213,8 @@ def train_from_files(
     run_id: str | None = None,
     resume: bool | None = False,
     validation_labels: str | Path | None = None,
+    *,
+    deid: CohortScrubber | None,
 ) -> ReportClassifier:
     """Read a cohort and its label table, train, and write the run folder (``resume``: see
     :func:`fit_and_save`; ``validation_labels``: a label file whose cases' patients become the
@@ -265,13 +223,14 @@ def train_from_files(
     ``ledger``: True (default) charges the run to the default privacy ledger
     (:func:`~radtrust.privacy.ledger.default_ledger_path`), a path or :class:`PrivacyLedger` to that ledger,
     False or None to none. The dataset is the whole file, identified by content (every row, whatever
-    ``empty_reports`` drops), so copies in any format share one budget.
+    ``empty_reports`` drops), so copies in any format share one budget. ``deid``: the de-identifier the
+    report text goes through before training (:class:`~radtrust.deid.door.CohortDeidentifier`), or None.
     """
     prepare_run_dir(out, overwrite)
-    cohort, carried = read_inputs(data, config, column_map, empty_reports)
-    if labels is None and carried is None:
-        raise InputError(f"{data}: no labels: pass a label file")
+    cohort, carried = read_inputs(data, config, column_map, empty_reports, deid=deid)
     table = read_labels(labels, id_column=id_column) if labels is not None else carried
+    if table is None:
+        raise InputError(f"{data}: no labels: pass a label file")
     reviewed = read_labels(validation_labels, id_column=id_column) if validation_labels is not None else None
     ids = set(table.case_ids) | (set(reviewed.case_ids) if reviewed is not None else set())
     keep = np.array([c in ids for c in cohort.case_ids])
@@ -284,9 +243,7 @@ def train_from_files(
         fingerprint = data_fingerprint(cohort) if cohort.modality == "image" else file_fingerprint(data, column_map, read=cohort)
     if not keep.all():
         cohort = cohort.subset(keep)
-    return fit_and_save(
-        cohort, table, config, out, overwrite, progress, ledger=privacy_ledger, fingerprint=fingerprint, run_id=run_id, resume=resume, validation_labels=reviewed
-    )
+    return fit_and_save(cohort, table, config, out, overwrite, progress, ledger=privacy_ledger, fingerprint=fingerprint, run_id=run_id, resume=resume, validation_labels=reviewed)
 
 
 def predictions_frame(clf: ReportClassifier, cohort: Cohort, progress: bool = False) -> pd.DataFrame:
@@ -305,26 +262,24 @@ def with_density_category(frame: pd.DataFrame) -> pd.DataFrame:
     """Add ``density_category``, the argmax of one-vs-rest ``prob_density_*`` outputs: density is one
     category per breast, so its decision is the most probable one, not a threshold per category."""
     if any(c.startswith("prob_density") for c in frame.columns):
-        from radtrust.evaluate.aggregate import density_class
-
         frame["density_category"] = density_class(frame)[0].str.removeprefix("density_")
     return frame
 
 
-def predict_to_file(run: str | Path, data: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", progress: bool = False, level: str = "view") -> Path:
+def predict_to_file(
+    run: str | Path, data: str | Path, out: str | Path, column_map=None, empty_reports: str = "error", progress: bool = False, level: str = "view", *, deid: CohortScrubber | None
+) -> Path:
     """Predictions per case, or for an image run per ``level`` (breast, exam, woman; see
-    :func:`radtrust.evaluate.aggregate.aggregate_scores`) with decisions at the stored thresholds."""
-    from radtrust.data.io import TABLE_SUFFIXES, check_output
+    :func:`radtrust.models.aggregate.aggregate_scores`) with decisions at the stored thresholds."""
 
     check_output(out, [data], suffixes=TABLE_SUFFIXES)
     clf = load_classifier(run)
-    cohort, _ = read_inputs(data, clf.config, column_map, empty_reports)
+    cohort, _ = read_inputs(data, clf.config, column_map, empty_reports, deid=deid)
     if level == "view":
         frame = predictions_frame(clf, cohort, progress)
     else:
-        if cohort.modality != "image":
-            raise InputError(f"--level {level} needs an image run and images; reports are scored per case")
-        from radtrust.evaluate.aggregate import aggregate_scores
+        if cohort.modality != "image" or not isinstance(clf.config, ImageTrainConfig):
+            raise InputError(f"`level` {level} needs an image run and images; reports are scored per case")
 
         probs = clf.predict_proba(cohort, progress=progress)
         frame = aggregate_scores(cohort, probs, clf.findings, level, clf.config.breast_aggregation)

@@ -44,10 +44,7 @@ class Canaries:
 
 
 def _word(rng: np.random.Generator) -> str:
-    return "".join(
-        _ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))] + _CODAS[rng.integers(len(_CODAS))]
-        for _ in range(int(rng.integers(2, 4)))
-    )
+    return "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))] + _CODAS[rng.integers(len(_CODAS))] for _ in range(int(rng.integers(2, 4))))
 
 
 def make_canaries(n: int, findings: list[str], seed: int, words: int = 14) -> Canaries:

@@ -59,7 +59,17 @@ class Checkpointer:
             raise InputError(f"{self.path}: not a radtrust checkpoint")
         return json.loads(meta["state"])
 
-    def save(self, epoch: int, history: list[dict], wall_seconds: float, trainable: torch.nn.Module, optimizer: torch.optim.Optimizer, sampler_generator: torch.Generator, engine=None, steps_seconds: float = 0.0) -> None:
+    def save(
+        self,
+        epoch: int,
+        history: list[dict],
+        wall_seconds: float,
+        trainable: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        sampler_generator: torch.Generator,
+        engine=None,
+        steps_seconds: float = 0.0,
+    ) -> None:
         tensors: dict[str, torch.Tensor] = {}
         for name, p in trainable.named_parameters():
             if p.requires_grad:
@@ -93,10 +103,7 @@ class Checkpointer:
         state = self._meta()
         if state["identity"] != self.identity:
             diff = sorted(k for k in set(state["identity"]) | set(self.identity) if state["identity"].get(k) != self.identity.get(k))
-            raise InputError(
-                f"{self.path}: this checkpoint belongs to a run with a different {', '.join(diff)}; "
-                "resume with the original data and options, or delete the checkpoint folder"
-            )
+            raise InputError(f"{self.path}: this checkpoint belongs to a run with a different {', '.join(diff)}; resume with the original data and options, or delete the checkpoint folder")
         if (engine is None) != (state["accountant_history"] is None):
             raise InputError(f"{self.path}: checkpoint privacy mode does not match this run")
         tensors = load_file(str(self.path))

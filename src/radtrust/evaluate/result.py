@@ -63,7 +63,7 @@ class Evaluation:
         return f"weighted F1 {self.weighted_f1:.3f}{interval} over {len(self.per_label)} findings, {self.n_cases} cases"
 
 
-def evaluate(model: ReportClassifier | str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, seed: int = 0, progress: bool = False) -> Evaluation:
+def evaluate_model(model: ReportClassifier | str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, seed: int = 0, progress: bool = False) -> Evaluation:
     """Score ``model`` (a fitted classifier or a run folder) on ``cohort`` against ``gold``; decisions use the
     thresholds chosen on the run's own validation split, never on the scored data. A run folder's privacy
     record comes with the result."""

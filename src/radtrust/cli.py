@@ -79,9 +79,8 @@ def config_options(config_class: type[BaseModel], flags: dict[str, tuple[str, ..
 
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
-            overrides = {name: converters[name](kwargs.pop(name)) for name in converters if kwargs.get(name) is not None}
-            for name in converters:
-                kwargs.pop(name, None)
+            given = {name: kwargs.pop(name, None) for name in converters}
+            overrides = {name: converters[name](value) for name, value in given.items() if value is not None}
             return command(*args, overrides=overrides, **kwargs)
 
         wrapper.__signature__ = signature.replace(parameters=[*own, *generated])  # type: ignore[attr-defined]

@@ -68,11 +68,10 @@ def gold_values(clf: ReportClassifier, gold: LabelTable, case_ids: list[str], fi
     return y
 
 
-def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, progress: bool = False) -> dict:
+def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, progress: bool = False, seed: int = 0) -> dict:
     """Load a run folder, score it on ``cohort`` against ``gold``, and attach the run's privacy record."""
-
     clf = load_classifier(run_dir)
-    out = score_against_gold(clf, cohort, gold, n_boot=n_boot, progress=progress)
+    out = score_against_gold(clf, cohort, gold, n_boot=n_boot, seed=seed, progress=progress)
     out["privacy"] = ReportClassifier.privacy_of(run_dir)
     return out
 

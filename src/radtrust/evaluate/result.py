@@ -11,8 +11,7 @@ import pandas as pd
 
 from radtrust.data.io import write_json
 from radtrust.data.schema import Cohort, LabelTable
-from radtrust.evaluate.evaluate import score_against_gold
-from radtrust.train.api import load_classifier
+from radtrust.evaluate.evaluate import evaluate_run, score_against_gold
 from radtrust.train.estimator import ReportClassifier
 
 
@@ -65,12 +64,11 @@ class Evaluation:
 
 def evaluate_model(model: ReportClassifier | str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, seed: int = 0, progress: bool = False) -> Evaluation:
     """Score ``model`` (a fitted classifier or a run folder) on ``cohort`` against ``gold``; decisions use the
-    thresholds chosen on the run's own validation split, never on the scored data. A run folder's privacy
-    record comes with the result."""
-    clf = model if isinstance(model, ReportClassifier) else load_classifier(model)
-    record = score_against_gold(clf, cohort, gold, n_boot=n_boot, seed=seed, progress=progress)
+    thresholds chosen on the run's own validation split, never on the scored data. The privacy record (the
+    run folder's, or the fitted model's) comes with the result."""
     if not isinstance(model, ReportClassifier):
-        record["privacy"] = ReportClassifier.privacy_of(model)
-    elif clf.result is not None:
-        record["privacy"] = clf.result.privacy.to_dict()
+        return Evaluation.from_dict(evaluate_run(model, cohort, gold, n_boot=n_boot, seed=seed, progress=progress))
+    record = score_against_gold(model, cohort, gold, n_boot=n_boot, seed=seed, progress=progress)
+    if model.result is not None:
+        record["privacy"] = model.result.privacy.to_dict()
     return Evaluation.from_dict(record)

@@ -166,3 +166,28 @@ def test_groups_the_cohort_lacks_are_skipped_not_fatal(toy_cohort):
     cohort, labels = toy_cohort  # no site, sex, age or race columns beyond the defaults
     a = audit_labels(cohort, labels, config=LabelAuditConfig(n_boot=0, groups=["site", "sex", "age_band"]))
     assert set(a.summary["groups_skipped"]) == {"sex", "age_band"} and "site" in a.summary["by_group"]
+
+
+def test_cleanlab_runs_in_process_never_in_a_forked_pool(monkeypatch):
+    """cleanlab's default forks a worker pool; forked from a process with running threads (torch, progress
+    bars) a child can wait forever on an inherited lock, which hung `radtrust audit labels`. The audit must
+    ask for one process whatever the data, and get the same verdicts as cleanlab's pool would."""
+    import cleanlab.multilabel_classification.filter as cl_filter
+
+    from radtrust.noise.audit import cleanlab_issues
+
+    seen = []
+    real = cl_filter.find_multilabel_issues_per_class
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("n_jobs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cl_filter, "find_multilabel_issues_per_class", spy)
+    rng = np.random.default_rng(3)
+    for n, k in ((40, 2), (300, 5)):
+        given = (rng.random((n, k)) < 0.3).astype(float)
+        probs = np.clip(given * 0.7 + rng.random((n, k)) * 0.3, 0.01, 0.99)
+        flags = cleanlab_issues(given, probs, np.ones((n, k), dtype=bool))
+        assert flags.shape == (n, k)
+    assert seen and all(j == 1 for j in seen)

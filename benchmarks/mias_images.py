@@ -30,7 +30,7 @@ seconds per epoch, mean over folds, with the torch threads used. The default is 
 shared 2-core machine two threads oversubscribed the cores and ran 2-5x slower.
 
     python benchmarks/mias_images.py [--configs lite0_head_inf,lite0_head_eps8,cnn_full_inf,cnn_full_eps8]
-        [--with-top] [--epochs N] [--n-boot 1000] [--threads 1] [--tune] [--json OUT]
+        [--with-top] [--epochs N] [--n-bootstrap 1000] [--threads 1] [--tune] [--json OUT]
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--with-top", action="store_true", help="also run lite0_top (ε = inf and 8): slow on CPU")
     ap.add_argument("--epochs", type=int, default=None, help="override every row's epochs")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--n-boot", type=int, default=1000, help="woman-level bootstrap resamples for the intervals")
+    ap.add_argument("--n-bootstrap", type=int, default=1000, help="woman-level bootstrap resamples for the intervals")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per fit")
     ap.add_argument("--image-cache", default="/tmp/radtrust_mias_cache", help="resized images are cached here (decoded once)")
     ap.add_argument("--tune", action="store_true", help="first run the light tuning on fold 0's inner split and use its choices")
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_json(clean({"benchmark": "mias_images_tuning", "machine": machine_start, "tuning": tuning, "families": FAMILIES}), args.json)
             return 0
 
-    resamples = list(cluster_resample_indices(patients, args.n_boot, args.seed))  # women with replacement, both films together
+    resamples = list(cluster_resample_indices(patients, args.n_bootstrap, args.seed))  # women with replacement, both films together
     rows = []
     for name in names:
         fam, eps = CONFIGS[name]
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     def ci_txt(m: dict) -> str:
         return f"{m['value']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
 
-    table = Table(title=f"mini-MIAS, {args.folds}-fold CV grouped by woman: pooled out-of-fold, 95% CI from {args.n_boot} woman-level bootstrap resamples")
+    table = Table(title=f"mini-MIAS, {args.folds}-fold CV grouped by woman: pooled out-of-fold, 95% CI from {args.n_bootstrap} woman-level bootstrap resamples")
     for col in ("config", "ε", "AUROC abnormal [CI]", "AUROC malignant [CI]", "density acc [CI]", "balanced acc", "AUROC abn. per fold", "s/epoch", "encode s"):
         table.add_column(col, justify="right")
     for r in rows:
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": {
             "cv": f"StratifiedGroupKFold(n_splits={args.folds}, shuffle=True, random_state={args.seed}); groups = woman, stratified on abnormal",
             "thresholds": "each fit holds out 15% of its training women (val_fraction) for decision thresholds; metrics here are threshold-free or argmax",
-            "bootstrap": f"{args.n_boot} resamples of women with replacement (seed {args.seed}), percentile 95% interval; same resamples for every row",
+            "bootstrap": f"{args.n_bootstrap} resamples of women with replacement (seed {args.seed}), percentile 95% interval; same resamples for every row",
             "density": "argmax of the three one-vs-rest density outputs; balanced accuracy = mean recall over F/G/D",
             "encode_frozen_s": "seconds to run the frozen layers over the training images once per fold (0 for the from-scratch CNN)",
             "steps_s_per_epoch": "training-step seconds / epochs, mean over folds",

@@ -21,6 +21,14 @@ settings.register_profile("radtrust", derandomize=not os.environ.get("RADTRUST_P
 settings.load_profile("radtrust")
 
 TEST_THREADS = 1 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1 else 2
+if TEST_THREADS == 1:  # the commands tests start as subprocesses train on one thread too (torch and radtrust read it)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def test_threads() -> int:
+    """Threads for a model a module-scoped fixture trains (see TEST_THREADS)."""
+    return TEST_THREADS
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -300,6 +300,19 @@ def test_clustered_interval_covers_the_estimate_and_skips_undefined_resamples():
     assert clustered_interval(lambda a, b: float("nan"), y, s, ids, n_boot=50, seed=0) is None
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_clustered_auroc_interval_scores_resamples_at_once_as_one_at_a_time_would(seed):
+    """The AUROC path scores every resample in one weighted call; a per-resample scikit-learn AUROC over the
+    same resampled rows gives the same interval, ties and skipped one-class resamples included."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 40, 150)
+    y = (rng.random(150) < 0.15).astype(int)
+    s = np.round(y * 0.3 + rng.random(150), 1)
+    fast = clustered_interval(auroc_or_nan, y, s, ids, n_boot=400, seed=seed)
+    vals = [roc_auc_score(y[i], s[i]) for i in cluster_resample_indices(ids, 400, seed) if 0 < y[i].sum() < len(i)]
+    assert fast == pytest.approx([np.percentile(vals, 2.5), np.percentile(vals, 97.5)], abs=1e-12)
+
+
 def test_mean_with_ci_is_a_percentile_bootstrap_of_the_mean():
     x = [0.3, -0.1, 0.8, 0.5, 0.2, 0.4]
     res = mean_with_ci(x, seed=0, n_boot=2000)

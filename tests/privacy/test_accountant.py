@@ -56,3 +56,26 @@ def test_matches_google_dp_accounting(sigma, q, steps, delta):
     ref = pld.get_epsilon(delta)
     assert 0.995 * ref <= ours <= 1.03 * ref
     assert math.isfinite(ours)
+
+
+def test_remembered_one_step_rdp_gives_opacus_own_epsilon_and_is_reused():
+    """The memo on Opacus's one-step RDP changes no figure (the unwrapped function, called directly, agrees
+    at every order) and a second ε query at the same (q, σ) computes nothing new."""
+    from opacus.accountants.analysis import rdp as opacus_rdp
+
+    from radtrust.privacy.accountant import _memoise_one_step_rdp
+
+    wrapped = opacus_rdp._compute_rdp
+    _memoise_one_step_rdp()  # idempotent: a second install must not wrap the wrapper
+    assert wrapped.radtrust_memo and opacus_rdp._compute_rdp is wrapped
+    for order in (1.5, 2.25, 7.0, 32.0):
+        assert opacus_rdp._compute_rdp(0.07, 0.93, order) == opacus_rdp._compute_log_a(0.07, 0.93, order) / (order - 1)
+    spent_epsilon(0.91, 0.05, 300, 1e-5)
+    calls = []
+    original = opacus_rdp._compute_log_a
+    try:
+        opacus_rdp._compute_log_a = lambda *a: calls.append(a) or original(*a)
+        again = spent_epsilon(0.91, 0.05, 301, 1e-5)
+    finally:
+        opacus_rdp._compute_log_a = original
+    assert calls == [] and again > 0

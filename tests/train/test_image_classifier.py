@@ -350,3 +350,15 @@ def test_breast_thresholds_are_chosen_on_validation_breasts(archive, fitted_inf,
     frame = pd.read_csv(out)
     f = "abnormal"
     assert (frame[f"pred_{f}"] == (frame[f"prob_{f}"] >= clf.breast_thresholds[f]).astype(int)).all()
+
+
+def test_report_and_image_classifiers_are_siblings_over_one_base():
+    """The image model is not a kind of report model: both inherit the shared loop from Classifier, and
+    the base alone cannot build a model."""
+    from radtrust.train.estimator import Classifier, ReportClassifier
+    from radtrust.train.images import ImageClassifier
+
+    assert issubclass(ImageClassifier, Classifier) and issubclass(ReportClassifier, Classifier)
+    assert not issubclass(ImageClassifier, ReportClassifier) and not hasattr(ImageClassifier, "tokenizer")
+    with pytest.raises(NotImplementedError):
+        Classifier()._build(2)

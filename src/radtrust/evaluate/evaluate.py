@@ -14,11 +14,11 @@ from radtrust.evaluate.images import score_images
 from radtrust.evaluate.metrics import multilabel_metrics
 from radtrust.train.api import load_classifier, read_inputs, run_config
 from radtrust.train.config import ImageTrainConfig
-from radtrust.train.estimator import ReportClassifier
+from radtrust.train.estimator import Classifier
 
 
 def score_against_gold(
-    clf: ReportClassifier,
+    clf: Classifier,
     cohort: Cohort,
     gold: LabelTable,
     probs: np.ndarray | None = None,
@@ -58,7 +58,7 @@ def score_against_gold(
     return out
 
 
-def gold_values(clf: ReportClassifier, gold: LabelTable, case_ids: list[str], findings: list[str]) -> np.ndarray:
+def gold_values(clf: Classifier, gold: LabelTable, case_ids: list[str], findings: list[str]) -> np.ndarray:
     """Gold labels aligned to ``case_ids``. For a model whose empty label cells mean "does not apply"
     (image truth: benign vs malignant has no answer for a normal breast) empty cells become -1, which
     every scorer leaves out of that finding's counts, instead of counting as negatives."""
@@ -72,7 +72,7 @@ def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: 
     """Load a run folder, score it on ``cohort`` against ``gold``, and attach the run's privacy record."""
     clf = load_classifier(run_dir)
     out = score_against_gold(clf, cohort, gold, n_boot=n_boot, seed=seed, progress=progress)
-    out["privacy"] = ReportClassifier.privacy_of(run_dir)
+    out["privacy"] = Classifier.privacy_of(run_dir)
     return out
 
 

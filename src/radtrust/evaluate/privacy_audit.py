@@ -51,6 +51,7 @@ from radtrust.privacy.ledger import new_run_id, resolve_ledger
 from radtrust.progress import progress_bar
 from radtrust.stats import N_BOOT, auroc_or_nan, clustered_interval
 from radtrust.train.canaries import make_canaries
+from radtrust.train.estimator import ReportClassifier
 
 LOW_FPRS = (0.01, 0.001)
 
@@ -194,7 +195,8 @@ def audit_privacy(run_dir: str | Path, cohort: Cohort, labels: LabelTable, confi
             for k in range(cfg.shadows):
                 sc = c.model_copy(update={"seed": c.seed + 1000 + k, "canaries": 0} if hasattr(c, "canaries") else {"seed": c.seed + 1000 + k})
                 shadow = type(clf)(sc)
-                shadow._tokenizer = getattr(clf, "_tokenizer", None)
+                if isinstance(shadow, ReportClassifier) and isinstance(clf, ReportClassifier):
+                    shadow._tokenizer = clf._tokenizer  # loaded once, shared by the shadows
                 idx = np.flatnonzero(inclusion[k])
                 net = shadow._build(len(findings))
                 data = shadow._train_data(clf._take(inputs, idx), T[idx], M[idx])

@@ -12,7 +12,7 @@ import pandas as pd
 from radtrust.data.io import write_json
 from radtrust.data.schema import Cohort, LabelTable
 from radtrust.evaluate.evaluate import evaluate_run, score_against_gold
-from radtrust.train.estimator import ReportClassifier
+from radtrust.train.estimator import Classifier
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ class Evaluation:
         return f"weighted F1 {self.weighted_f1:.3f}{interval} over {len(self.per_label)} findings, {self.n_cases} cases"
 
 
-def evaluate_model(model: ReportClassifier | str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, seed: int = 0, progress: bool = False) -> Evaluation:
+def evaluate_model(model: Classifier | str | Path, cohort: Cohort, gold: LabelTable, n_boot: int = 1000, seed: int = 0, progress: bool = False) -> Evaluation:
     """Score ``model`` (a fitted classifier or a run folder) on ``cohort`` against ``gold``; decisions use the
     thresholds chosen on the run's own validation split, never on the scored data. The privacy record (the
     run folder's, or the fitted model's) comes with the result."""
-    if not isinstance(model, ReportClassifier):
+    if not isinstance(model, Classifier):
         return Evaluation.from_dict(evaluate_run(model, cohort, gold, n_boot=n_boot, seed=seed, progress=progress))
     record = score_against_gold(model, cohort, gold, n_boot=n_boot, seed=seed, progress=progress)
     if model.result is not None:

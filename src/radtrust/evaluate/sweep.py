@@ -160,7 +160,7 @@ def run_sweep(
     folder never mixes two sweeps) or ``resume``: a stopped or interrupted sweep with the same data, split
     and settings continues, keeping its finished rows and resuming its interrupted run from its checkpoint
     under the same ledger charge. An ``out`` that is a file or cannot be written is refused up front.
-    Every run's configuration is checked before the first is charged (:meth:`ReportClassifier.preflight`:
+    Every run's configuration is checked before the first is charged (:meth:`Classifier.preflight`:
     encoder, split, an ε the noise can reach), so a bad ε at the end of the list costs no budget first.
 
     ``ledger``: as in :func:`~radtrust.train.api.train_from_files` (True: the default ledger; a path or

@@ -28,7 +28,7 @@ def audit_run(
     adjust_method: str = "cluster_robust",
     progress: bool = False,
 ) -> SubgroupAudit:
-    """Audit a fitted :class:`~radtrust.train.estimator.ReportClassifier` on the cases of ``cohort`` that
+    """Audit a fitted :class:`~radtrust.train.estimator.Classifier` (reports or images) on the cases of ``cohort`` that
     have a gold label, over the findings model and gold share."""
     shared = [f for f in clf.findings if f in gold.findings]
     if not shared:

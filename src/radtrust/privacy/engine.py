@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from opacus import GradSampleModule
-from opacus.accountants import create_accountant
 from opacus.optimizers import DPOptimizer
 from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
+
+from radtrust.privacy.accountant import create_accountant
 
 
 @dataclass

@@ -14,7 +14,7 @@ from radtrust.fairness.api import DEFAULT_ADJUST_FOR, audit_run, forest_for
 from radtrust.fairness.audit import METRICS, AuditConfig, SubgroupAudit
 from radtrust.report.html import fairness_context, render_fairness_report
 from radtrust.train.api import load_classifier, read_inputs, run_config
-from radtrust.train.estimator import ReportClassifier
+from radtrust.train.estimator import Classifier
 
 
 def audit_files(
@@ -56,7 +56,7 @@ def audit_files(
     clf = load_classifier(run)
     audit = audit_run(clf, cohort, gold, config, adjust_for, adjust_method, progress)
     audit.meta["run"] = str(run)
-    audit.meta["privacy"] = ReportClassifier.privacy_of(run)
+    audit.meta["privacy"] = Classifier.privacy_of(run)
     d = audit.to_dict()
     png, caption = forest_for(d, plot_metric, plot_finding)
     # All of them or none: everything is rendered in memory first, then written and renamed together.

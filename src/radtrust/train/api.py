@@ -20,8 +20,8 @@ from radtrust.errors import InputError, Interrupted
 from radtrust.models.aggregate import aggregate_scores, density_class
 from radtrust.privacy.ledger import PrivacyLedger, new_run_id, resolve_ledger
 from radtrust.train.checkpoint import CHECKPOINT_FILE, IDENTITY_FILE, Checkpointer
-from radtrust.train.config import ImageTrainConfig, LoopConfig
-from radtrust.train.estimator import ReportClassifier, config_hash, prepare_run_dir, publish_run_dir, read_run_yaml
+from radtrust.train.config import ImageTrainConfig, LoopConfig, TrainConfig
+from radtrust.train.estimator import Classifier, ReportClassifier, config_hash, prepare_run_dir, publish_run_dir, read_run_yaml
 from radtrust.train.images import ImageClassifier, is_image_run
 
 
@@ -67,11 +67,11 @@ def fit_and_save(
     resume: bool | None = False,
     checkpoint: bool = True,
     validation_labels=None,
-) -> ReportClassifier:
+) -> Classifier:
     """Train and write the run folder atomically: a run that fails leaves no folder behind.
 
     Before the ledger is charged, everything that can fail without training is checked
-    (:meth:`ReportClassifier.preflight`: inputs, split, encoder, images, the noise for the target ε; and
+    (:meth:`Classifier.preflight`: inputs, split, encoder, images, the noise for the target ε; and
     that the run folder can be written). With a ``ledger`` the run is then charged and, once training
     succeeds, marked finished with the ε it spent.
 
@@ -143,7 +143,7 @@ def fit_and_save(
 
 
 def _settle_failed_run(error: BaseException, stepped: bool, ck_dir: Path | None) -> None:
-    """What a failed run leaves on disk (its ledger charge is settled by :meth:`ReportClassifier.fit`): its
+    """What a failed run leaves on disk (its ledger charge is settled by :meth:`Classifier.fit`): its
     checkpoint removed (never stepped) or kept for ``--resume``. An interruption gets a message saying
     which (see ``cli.main``)."""
     interrupted = isinstance(error, (KeyboardInterrupt, Interrupted))
@@ -162,10 +162,14 @@ def _settle_failed_run(error: BaseException, stepped: bool, ck_dir: Path | None)
         error.args = (f"training stopped; {kept}",)
 
 
-def classifier_for(config: LoopConfig) -> ReportClassifier:
+def classifier_for(config: LoopConfig) -> Classifier:
     """The estimator a config trains: an image classifier for :class:`ImageTrainConfig`, else reports."""
 
-    return ImageClassifier(config) if isinstance(config, ImageTrainConfig) else ReportClassifier(config)
+    if isinstance(config, ImageTrainConfig):
+        return ImageClassifier(config)
+    if isinstance(config, TrainConfig):
+        return ReportClassifier(config)
+    raise TypeError(f"no classifier trains a {type(config).__name__}: use TrainConfig or ImageTrainConfig")
 
 
 def run_config(run: str | Path) -> LoopConfig:
@@ -176,7 +180,7 @@ def run_config(run: str | Path) -> LoopConfig:
     return cls.config_class.build(read_run_yaml(path), origin=str(path))
 
 
-def load_classifier(run: str | Path) -> ReportClassifier:
+def load_classifier(run: str | Path) -> Classifier:
     """A saved run folder of either kind, as its estimator."""
 
     cls = ImageClassifier if is_image_run(run) else ReportClassifier
@@ -215,10 +219,10 @@ def train_from_files(
     validation_labels: str | Path | None = None,
     *,
     deid: CohortScrubber | None,
-) -> ReportClassifier:
+) -> Classifier:
     """Read a cohort and its label table, train, and write the run folder (``resume``: see
     :func:`fit_and_save`; ``validation_labels``: a label file whose cases' patients become the
-    validation split, see :meth:`ReportClassifier.fit`).
+    validation split, see :meth:`Classifier.fit`).
 
     ``ledger``: True (default) charges the run to the default privacy ledger
     (:func:`~radtrust.privacy.ledger.default_ledger_path`), a path or :class:`PrivacyLedger` to that ledger,
@@ -246,7 +250,7 @@ def train_from_files(
     return fit_and_save(cohort, table, config, out, overwrite, progress, ledger=privacy_ledger, fingerprint=fingerprint, run_id=run_id, resume=resume, validation_labels=reviewed)
 
 
-def predictions_frame(clf: ReportClassifier, cohort: Cohort, progress: bool = False) -> pd.DataFrame:
+def predictions_frame(clf: Classifier, cohort: Cohort, progress: bool = False) -> pd.DataFrame:
     """Per case: ``prob_<finding>`` (probability) and ``pred_<finding>`` (0/1 at the stored threshold)."""
     probs = clf.predict_proba(cohort, progress=progress)
     preds = clf.predict(cohort, probs=probs)

@@ -109,7 +109,7 @@ class LoopConfig(BaseModel):
 
     # run
     seed: int = 0
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores")
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores (or OMP_NUM_THREADS when set)")
     debug_checks: bool = Field(False, description="after every step, assert trainable weights changed and are finite")
 
     @field_validator("epsilon")

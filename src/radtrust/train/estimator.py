@@ -1,6 +1,6 @@
-"""``ReportClassifier``: the scikit-learn-style face of report training.
+"""``Classifier`` and ``ReportClassifier``: the scikit-learn-style face of training.
 
-``ReportClassifier(config).fit(cohort, labels)`` splits the cohort by patient into training and
+``ReportClassifier(config).fit(cohort, labels)`` (and its sibling ``ImageClassifier``) splits the cohort by patient into training and
 validation parts, trains (privately unless ε = inf), picks per-finding decision thresholds on the
 validation part only, and can then ``predict_proba`` / ``predict`` / ``save`` / ``load``.
 """
@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ from radtrust.progress import progress_bar
 from radtrust.stats import worst_group_auroc
 from radtrust.train.canaries import Canaries, make_canaries
 from radtrust.train.checkpoint import Checkpointer
-from radtrust.train.config import ImageTrainConfig, LoopConfig, TrainConfig
+from radtrust.train.config import LoopConfig, TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, plan_noise, train_model
 from radtrust.train.mitigation import GroupThresholds
 
@@ -117,7 +117,7 @@ def config_hash(config: LoopConfig) -> str:
     return hashlib.sha256(config.to_yaml().encode("utf-8")).hexdigest()
 
 
-def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: TrainConfig | ImageTrainConfig, fingerprint: str | None = None, run_id: str | None = None) -> Charge:
+def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: LoopConfig, fingerprint: str | None = None, run_id: str | None = None) -> Charge:
     """Charge the run's planned (ε, δ) to the dataset in ``ledger`` before training; refuses a run over
     budget with :class:`~radtrust.errors.PrivacyError`. ``fingerprint`` defaults to the cohort's content."""
     epsilon, delta = planned_charge(config.epsilon, config.delta, privacy_population(cohort, config))
@@ -127,7 +127,7 @@ def charge_training(ledger: PrivacyLedger, cohort: Cohort, config: TrainConfig |
         epsilon,
         delta,
         accountant=config.accountant if config.private else None,
-        method=config.method,
+        method=getattr(config, "method", None),  # each model's config names its training method
         config_hash=config_hash(config),
     )
 
@@ -148,28 +148,29 @@ def settle_charge(error: BaseException, ledger: PrivacyLedger, charge: Charge, s
         pass
 
 
-class ReportClassifier:
-    """Multi-label report classifier (encoder + LoRA + head), trained privately unless ε = inf.
+class Classifier:
+    """What every radtrust classifier shares, whatever its records are: the split, the one training loop
+    (private unless ε = inf), thresholds chosen on validation data, the ledger charge and the run folder.
 
-    The image classifier (:class:`radtrust.train.images.ImageClassifier`) shares everything here but the
-    model and its inputs: the hooks ``_encode``, ``_take``, ``_train_data``, ``_predict_inputs``,
-    ``_model_meta``, ``_save_weights`` and ``_load_weights``.
+    :class:`ReportClassifier` (report text) and :class:`radtrust.train.images.ImageClassifier` (mammography
+    views) are siblings over this base; each supplies the model and its inputs through the hooks
+    ``_build``, ``_encode``, ``_take``, ``_train_data``, ``_predict_inputs``, ``_check_inputs``,
+    ``_model_meta``, ``_save_weights`` and ``_load_weights``. The code here reads only :class:`LoopConfig`'s
+    fields.
     """
 
-    config_class: type[LoopConfig] = TrainConfig
-    # The report model's hooks read TrainConfig's fields; ImageClassifier narrows this to ImageTrainConfig and
-    # overrides every hook that reads a model field, so the code shared here reads only LoopConfig's.
-    config: TrainConfig
-    run_files: tuple[str, ...] = RUN_FILES
+    config_class: type[LoopConfig] = LoopConfig
+    config: LoopConfig
+    run_files: tuple[str, ...] = ()
     #: How an empty label cell enters the loss (see :func:`label_targets`).
     missing_labels: str = "negative"
 
     def __init__(self, config: LoopConfig | None = None) -> None:
-        self.config = config or self.config_class()  # type: ignore[assignment]  # config_class pairs with the narrowed `config`
+        self.config = config or self.config_class()
         self.findings: list[str] = []
         self.thresholds: dict[str, float] = {}
-        # A ReportNet here, an ImageNet in ImageClassifier (None until built); Any because the shared code calls
-        # either's methods, which torch's Module.__getattr__ would otherwise type as Tensor | Module.
+        # A ReportNet or an ImageNet (None until built); Any because the shared code calls either's methods,
+        # which torch's Module.__getattr__ would otherwise type as Tensor | Module.
         self.net: Any = None
         self.result: TrainResult | None = None
         self.meta: dict = {}
@@ -177,47 +178,49 @@ class ReportClassifier:
         self.postprocess: GroupThresholds | None = None
         self.label_issue_summary: dict | None = None  # counts only: what the label audit changed
         self._label_audit: tuple[str, pd.DataFrame, str] | None = None  # (path, per-cell frame, sha256)
-        self._tokenizer = None
         self._preflighted: tuple[int, int, int] | None = None  # the inputs preflight last passed, so fit does not check them twice
 
-    # ---- helpers -------------------------------------------------------------------------------
-    @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.config.encoder)
-        return self._tokenizer
-
     def _set_threads(self) -> None:
-        torch.set_num_threads(self.config.num_threads or os.cpu_count() or 1)
+        # None = all cores, unless the standard OMP_NUM_THREADS says otherwise (a shared machine, a test
+        # worker); set explicitly each fit because an earlier fit in the same process may have lowered it.
+        omp = os.environ.get("OMP_NUM_THREADS", "")
+        torch.set_num_threads(self.config.num_threads or (int(omp) if omp.isdigit() and int(omp) > 0 else os.cpu_count()) or 1)
 
+    # ---- model hooks (each sibling supplies these) ---------------------------------------------
     def _build(self, n_outputs: int) -> torch.nn.Module:
-        c = self.config
-        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed, c.pooling, c.method, c.pooled_norm)
+        """The untrained network with ``n_outputs`` logits."""
+        raise NotImplementedError
 
-    def _tokens(self, cohort: Cohort) -> list[list[int]]:
-        return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)
-
-    # ---- model hooks (the image classifier overrides these) ------------------------------------
-    def _encode(self, cohort: Cohort, progress: bool = False):
-        """The model's inputs for every case of ``cohort`` (token ids here)."""
-        return self._tokens(cohort)
+    def _encode(self, cohort: Cohort, progress: bool = False) -> Any:
+        """The model's inputs for every case of ``cohort`` (token ids, pixels)."""
+        raise NotImplementedError
 
     @staticmethod
-    def _take(inputs, idx: np.ndarray):
-        return [inputs[i] for i in idx]
+    def _take(inputs: Any, idx: np.ndarray) -> Any:
+        """The inputs of the cases at positions ``idx``."""
+        raise NotImplementedError
 
-    def _train_data(self, inputs, targets: np.ndarray, mask: np.ndarray) -> TrainData:
-        return TrainData(inputs, targets, mask, self.tokenizer.pad_token_id)
+    def _train_data(self, inputs: Any, targets: np.ndarray, mask: np.ndarray) -> Any:
+        """The loop's view of the training records (:class:`TrainData`'s interface)."""
+        raise NotImplementedError
 
-    def _predict_inputs(self, inputs, progress: bool = False) -> np.ndarray:
-        return self._predict_ids(inputs, progress)
+    def _predict_inputs(self, inputs: Any, progress: bool = False) -> np.ndarray:
+        """(n_cases, n_findings) probabilities for encoded inputs."""
+        raise NotImplementedError
+
+    def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
+        """The model can read this cohort (checked before any ledger charge)."""
+        raise NotImplementedError
 
     def _model_meta(self) -> dict:
-        return {
-            "intended_use": "research: multi-label finding classification of chest radiograph report text (findings + impression sections); not for clinical decisions.",
-            "inputs": "report text: FINDINGS and IMPRESSION sections, English",
-            "outputs": "per finding: probability and 0/1 decision at the stored threshold",
-        }
+        """Intended use, inputs and outputs, for run.json."""
+        raise NotImplementedError
+
+    def _save_weights(self, run: Path) -> None:
+        raise NotImplementedError
+
+    def _load_weights(self, run: Path) -> None:
+        raise NotImplementedError
 
     # ---- estimator API -------------------------------------------------------------------------
     def fit(
@@ -233,7 +236,7 @@ class ReportClassifier:
         ledger: PrivacyLedger | None = None,
         run_id: str | None = None,
         resumed: bool = False,
-    ) -> ReportClassifier:
+    ) -> Self:
         """Train on ``cohort``; with ``checkpoint``, save after every epoch and resume a saved state.
         ``on_first_step()`` is called just before the first training step (see :func:`train_model`).
 
@@ -296,7 +299,7 @@ class ReportClassifier:
         validation_labels: LabelTable | None,
         fingerprint: str | None,
         on_first_step,
-    ) -> ReportClassifier:
+    ) -> Self:
         """The training itself (see :meth:`fit`); subclasses extend this, so :meth:`fit` settles the charge of theirs too."""
         c = self.config
         self._set_threads()
@@ -400,16 +403,10 @@ class ReportClassifier:
         plan_noise(n_train, self.config, privacy_population(cohort, self.config))
         self._preflighted = (id(cohort), id(labels), id(validation_labels))
 
-    def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
-        """The model can read this cohort: the encoder's tokenizer loads and its weights file is whole."""
-
-        _ = self.tokenizer
-        check_encoder_weights(self.config.encoder)
-
     def _canaries(self, findings: list[str]) -> Canaries | None:
         """The run's audit canaries (``config.canaries``; report runs only), or None."""
         n = getattr(self.config, "canaries", 0)
-        return make_canaries(n, findings, self.config.canary_seed) if n else None
+        return make_canaries(n, findings, getattr(self.config, "canary_seed", 0)) if n else None
 
     def prepare(self, cohort: Cohort, labels: LabelTable, validation_labels: LabelTable | None = None) -> tuple:
         """Check the inputs and split them, without tokenising or training (so a bad input fails before a
@@ -493,21 +490,6 @@ class ReportClassifier:
             "validation_cells_excluded": n_validation,
         }
 
-    def _predict_ids(self, ids: list[list[int]], progress: bool = False, batch_size: int = 64) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("the classifier is not fitted")
-        self.net.eval()
-        # Sort by length so each batch pads to a similar length; results go back in input order.
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((len(ids), len(self.findings)), dtype=np.float32)
-        with torch.inference_mode(), progress_bar("predicting", len(ids), progress) as bar:
-            for s in range(0, len(ids), batch_size):
-                chunk = order[s : s + batch_size]
-                inp, att = pad_batch([ids[i] for i in chunk], self.tokenizer.pad_token_id)
-                out[chunk] = torch.sigmoid(self.net(inp, att)).numpy()
-                bar.advance(len(chunk))
-        return out
-
     def predict_proba(self, cohort: Cohort, progress: bool = False) -> np.ndarray:
         """(n_cases, n_findings) probabilities, columns in ``self.findings`` order."""
         self._set_threads()
@@ -571,19 +553,6 @@ class ReportClassifier:
     def _load_extra_thresholds(self, stored: dict) -> None:
         return None
 
-    def _save_weights(self, run: Path) -> None:
-        adapter = trainable_encoder_state(self.net, self.config.method)
-        head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
-        with atomic_path(run / "adapter.safetensors") as tmp:
-            save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
-        with atomic_path(run / "head.safetensors") as tmp:
-            save_file(head, str(tmp), metadata={"format": "pt"})
-
-    def _load_weights(self, run: Path) -> None:
-        if not load_trainable_encoder_state(self.net, self.config.method, read_weights(run / "adapter.safetensors")):
-            raise InputError(f"{run / 'adapter.safetensors'}: adapter weights do not match the configured encoder")
-        load_module_state(self.net.head, read_weights(run / "head.safetensors"), run / "head.safetensors")
-
     @classmethod
     def check_run_dir(cls, run_dir: str | Path) -> Path:
         """Fail early, with a one-line error, on a folder that is not a complete run."""
@@ -596,7 +565,7 @@ class ReportClassifier:
         return run
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> ReportClassifier:
+    def load(cls, run_dir: str | Path) -> Self:
         """Read a run folder, checking every file as it goes: a truncated, edited or foreign file is named
         in a one-line :class:`InputError` (never a traceback half-way through loading a model)."""
         run = cls.check_run_dir(run_dir)
@@ -629,6 +598,79 @@ class ReportClassifier:
     @staticmethod
     def privacy_of(run_dir: str | Path) -> dict:
         return read_run_json(Path(run_dir) / "privacy.json")
+
+
+class ReportClassifier(Classifier):
+    """Multi-label report classifier (encoder + LoRA + head), trained privately unless ε = inf."""
+
+    config_class = TrainConfig
+    config: TrainConfig  # the report hooks read TrainConfig's model fields
+    run_files = RUN_FILES
+
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        super().__init__(config or TrainConfig())
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.config.encoder)
+        return self._tokenizer
+
+    def _build(self, n_outputs: int) -> torch.nn.Module:
+        c = self.config
+        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed, c.pooling, c.method, c.pooled_norm)
+
+    def _encode(self, cohort: Cohort, progress: bool = False) -> list[list[int]]:
+        """Token ids of every report of ``cohort``."""
+        return tokenize(self.tokenizer, cohort.texts(), self.config.max_length)
+
+    @staticmethod
+    def _take(inputs, idx: np.ndarray):
+        return [inputs[i] for i in idx]
+
+    def _train_data(self, inputs, targets: np.ndarray, mask: np.ndarray) -> TrainData:
+        return TrainData(inputs, targets, mask, self.tokenizer.pad_token_id)
+
+    def _predict_inputs(self, inputs: list[list[int]], progress: bool = False, batch_size: int = 64) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("the classifier is not fitted")
+        self.net.eval()
+        # Sort by length so each batch pads to a similar length; results go back in input order.
+        order = np.argsort([len(x) for x in inputs], kind="stable")
+        out = np.zeros((len(inputs), len(self.findings)), dtype=np.float32)
+        with torch.inference_mode(), progress_bar("predicting", len(inputs), progress) as bar:
+            for s in range(0, len(inputs), batch_size):
+                chunk = order[s : s + batch_size]
+                inp, att = pad_batch([inputs[i] for i in chunk], self.tokenizer.pad_token_id)
+                out[chunk] = torch.sigmoid(self.net(inp, att)).numpy()
+                bar.advance(len(chunk))
+        return out
+
+    def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
+        """The model can read this cohort: the encoder's tokenizer loads and its weights file is whole."""
+        _ = self.tokenizer
+        check_encoder_weights(self.config.encoder)
+
+    def _model_meta(self) -> dict:
+        return {
+            "intended_use": "research: multi-label finding classification of chest radiograph report text (findings + impression sections); not for clinical decisions.",
+            "inputs": "report text: FINDINGS and IMPRESSION sections, English",
+            "outputs": "per finding: probability and 0/1 decision at the stored threshold",
+        }
+
+    def _save_weights(self, run: Path) -> None:
+        adapter = trainable_encoder_state(self.net, self.config.method)
+        head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
+        with atomic_path(run / "adapter.safetensors") as tmp:
+            save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
+        with atomic_path(run / "head.safetensors") as tmp:
+            save_file(head, str(tmp), metadata={"format": "pt"})
+
+    def _load_weights(self, run: Path) -> None:
+        if not load_trainable_encoder_state(self.net, self.config.method, read_weights(run / "adapter.safetensors")):
+            raise InputError(f"{run / 'adapter.safetensors'}: adapter weights do not match the configured encoder")
+        load_module_state(self.net.head, read_weights(run / "head.safetensors"), run / "head.safetensors")
 
 
 def read_run_json(path: Path) -> dict:

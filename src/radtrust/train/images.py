@@ -7,9 +7,9 @@ one-hot density), splits by woman, trains with DP-SGD unless ε = inf (per woman
 screening rounds are one person's data), and picks decision thresholds on the validation women. Scores
 are per view; :mod:`radtrust.models.aggregate` turns them into breast and woman scores.
 
-Everything but the model and its inputs is :class:`~radtrust.train.estimator.ReportClassifier`'s: the
-split, label policies, the label audit, fairness mitigation, worst-group selection, thresholds, the run
-folder and the ledger charge.
+Everything but the model and its inputs comes from the base it shares with the report classifier,
+:class:`~radtrust.train.estimator.Classifier`: the split, label policies, the label audit, fairness
+mitigation, worst-group selection, thresholds, the run folder and the ledger charge.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from radtrust.models.augment import AugmentConfig, augment
 from radtrust.models.image import build_image_net, describe, load_trainable_state, trainable_state
 from radtrust.progress import progress_bar
 from radtrust.train.config import ImageTrainConfig, LoopConfig
-from radtrust.train.estimator import ReportClassifier, choose_thresholds, read_weights
+from radtrust.train.estimator import Classifier, choose_thresholds, read_weights
 
 if TYPE_CHECKING:
     from radtrust.models.augment import AugmentConfig
@@ -106,12 +106,12 @@ class ImageTrainData:
         return (x,), torch.from_numpy(self.targets[idx]).float(), torch.from_numpy(self.loss_mask[idx]).float()
 
 
-class ImageClassifier(ReportClassifier):
+class ImageClassifier(Classifier):
     """Multi-label mammography view classifier (pretrained backbone or small CNN + head), private unless
     ε = inf; the findings are the label table's columns (e.g. abnormal, malignant, density one-hot)."""
 
     config_class = ImageTrainConfig
-    config: ImageTrainConfig  # type: ignore[assignment]  # not a TrainConfig: every hook that reads a model field is overridden here
+    config: ImageTrainConfig  # the image hooks read ImageTrainConfig's model fields
     run_files = IMAGE_RUN_FILES
     # Image truth leaves "malignant" empty for a normal breast: not applicable, so not in the loss.
     missing_labels = "ignore"
@@ -151,7 +151,7 @@ class ImageClassifier(ReportClassifier):
     def _take(inputs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return inputs[np.asarray(idx, dtype=np.int64)]
 
-    def _train_data(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> ImageTrainData:  # type: ignore[override]  # duck-typed: TrainData's interface
+    def _train_data(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> ImageTrainData:  # TrainData's interface
         aug = None
         if self.config.augment:
             aug = AugmentConfig(enabled=True)
@@ -174,7 +174,7 @@ class ImageClassifier(ReportClassifier):
         self._encode(cohort, progress)
 
     def _fit(self, cohort: Cohort, labels, progress: bool, checkpoint, validation_labels, fingerprint: str | None, on_first_step) -> ImageClassifier:
-        """As :meth:`ReportClassifier._fit`, then also choose per-breast thresholds on the validation women:
+        """As :meth:`Classifier._fit`, then also choose per-breast thresholds on the validation women:
         a breast's score (the mean or max of its views) is distributed differently from a view's, so its
         decisions get their own F1-optimal thresholds, fitted like the view ones."""
         super()._fit(cohort, labels, progress, checkpoint, validation_labels, fingerprint, on_first_step)

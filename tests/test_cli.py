@@ -47,6 +47,11 @@ def test_end_to_end_synth_label_train_predict_evaluate(workdir):
     assert m["privacy"]["accountant"] == "prv" and m["privacy"]["epsilon"] <= 8.0
     assert set(m["per_label"]["Edema"]) >= {"precision", "recall", "f1", "auroc", "support"}
     assert "No Finding" not in m["averaged_over"] and m["threshold_policy"]["policy"] == "validation_f1"
+    # the teacher (the rule labels the run learned from) scored the same way, for one table with the student
+    r = radtrust("evaluate", "--predicted", "labels.csv", "--data", "c.parquet", "--labels", "c.truth.csv", "--out", "teacher.json", "--n-bootstrap", 200, "-q", cwd=d)
+    assert r.returncode == 0, r.stderr
+    t = json.loads((d / "teacher.json").read_text())
+    assert t["averaged_over"] == m["averaged_over"] and t["n_cases"] == m["n_cases"] and t["weighted_f1"] > 0.8 and "privacy" not in t
 
 
 def test_train_non_private_and_from_config(workdir):
@@ -72,6 +77,9 @@ def test_train_non_private_and_from_config(workdir):
         (["train", "--data", "c.parquet", "--labels", "labels.csv", "--epsilon", "-1", "--out", "o_run", *TINY], "epsilon must be > 0"),
         (["train", "--data", "c.parquet", "--labels", "missing.csv", "--out", "o_run", *TINY], "no such file"),
         (["evaluate", "--run", "nope", "--data", "c.parquet", "--labels", "labels.csv", "--out", "o.json"], "no such run folder"),
+        (["evaluate", "--run", "nope", "--predicted", "labels.csv", "--data", "c.parquet", "--labels", "labels.csv", "--out", "o.json"], "one of the two"),
+        (["evaluate", "--predicted", "labels.csv", "--data", "c.parquet", "--out", "o.json"], "gold-standard label file"),
+        (["train", "--data", "c.parquet", "--labels", "labels.csv", "--warm-start", "no_such_dir", "--out", "o_run", *TINY], "no such pretrain folder"),
         (["synth", "chest", "--n", "0", "--out", "o.parquet"], "n must be at least 1"),
     ],
 )

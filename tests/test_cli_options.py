@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import typer
 
-from radtrust.cli import app
+from radtrust.cli import PRETRAIN_FIXED, app
 from radtrust.train.config import ImageTrainConfig, TrainConfig
 
-COMMANDS = {"train": TrainConfig, "train-images": ImageTrainConfig, "sweep": TrainConfig}
-#: options a command sets itself (a sweep runs every ε and method it is given)
-SET_BY_COMMAND = {"sweep": {"epsilon", "method"}}
+COMMANDS = {"train": TrainConfig, "train-images": ImageTrainConfig, "sweep": TrainConfig, "pretrain": TrainConfig}
+#: options a command sets itself (a sweep runs every ε and method it is given; a warm start is never private)
+SET_BY_COMMAND = {"sweep": {"epsilon", "method"}, "pretrain": set(PRETRAIN_FIXED)}
 #: flags of a training command that are not training options: the files, the run folder and how to run
 RUN_OPTIONS = {
     "data",
@@ -32,6 +32,10 @@ RUN_OPTIONS = {
     "gold_id_column",
     "test_fraction",
     "n_bootstrap",
+    "n_reports",
+    "corpus_seed",
+    "vocab",
+    "targets",
 }
 
 

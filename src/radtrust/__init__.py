@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "ReportClassifier": "radtrust.train.estimator",
     "ImageClassifier": "radtrust.train.images",
     "load_classifier": "radtrust.train.api",
+    "pretrain": "radtrust.synth.pretrain",  # a warm start fitted on synthetic reports only (TrainConfig.warm_start)
     # predict and evaluate (typed results with to_dict() / to_json())
     "predictions_frame": "radtrust.train.api",
     "evaluate_model": "radtrust.evaluate.result",  # not "evaluate": that name is the radtrust.evaluate package
@@ -84,6 +85,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from radtrust.labeling.rules import RuleLabeler
     from radtrust.privacy.ledger import PrivacyLedger
     from radtrust.synth.chest import ChestSynthConfig, synth_chest
+    from radtrust.synth.pretrain import pretrain
     from radtrust.train.api import load_classifier, predictions_frame
     from radtrust.train.config import ImageTrainConfig, TrainConfig
     from radtrust.train.estimator import ReportClassifier

@@ -350,6 +350,35 @@ def train_images_cmd(
     _echo(f"trained on {p.n_train_records} images in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
 
 
+#: Options a warm start cannot have: it is trained without privacy on synthetic reports, for no patient group.
+PRETRAIN_FIXED = ("epsilon", "delta", "accountant", "max_grad_norm", "privacy_unit", "canaries", "canary_seed", "warm_start", "label_issues", "label_issue_policy", "label_issue_threshold")
+
+
+@app.command("pretrain")
+@config_options(TrainConfig, flags={"learning_rate": ("--lr", "--learning-rate")}, set_by_command=PRETRAIN_FIXED)
+def pretrain_cmd(
+    out: Annotated[Path, typer.Option(help="pretrain folder to create (use it as --warm-start)")],
+    n_reports: Annotated[int, typer.Option(help="synthetic reports to generate and train on")] = 20_000,
+    corpus_seed: Annotated[int, typer.Option(help="seed of the synthetic corpus")] = 0,
+    vocab: Annotated[str, typer.Option(help="the teacher's vocabulary (rule labeler): chexpert14 or chestxray14; match the labels your students learn")] = "chestxray14",
+    targets: Annotated[str, typer.Option(help="teacher: the rule labeler's labels of the synthetic reports; truth: the generator's hidden CheXpert-14 truth")] = "teacher",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing folder")] = False,
+    quiet: Quiet = False,
+    *,
+    overrides: dict,
+) -> None:
+    """Fit a warm start for report students on synthetic reports only (no patient data, no privacy cost, no
+    ledger charge); private runs then start from it with --warm-start. Training options as for train."""
+    from radtrust.errors import ConfigError
+    from radtrust.synth.pretrain import pretrain
+
+    if targets not in ("teacher", "truth"):
+        raise ConfigError(f"--targets must be teacher or truth, got '{targets}'")
+    cfg = TrainConfig.load(None, **overrides)
+    path = pretrain(out, cfg, n=n_reports, seed=corpus_seed, vocab=vocab, targets=targets, overwrite=overwrite, progress=not quiet)  # type: ignore[arg-type]
+    _echo(f"pretrained a {cfg.method} student on {n_reports} synthetic reports (no patient data) → {path}")
+
+
 @audit_app.command("fairness")
 def audit_fairness_cmd(
     ctx: typer.Context,
@@ -602,9 +631,11 @@ def predict_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     ctx: typer.Context,
-    run: Annotated[Path, typer.Option(help="run folder from radtrust train")],
     data: Annotated[Path, typer.Option(help="reports or images to score")],
     out: Annotated[Path, typer.Option(help="metrics.json to write")],
+    run: Annotated[Optional[Path], typer.Option(help="run folder from radtrust train")] = None,
+    predicted: Annotated[Optional[Path], typer.Option(help="instead of a run: a label table to score (e.g. the teacher's labels from radtrust label)")] = None,
+    uncertain_as: Annotated[str, typer.Option(help="with --predicted: uncertain (-1) labels count as negative or positive")] = "negative",
     labels: Annotated[Optional[Path], typer.Option(help="gold-standard label table (images: default the truth a mini-MIAS folder carries)")] = None,
     id_column: GoldIdColumn = None,
     n_bootstrap: Annotated[int, typer.Option(help="patient-clustered bootstrap resamples for the intervals")] = 1000,
@@ -612,10 +643,11 @@ def evaluate_cmd(
     empty_reports: EmptyReports = "error",
     quiet: Quiet = False,
 ) -> None:
-    """Per-finding and averaged metrics with 95% intervals, plus the run's privacy record."""
+    """Per-finding and averaged metrics with 95% intervals, plus the run's privacy record; or the same
+    metrics for a label table (--predicted), so a teacher and its students are scored alike."""
     from radtrust.evaluate.evaluate import evaluate_files
 
-    m = evaluate_files(run, data, labels, out, id_column, column_map, empty_reports, n_bootstrap, progress=not quiet, deid=_deid(ctx))
+    m = evaluate_files(run, data, labels, out, id_column, column_map, empty_reports, n_bootstrap, progress=not quiet, deid=_deid(ctx), predicted=predicted, uncertain_as=uncertain_as)
     ci = m.get("ci95", {}).get("weighted_f1")
     ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
     extra = ""
@@ -634,7 +666,8 @@ def sweep_cmd(
     labels: Annotated[Path, typer.Option(help="label table to train on")],
     out: Annotated[Path, typer.Option(help="folder for sweep.csv, sweep.json, sweep.png and runs/")],
     epsilons: Annotated[str, typer.Option(help="comma-separated target ε values; inf = not private")] = "0.5,1,2,4,8,inf",
-    methods: Annotated[str, typer.Option(help="comma-separated training methods: lora, head, full")] = "lora,head",
+    methods: Annotated[str, typer.Option(help="comma-separated training methods: lora, head, full, bitfit")] = "lora,head",
+    method_options: Annotated[Optional[str], typer.Option(help="per-method settings over the shared ones, e.g. 'head:epochs=20,learning_rate=0.1; lora:epochs=10'")] = None,
     gold: Annotated[Optional[Path], typer.Option(help="label table to score the held-out patients against (default: --labels)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML file with any training option; flags override it")] = None,
     test_fraction: Annotated[float, typer.Option(help="share of patients held out for scoring")] = 0.3,
@@ -660,6 +693,7 @@ def sweep_cmd(
         data, labels, out, cfg, epsilons=epsilons, methods=methods, gold=gold, test_fraction=test_fraction,
         n_boot=n_bootstrap, column_map=column_map, id_column=id_column, gold_id_column=gold_id_column,
         empty_reports=empty_reports, ledger=ledger or True, progress=not quiet, overwrite=overwrite, resume=resume, deid=_deid(ctx),
+        method_options=method_options,
     )  # fmt: skip
     _print_sweep(table)
     _echo(f"wrote {len(table)} runs → {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep.png'}")

@@ -14,7 +14,7 @@ import pytest
 from radtrust.data.fingerprint import data_fingerprint
 from radtrust.data.io import write_table
 from radtrust.errors import ConfigError, PrivacyError
-from radtrust.evaluate.sweep import COLUMNS, parse_epsilons, parse_methods, run_sweep
+from radtrust.evaluate.sweep import COLUMNS, parse_epsilons, parse_method_options, parse_methods, run_sweep
 from radtrust.labeling.rules import RuleLabeler
 from radtrust.privacy.ledger import PrivacyLedger
 from radtrust.synth.chest import ChestSynthConfig, synth_chest
@@ -87,6 +87,27 @@ def test_sweep_writes_table_json_plot_and_charges_every_run(chest_labelled, swee
     charges = ledger.charges(data_fingerprint(cohort))  # the whole cohort is the dataset charged
     assert len(charges) == 4 and {c.status for c in charges} == {"finished"}
     assert sorted((c.method, c.epsilon) for c in charges) == [("head", 4.0), ("head", math.inf), ("lora", 4.0), ("lora", math.inf)]
+
+
+def test_each_method_can_have_its_own_settings(chest_labelled, sweep_config, tmp_path):
+    assert parse_method_options("head:epochs=3,learning_rate=0.1; bitfit:encoder_learning_rate=5e-3") == {
+        "head": {"epochs": "3", "learning_rate": "0.1"},
+        "bitfit": {"encoder_learning_rate": "5e-3"},
+    }
+    for bad, needle in [("svm:epochs=2", "unknown method"), ("head epochs=2", "method:option"), ("head:epochs", "option=value"), ("head:epsilon=2", "sets 'epsilon'")]:
+        with pytest.raises(ConfigError, match=needle):
+            parse_method_options(bad)
+    cohort, labels, truth = chest_labelled
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match="not among the methods"):
+        run_sweep(cohort, labels, truth, "inf", "head", sweep_config, out, n_boot=20, ledger=False, method_options="bitfit:epochs=2")
+    with pytest.raises(ConfigError, match="epochs"):
+        run_sweep(cohort, labels, truth, "inf", "head", sweep_config, out, n_boot=20, ledger=False, method_options="head:epochs=many")
+    table = run_sweep(cohort, labels, truth, "inf", "head,bitfit", sweep_config, out, n_boot=20, ledger=False, method_options="head:epochs=3")
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["method_options"] == {"head": {"epochs": 3}} and doc["base_config"]["epochs"] == 1
+    runs = {m: json.loads((Path(d) / "history.json").read_text()) for m, d in zip(table["method"], table["run_dir"])}
+    assert len(runs["head"]) == 3 and len(runs["bitfit"]) == 1
 
 
 def test_ledger_refusal_stops_the_sweep_after_writing_finished_rows(chest_labelled, sweep_config, tmp_path):

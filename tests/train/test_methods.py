@@ -1,4 +1,4 @@
-"""The three training methods, and gradient accumulation over length-sorted micro-batches."""
+"""The four training methods, and gradient accumulation over length-sorted micro-batches."""
 
 import math
 
@@ -20,15 +20,20 @@ def test_each_method_trains_the_parts_it_names():
     lora = _trainable_names(build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], 1, 0.0, seed=0, method="lora"))
     head = _trainable_names(build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], 1, 0.0, seed=0, method="head"))
     full = _trainable_names(build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], 1, 0.0, seed=0, method="full"))
+    bitfit = _trainable_names(build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], 1, 0.0, seed=0, method="bitfit"))
+    bitfit_top = _trainable_names(build_report_net("tiny", 3, 4, 8, 0.0, ["query", "value"], 1, 0.0, seed=0, method="bitfit", bitfit_top_layers=1))
     assert head == {"head.weight", "head.bias"}
     assert lora - head and all("lora_" in n for n in lora - head)
     assert full - head and all(n.startswith("top.encoder.layer.") for n in full - head)
     assert not any("lora_" in n or "embeddings" in n for n in full)
     # full trains every layer of the tiny (2-layer) encoder
     assert {n.split(".")[3] for n in full - head} == {"0", "1"}
+    # bitfit: exactly the biases of full, every layer by default or the top one only
+    assert bitfit - head == {n for n in full - head if n.endswith(".bias")} and bitfit - head
+    assert {n.split(".")[3] for n in bitfit_top - head} == {"0"} and 2 * len(bitfit_top - head) == len(bitfit - head)  # the cut top holds one layer
 
 
-@pytest.mark.parametrize("method", ["head", "full", "lora"])
+@pytest.mark.parametrize("method", ["head", "full", "lora", "bitfit"])
 def test_private_fit_save_load_for_every_method(method, toy_cohort, tiny_config, tmp_path):
     cohort, labels = toy_cohort
     cfg = tiny_config.model_copy(update={"method": method, "epsilon": 4.0})

@@ -58,6 +58,44 @@ def score_against_gold(
     return out
 
 
+def score_labels_against_gold(
+    predicted: LabelTable,
+    cohort: Cohort,
+    gold: LabelTable,
+    uncertain_as: str = "negative",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Metrics of a label table (a labeler's output, e.g. the teacher a student learned from) on the cases of
+    ``cohort`` that have a gold label, on the same footing as :func:`score_against_gold`: the same findings,
+    averages, patient-clustered intervals and seed, so teacher and student sit in one table.
+
+    A label of 1 is a positive decision; uncertain (-1) counts as ``uncertain_as`` (negative by default,
+    as the students are trained with ``uncertain_policy: ignore`` and decide at a threshold); an empty cell
+    (not mentioned) is negative. A label table has no probabilities, so no AUROC."""
+    if uncertain_as not in ("negative", "positive"):
+        raise InputError(f"uncertain_as must be negative or positive, got '{uncertain_as}'")
+    shared = [f for f in predicted.findings if f in gold.findings]
+    if not shared:
+        raise InputError(f"{gold.origin}: no finding in common with {predicted.origin}")
+    gold_ids, have = set(gold.case_ids), set(predicted.case_ids)
+    keep = np.array([c in gold_ids for c in cohort.case_ids])
+    if not keep.any():
+        raise InputError(f"{gold.origin}: none of the cohort's case ids has a gold label")
+    sub = cohort.subset(keep)
+    missing = [c for c in sub.case_ids if c not in have]
+    if missing:
+        raise InputError(f"{predicted.origin}: {len(missing)} scored case(s) have no label (first: row for case '{missing[0]}' is absent)")
+    labels = predicted.aligned_to(sub.case_ids).select(shared).values()
+    decided = ((labels == 1) | ((labels == -1) if uncertain_as == "positive" else False)).astype(int)
+    y_true = gold.aligned_to(sub.case_ids).select(shared).values()
+    out = multilabel_metrics(y_true, None, decided, shared, clusters=sub.patient_ids, n_boot=n_boot, seed=seed)
+    out["n_cases_without_gold"] = int((~keep).sum())
+    out["scored"] = {"labels": predicted.source, "uncertain_counts_as": uncertain_as}
+    out["gold_source"] = gold.source
+    return out
+
+
 def gold_values(clf: Classifier, gold: LabelTable, case_ids: list[str], findings: list[str]) -> np.ndarray:
     """Gold labels aligned to ``case_ids``. For a model whose empty label cells mean "does not apply"
     (image truth: benign vs malignant has no answer for a normal breast) empty cells become -1, which
@@ -77,7 +115,7 @@ def evaluate_run(run_dir: str | Path, cohort: Cohort, gold: LabelTable, n_boot: 
 
 
 def evaluate_files(
-    run: str | Path,
+    run: str | Path | None,
     data: str | Path,
     labels: str | Path | None,
     out: str | Path,
@@ -88,10 +126,25 @@ def evaluate_files(
     progress: bool = False,
     *,
     deid: CohortScrubber | None,
+    predicted: str | Path | None = None,
+    uncertain_as: str = "negative",
 ) -> dict:
-    """Read data (report text through ``deid``) and gold labels, score the run, and write ``metrics.json`` atomically."""
+    """Read data (report text through ``deid``) and gold labels, score the run (or, with ``predicted``, a
+    label table such as the teacher's; see :func:`score_labels_against_gold`), and write ``metrics.json``
+    atomically."""
 
-    check_output(out, [data, labels], suffixes=(".json",))
+    if (run is None) == (predicted is None):
+        raise InputError("score either a run (`run`) or a label table (`predicted`), one of the two")
+    check_output(out, [data, labels, predicted], suffixes=(".json",))
+    if predicted is not None:
+        if labels is None:
+            raise InputError(f"{predicted}: pass the gold-standard label file to score it against")
+        cohort, _ = read_inputs(data, None, column_map, empty_reports, deid=deid)
+        pred_table = read_labels(predicted)
+        metrics = score_labels_against_gold(pred_table, cohort, read_labels(labels, id_column=id_column), uncertain_as, n_boot=n_boot)
+        write_json(metrics, out)
+        return metrics
+    assert run is not None  # exactly one of the two, checked above
     config = run_config(run)  # fail on a bad run folder before reading large data
     cohort, carried = read_inputs(data, config, column_map, empty_reports, deid=deid)
     gold = read_labels(labels, id_column=id_column) if labels is not None else carried

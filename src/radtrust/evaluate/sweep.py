@@ -80,6 +80,36 @@ def parse_methods(value: str | Iterable[str]) -> list[str]:
     return out
 
 
+def parse_method_options(value: str | dict | None) -> dict[str, dict]:
+    """Per-method settings: ``"head:epochs=20,learning_rate=0.1; lora:epochs=10"`` (or the same as a dict)
+    → ``{"head": {"epochs": "20", "learning_rate": "0.1"}, "lora": {"epochs": "10"}}``. Methods differ in
+    what suits them (a linear head wants more epochs and a larger rate than adapters), so a fair comparison
+    gives each its own; values are checked as the run's TrainConfig is built."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        items = {str(m): dict(opts) for m, opts in value.items()}
+    else:
+        items = {}
+        for part in value.split(";"):
+            if not part.strip():
+                continue
+            if ":" not in part:
+                raise ConfigError(f"method_options: '{part.strip()}' should look like method:option=value,option=value")
+            method, opts = part.split(":", 1)
+            pairs = [o.split("=", 1) for o in opts.split(",") if o.strip()]
+            if any(len(p) != 2 or not p[0].strip() for p in pairs):
+                raise ConfigError(f"method_options: '{opts.strip()}' should be option=value pairs separated by commas")
+            items[method.strip()] = {k.strip(): v.strip() for k, v in pairs}
+    for method, settings in items.items():
+        if method not in METHODS:
+            raise ConfigError(f"method_options: unknown method '{method}' (choose from {', '.join(METHODS)})")
+        fixed = {"method", "epsilon"} & set(settings)
+        if fixed:
+            raise ConfigError(f"method_options: {method} sets '{fixed.pop()}', which the sweep sets per run")
+    return items
+
+
 def _eps_name(eps: float) -> str:
     return "inf" if math.isinf(eps) else f"{eps:g}"
 
@@ -143,8 +173,12 @@ def run_sweep(
     progress: bool = False,
     overwrite: bool = False,
     resume: bool = False,
+    method_options: str | dict | None = None,
 ) -> pd.DataFrame:
     """Train and score one run per (ε, method); return the table (one row per run, :data:`COLUMNS`).
+
+    ``method_options`` (see :func:`parse_method_options`) gives a method its own settings over
+    ``base_config``, e.g. more epochs for the head; they are recorded in ``sweep.json``.
 
     The cohort is split by patient (:func:`~radtrust.data.splits.patient_split`, ``seed`` defaulting to
     ``base_config.seed``): every run trains on the same training patients (their cases with a
@@ -172,9 +206,13 @@ def run_sweep(
     out = check_sweep_out(out, overwrite, resume)
     eps_list = parse_epsilons(epsilons)
     method_list = parse_methods(methods)
+    per_method = parse_method_options(method_options)
+    unused = [m for m in per_method if m not in method_list]
+    if unused:
+        raise ConfigError(f"method_options: '{unused[0]}' is not among the methods swept ({', '.join(method_list)})")
     seed = base_config.seed if seed is None else seed
     # every configuration is built before any training, so a bad option fails in seconds, not hours
-    plan = [(m, eps, TrainConfig.build(base_config.model_dump() | {"method": m, "epsilon": eps}, origin="sweep")) for eps in eps_list for m in method_list]
+    plan = [(m, eps, TrainConfig.build(base_config.model_dump() | per_method.get(m, {}) | {"method": m, "epsilon": eps}, origin=f"sweep ({m})")) for eps in eps_list for m in method_list]
 
     train_idx, test_idx = patient_split(cohort, test_fraction, seed)
     train, test = cohort.subset(train_idx), cohort.subset(test_idx)
@@ -214,6 +252,8 @@ def run_sweep(
         # method and ε are per row; the rest is what every run shares
         "base_config": {k: _json_num(v) for k, v in base_config.model_dump().items() if k not in ("method", "epsilon")},
     }
+    if per_method:  # absent without any, so sweeps recorded before per-method settings still resume
+        meta["method_options"] = {m: {k: _json_num(v) for k, v in cfg.model_dump().items() if k in per_method[m]} for m, _, cfg in plan if m in per_method}
 
     for _, _, cfg in plan:
         classifier_for(cfg).preflight(train, train_labels)
@@ -271,7 +311,7 @@ def check_sweep_out(out: str | Path, overwrite: bool, resume: bool = False) -> P
 
 
 #: What must match for a sweep to be continued: the same data, split, grid and shared settings.
-_RESUME_KEYS = ("epsilons", "methods", "split", "n_bootstrap", "data_fingerprint", "train_label_source", "gold_source", "base_config")
+_RESUME_KEYS = ("epsilons", "methods", "split", "n_bootstrap", "data_fingerprint", "train_label_source", "gold_source", "base_config", "method_options")
 
 
 def _finished_rows(out: Path, meta: dict) -> list[dict]:
@@ -323,11 +363,13 @@ def sweep_from_files(
     resume: bool = False,
     *,
     deid: CohortScrubber | None,
+    method_options: str | dict | None = None,
 ) -> pd.DataFrame:
     """Read the cohort (its text through ``deid``), the training labels and the gold labels (default: the training label file) and run
     :func:`run_sweep`. Runs are charged to the whole file's content fingerprint, as ``radtrust train``
     charges them, so a budget set with ``radtrust budget set DATA`` covers the sweep too."""
     eps_list, method_list = parse_epsilons(epsilons), parse_methods(methods)  # fail before reading data
+    parse_method_options(method_options)
     check_sweep_out(out, overwrite, resume)
     cohort = read_cohort(data, column_map, empty_reports, deid=deid)
     train_labels = read_labels(labels, id_column=id_column)
@@ -337,4 +379,5 @@ def sweep_from_files(
     return run_sweep(
         cohort, train_labels, gold_table, eps_list, method_list, config, out, test_fraction=test_fraction,
         n_boot=n_boot, ledger=privacy_ledger, fingerprint=fingerprint, progress=progress, overwrite=overwrite, resume=resume,
+        method_options=method_options,
     )  # fmt: skip

@@ -286,7 +286,7 @@ def first_trainable_layer(n_layers: int, lora_top_layers: int | None) -> int:
     return n_layers - lora_top_layers
 
 
-METHODS = ("lora", "head", "full")
+METHODS = ("lora", "head", "full", "bitfit")
 
 
 def build_report_net(
@@ -302,6 +302,9 @@ def build_report_net(
     pooling: str = "mean",
     method: str = "lora",
     pooled_norm: float | None = 10.0,
+    bitfit_top_layers: int | None = None,
+    encoder_delta: dict[str, torch.Tensor] | None = None,
+    delta_key: str | None = None,
 ) -> ReportNet:
     """The network for a training method.
 
@@ -309,6 +312,13 @@ def build_report_net(
     - ``full``: every encoder layer trainable; only the embedding layer is frozen (its per-record
       gradient would be a 30,522 × 384 table per report, and it is the trunk whose output is cached).
     - ``head``: the whole encoder frozen; a linear head on the pooled report vector.
+    - ``bitfit``: only the bias terms of the top ``bitfit_top_layers`` layers (all when None) and the head
+      (BitFiT, Ben Zaken et al. 2022; under DP, Bu et al. 2024 "DP-BiTFiT": about 0.1% of the weights,
+      so the noise DP-SGD adds is spread over far fewer coordinates than with full fine-tuning).
+
+    ``encoder_delta`` (a warm start, see :func:`merged_encoder_state`) replaces those weights of the
+    pretrained encoder before the method's trainable parts are added; ``delta_key`` names it in the
+    pooled-feature cache key.
     """
 
     if method not in METHODS:
@@ -317,18 +327,25 @@ def build_report_net(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         full = load_encoder(encoder, seed)
+        if encoder_delta:
+            apply_encoder_delta(full, encoder_delta)
         n_layers = full.config.num_hidden_layers
         if method == "head":
             for p in full.parameters():
                 p.requires_grad_(False)
             full.eval()
             net = ReportNet(full, None, n_outputs, dropout, pooling, pooled_norm)
-            net.cache_key = (str(encoder), pooling, pooled_norm)
+            net.cache_key = (str(encoder), delta_key, pooling, pooled_norm)
             return net
         if method == "full":
             trunk, top = split_encoder(full, 0)
             for p in top.encoder.parameters():
                 p.requires_grad_(True)
+            return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
+        if method == "bitfit":
+            trunk, top = split_encoder(full, first_trainable_layer(n_layers, bitfit_top_layers))
+            for name, p in top.encoder.named_parameters():
+                p.requires_grad_(name.endswith(".bias"))
             return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
         k = first_trainable_layer(n_layers, lora_top_layers)
         trunk, top = split_encoder(full, k)
@@ -336,10 +353,50 @@ def build_report_net(
         return ReportNet(trunk, top, n_outputs, dropout, pooling, pooled_norm)
 
 
+def merged_encoder_state(net: ReportNet) -> dict[str, torch.Tensor]:
+    """The whole encoder's weights after training, the run's changes folded in (LoRA merged: W + BA), under
+    ``BertModel``'s own key names; a new net built on these starts where this one ended. Merging consumes
+    the LoRA wrappers, so call it on a loaded copy, not on a net still in use."""
+    import copy
+
+    state = {f"embeddings.{k}": v for k, v in net.trunk.embeddings.state_dict().items()}
+    n_trunk = len(net.trunk.encoder.layer)
+    state.update({f"encoder.{k}": v for k, v in net.trunk.encoder.state_dict().items()})
+    if net.top is not None:
+        merge = getattr(net.top, "merge_and_unload", None)  # a peft model: fold W + BA into W
+        top = merge() if callable(merge) else copy.deepcopy(net.top)
+        for k, v in top.encoder.state_dict().items():  # "layer.0.attention..." counts from the cut
+            _, i, rest = k.split(".", 2)
+            state[f"encoder.layer.{int(i) + n_trunk}.{rest}"] = v
+    return {k: v.detach().contiguous().clone() for k, v in state.items()}
+
+
+def encoder_delta(base: BertModel, merged: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of ``merged`` that differ from ``base``: what a warm start must store (a few MB for LoRA)."""
+    own = base.state_dict()
+    unknown = [k for k in merged if k not in own]
+    if unknown:
+        raise ConfigError(f"the warm-start weights do not fit this encoder (e.g. '{unknown[0]}')")
+    return {k: v for k, v in merged.items() if own[k].shape != v.shape or not torch.equal(own[k], v)}
+
+
+def apply_encoder_delta(model: BertModel, delta: dict[str, torch.Tensor]) -> None:
+    """Overwrite ``model``'s weights with a warm start's (:func:`encoder_delta`); a tensor that does not fit
+    is a :class:`ConfigError` naming it."""
+    own = model.state_dict()
+    for k, v in delta.items():
+        if k not in own or own[k].shape != v.shape:
+            raise ConfigError(f"the warm-start weights do not fit this encoder ('{k}')")
+    model.load_state_dict(delta, strict=False)
+
+
 def trainable_encoder_state(net: ReportNet, method: str) -> dict[str, torch.Tensor]:
-    """The encoder weights a run changed: LoRA adapters, the top layers (full), or nothing (head)."""
+    """The encoder weights a run changed: LoRA adapters, the top layers (full), their biases (bitfit), or
+    nothing (head)."""
     if net.top is None:
         return {}
+    if method == "bitfit":
+        return {k: v.detach().contiguous() for k, v in net.top.encoder.state_dict().items() if k.endswith(".bias")}
     if method == "lora":
         from peft import get_peft_model_state_dict
 
@@ -358,6 +415,15 @@ def load_trainable_encoder_state(net: ReportNet, method: str, state: dict[str, t
 
         result = set_peft_model_state_dict(net.top, state)
         return not getattr(result, "unexpected_keys", None)
+    if method == "bitfit":
+        biases = {k for k in net.top.encoder.state_dict() if k.endswith(".bias")}
+        if set(state) != biases:
+            return False
+        try:
+            net.top.encoder.load_state_dict(state, strict=False)
+        except RuntimeError:
+            return False
+        return True
     try:
         net.top.encoder.load_state_dict(state)
     except RuntimeError:

@@ -69,7 +69,11 @@ class LoopConfig(BaseModel):
         description="for the trainable encoder weights (LoRA or full); None = learning_rate. Adam moves every "
         "coordinate by about the rate whatever the noise, so adapters need a far smaller rate than the head",
     )
-    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw, or sgd with momentum 0.9; under DP both see the clipped, noised gradient")
+    optimizer: Literal["adamw", "sgd", "adam_bc"] = Field(
+        "adamw",
+        description="adamw; sgd with momentum 0.9; or adam_bc, Adam with its second moment corrected for the DP noise variance (DP-AdamBC, Tang et al. 2024). All see the clipped, noised gradient",
+    )
+    adam_bc_gamma: float = Field(5e-8, gt=0, description="adam_bc: floor of the noise-corrected second moment")
     weight_decay: float = Field(0.0, ge=0)
 
     # privacy
@@ -175,9 +179,10 @@ class TrainConfig(LoopConfig):
 
     # model
     encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled), 'tiny' (tests) or a local folder")
-    method: Literal["lora", "head", "full"] = Field(
+    method: Literal["lora", "head", "full", "bitfit"] = Field(
         "lora",
-        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; full: every encoder layer trainable (embeddings frozen)",
+        description="lora: LoRA adapters in the top layers; head: linear head on frozen pooled features; full: every encoder layer trainable "
+        "(embeddings frozen); bitfit: only the encoder's bias terms and the head (DP-BiTFiT)",
     )
     max_length: int = Field(128, ge=8, le=512, description="tokens kept per report (findings + impression)")
     lora_r: int = Field(8, ge=1)
@@ -185,8 +190,14 @@ class TrainConfig(LoopConfig):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "value"])
     lora_top_layers: int | None = Field(2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record")
+    bitfit_top_layers: int | None = Field(None, ge=1, description="bitfit: biases of the top K encoder layers trainable (None = all layers, as in DP-BiTFiT)")
     pooled_norm: float | None = Field(10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)")
     pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
+    warm_start: str | None = Field(
+        None,
+        description="a folder from 'radtrust pretrain' (or 'bundled'): start the encoder and head from weights fitted on synthetic "
+        "reports only; no patient data, so no privacy cost (privacy.json names it)",
+    )
     # privacy audit
     canaries: int = Field(
         0,

@@ -39,6 +39,7 @@ from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig, TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, plan_noise, train_model
 from radtrust.train.mitigation import GroupThresholds
+from radtrust.train.warm_start import WarmStart, copy_warm_start, read_warm_start
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
 
@@ -539,12 +540,26 @@ class Classifier:
         write_json(
             {"policy": self.config.threshold_policy, "chosen_on": "validation split of the training patients", "thresholds": self.thresholds, **self._extra_thresholds()}, run / "thresholds.json"
         )
-        write_json(self.result.privacy.to_dict(), run / "privacy.json")
+        write_json(self._privacy_record(), run / "privacy.json")
+        self._write_extra(run)
         write_json(self.result.history, run / "history.json")
         write_json(self.meta, run / "run.json")
         if self.fairness:
             write_json(self.fairness, run / "fairness.json")
         return run
+
+    def _privacy_record(self) -> dict:
+        """What ``privacy.json`` holds: the run's privacy report (a sibling may add what it started from)."""
+        assert self.result is not None  # fitted
+        return self.result.privacy.to_dict()
+
+    def _write_extra(self, run: Path) -> None:
+        """Further files a sibling writes into the run folder (e.g. the warm start it started from)."""
+        return None
+
+    def _loading_from(self, run: Path) -> None:
+        """Called by :meth:`load` before the network is built from ``run``."""
+        return None
 
     def _extra_thresholds(self) -> dict:
         """Further thresholds a subclass stores beside the per-case ones (e.g. per breast)."""
@@ -583,6 +598,7 @@ class Classifier:
         self.thresholds = thresholds
         self._load_extra_thresholds(stored)
         self.meta = read_run_json(run / "run.json")
+        self._loading_from(run)
         self.net = self._build(len(self.findings))
         self._load_weights(run)
         self.net.eval()
@@ -610,6 +626,15 @@ class ReportClassifier(Classifier):
     def __init__(self, config: TrainConfig | None = None) -> None:
         super().__init__(config or TrainConfig())
         self._tokenizer = None
+        self._warm: WarmStart | None = None
+        self._warm_read = False
+
+    def warm_start(self) -> WarmStart | None:
+        """The pretrain folder this run starts from (``config.warm_start``), read once; None without one."""
+        if not self._warm_read:
+            self._warm = read_warm_start(self.config.warm_start, self.config.encoder) if self.config.warm_start else None
+            self._warm_read = True
+        return self._warm
 
     @property
     def tokenizer(self):
@@ -618,8 +643,27 @@ class ReportClassifier(Classifier):
         return self._tokenizer
 
     def _build(self, n_outputs: int) -> torch.nn.Module:
-        c = self.config
-        return build_report_net(c.encoder, n_outputs, c.lora_r, c.lora_alpha, c.lora_dropout, list(c.lora_targets), c.lora_top_layers, c.dropout, c.seed, c.pooling, c.method, c.pooled_norm)
+        c, warm = self.config, self.warm_start()
+        net = build_report_net(
+            c.encoder,
+            n_outputs,
+            c.lora_r,
+            c.lora_alpha,
+            c.lora_dropout,
+            list(c.lora_targets),
+            c.lora_top_layers,
+            c.dropout,
+            c.seed,
+            c.pooling,
+            c.method,
+            c.pooled_norm,
+            c.bitfit_top_layers,
+            encoder_delta=warm.delta if warm else None,
+            delta_key=warm.sha256 if warm else None,
+        )
+        if warm is not None and len(self.findings) == n_outputs:
+            warm.init_head(net.head, self.findings)  # a loaded run then overwrites the head with its own
+        return net
 
     def _encode(self, cohort: Cohort, progress: bool = False) -> list[list[int]]:
         """Token ids of every report of ``cohort``."""
@@ -648,12 +692,38 @@ class ReportClassifier(Classifier):
         return out
 
     def _check_inputs(self, cohort: Cohort, progress: bool = False) -> None:
-        """The model can read this cohort: the encoder's tokenizer loads and its weights file is whole."""
+        """The model can read this cohort: the encoder's tokenizer loads, its weights file is whole, and a
+        warm start is a pretrain folder that fits it."""
         _ = self.tokenizer
         check_encoder_weights(self.config.encoder)
+        self.warm_start()
+
+    def _privacy_record(self) -> dict:
+        d = super()._privacy_record()
+        warm = self.warm_start()
+        if warm is not None:
+            d["warm_start"] = warm.describe()
+            d["note"] = (
+                d.get("note", "") + " The run started from a warm start fitted on synthetic reports only (no patient data; see"
+                " warm_start): initial weights chosen without the private data leave this guarantee as it is."
+            ).strip()
+        return d
+
+    def _write_extra(self, run: Path) -> None:
+        warm = self.warm_start()
+        if warm is not None:
+            copy_warm_start(warm, run)
+
+    def _loading_from(self, run: Path) -> None:
+        if (run / "warm_start").is_dir():
+            self._warm, self._warm_read = read_warm_start(run / "warm_start", self.config.encoder), True
+        elif self.config.warm_start:
+            raise InputError(f"{run}: damaged run folder (trained from a warm start, but warm_start/ is missing)")
 
     def _model_meta(self) -> dict:
+        warm = self.warm_start()
         return {
+            **({"warm_start": warm.describe()} if warm is not None else {}),
             "intended_use": "research: multi-label finding classification of chest radiograph report text (findings + impression sections); not for clinical decisions.",
             "inputs": "report text: FINDINGS and IMPRESSION sections, English",
             "outputs": "per finding: probability and 0/1 decision at the stored threshold",

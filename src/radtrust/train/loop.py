@@ -27,6 +27,7 @@ from radtrust.progress import progress_bar
 from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig
 from radtrust.train.mitigation import GroupDRO, balanced_group_weights, release_group_counts, split_noise_for_group_losses
+from radtrust.train.optimizers import AdamBC, dp_noise_variance
 
 
 @dataclass
@@ -288,6 +289,8 @@ def train_model(
         groups.append({"params": encoder_params, "lr": config.encoder_learning_rate or config.learning_rate})
     if config.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=config.learning_rate, momentum=0.9, weight_decay=config.weight_decay)
+    elif config.optimizer == "adam_bc":
+        optimizer = AdamBC(groups, lr=config.learning_rate, weight_decay=config.weight_decay, gamma=config.adam_bc_gamma)
     else:
         optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     engine: PrivateTraining | None = None
@@ -303,6 +306,8 @@ def train_model(
             sigma_grad, sigma_loss = split_noise_for_group_losses(sigma, config.group_loss_share)
         engine = PrivateTraining(trainable, optimizer, sigma_grad, config.max_grad_norm, round(n * sample_rate), sample_rate, config.accountant, accounted_noise_multiplier=sigma)
         net, opt = engine.module, engine.optimizer
+        if isinstance(optimizer, AdamBC):  # the noise in each released coordinate, public before training
+            optimizer.noise_variance = dp_noise_variance(sigma_grad, config.max_grad_norm, round(n * sample_rate))
     else:
         net, opt = trainable, optimizer  # type: ignore[assignment]  # the plain optimizer: WeightedDPOptimizer's interface is Optimizer's
 

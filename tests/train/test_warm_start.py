@@ -1,0 +1,108 @@
+"""Warm start from a checkpoint fitted on synthetic reports only: the student begins where pretraining
+ended, pays no privacy for it, says so in privacy.json, and carries the warm start in its run folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from radtrust.errors import ConfigError
+from radtrust.labeling.rules import RuleLabeler
+from radtrust.models.text import load_tokenizer, pad_batch, tokenize
+from radtrust.synth.chest import ChestSynthConfig, synth_chest
+from radtrust.synth.pretrain import pretrain
+from radtrust.train.estimator import ReportClassifier
+from radtrust.train.warm_start import read_warm_start
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, test_threads):
+    from radtrust.train.config import TrainConfig
+
+    cfg = TrainConfig(encoder="tiny", epochs=2, batch_size=32, learning_rate=5e-3, encoder_learning_rate=5e-3, max_length=32, num_threads=test_threads)
+    root = tmp_path_factory.mktemp("pretrain")
+    return cfg, {m: pretrain(root / m, cfg.model_copy(update={"method": m}), n=160, seed=1, vocab="chexpert14") for m in ("lora", "full")}
+
+
+def _logits(net, texts):
+    tok = load_tokenizer("tiny")
+    ids, att = pad_batch(tokenize(tok, texts, 32), tok.pad_token_id)
+    with torch.inference_mode():
+        return net.eval()(ids, att)
+
+
+@pytest.mark.parametrize("source", ["lora", "full"])
+@pytest.mark.parametrize("method", ["lora", "bitfit", "full", "head"])
+def test_a_warm_started_student_begins_where_pretraining_ended(pretrained, source, method):
+    """Before its first step the student computes what the pretrained model computes (LoRA starts at zero,
+    the adapted encoder is the base plus the stored delta, the head rows are copied), for any method."""
+    cfg, folders = pretrained
+    teacher = ReportClassifier.load(folders[source])
+    student = ReportClassifier(cfg.model_copy(update={"method": method, "warm_start": str(folders[source])}))
+    student.findings = list(teacher.findings)
+    net = student._build(len(student.findings))
+    texts = synth_chest(ChestSynthConfig(n=12, seed=4))[0].texts()
+    torch.testing.assert_close(_logits(net, texts), _logits(teacher.net, texts), atol=1e-5, rtol=1e-5)
+    cold = ReportClassifier(cfg.model_copy(update={"method": method}))
+    cold.findings = list(teacher.findings)
+    assert not torch.allclose(_logits(cold._build(len(cold.findings)), texts), _logits(teacher.net, texts), atol=1e-3)
+
+
+def test_a_private_warm_started_run_spends_what_a_cold_one_does_and_carries_its_warm_start(pretrained, tmp_path):
+    cfg, folders = pretrained
+    cohort, _ = synth_chest(ChestSynthConfig(n=150, seed=9))
+    labels = RuleLabeler("chexpert14").label(cohort)
+    private = cfg.model_copy(update={"epsilon": 4.0})
+    cold = ReportClassifier(private).fit(cohort, labels)
+    warm_dir = tmp_path / "warm_source"
+    shutil.copytree(folders["lora"], warm_dir)
+    warm = ReportClassifier(private.model_copy(update={"warm_start": str(warm_dir)})).fit(cohort, labels)
+    assert warm.result.privacy.epsilon == cold.result.privacy.epsilon and warm.result.privacy.noise_multiplier == cold.result.privacy.noise_multiplier
+    warm.save(tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "privacy.json").read_text())
+    assert record["warm_start"]["patient_data"] == "none" and record["warm_start"]["n_reports"] == 160
+    assert "synthetic reports only" in record["note"] and "path" not in record["warm_start"]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["warm_start"] == record["warm_start"]
+    shutil.rmtree(warm_dir)  # the run folder alone must predict: it holds its warm start
+    again = ReportClassifier.load(tmp_path / "run")
+    np.testing.assert_allclose(again.predict_proba(cohort), warm.predict_proba(cohort), atol=1e-6)
+    shutil.rmtree(tmp_path / "run" / "warm_start")
+    with pytest.raises(Exception, match="warm_start/ is missing"):
+        ReportClassifier.load(tmp_path / "run")
+
+
+def test_only_a_pretrain_folder_fitted_on_no_patient_data_for_this_encoder_is_a_warm_start(pretrained, tmp_path):
+    _, folders = pretrained
+    with pytest.raises(ConfigError, match="no such pretrain folder"):
+        read_warm_start(tmp_path / "nope", "tiny")
+    run_like = tmp_path / "run_like"
+    shutil.copytree(folders["lora"], run_like)
+    (run_like / "encoder_delta.safetensors").unlink()
+    with pytest.raises(ConfigError, match="not a pretrain folder"):
+        read_warm_start(run_like, "tiny")
+    patient = tmp_path / "patient"
+    shutil.copytree(folders["lora"], patient)
+    info = json.loads((patient / "pretrain.json").read_text())
+    (patient / "pretrain.json").write_text(json.dumps({**info, "patient_data": "hospital A"}))
+    with pytest.raises(ConfigError, match="no patient data"):
+        read_warm_start(patient, "tiny")
+    with pytest.raises(ConfigError, match="this run uses 'all-MiniLM-L6-v2'"):
+        read_warm_start(folders["lora"], "all-MiniLM-L6-v2")
+    broken = tmp_path / "broken"
+    shutil.copytree(folders["lora"], broken)
+    (broken / "encoder_delta.safetensors").write_bytes(b"\0" * 20)
+    with pytest.raises(ConfigError, match="damaged pretrain folder"):
+        read_warm_start(broken, "tiny")
+
+
+def test_pretraining_is_repeatable_bit_for_bit(pretrained, tmp_path):
+    cfg, folders = pretrained
+    again = pretrain(tmp_path / "again", cfg.model_copy(update={"method": "lora"}), n=160, seed=1, vocab="chexpert14")
+    for f in ("encoder_delta.safetensors", "head.safetensors", "adapter.safetensors"):
+        assert (again / f).read_bytes() == (folders["lora"] / f).read_bytes(), f
+    info = json.loads((again / "pretrain.json").read_text())
+    assert info["patient_data"] == "none" and info["generator_config"]["n"] == 160 and "radtrust pretrain" in info["rebuild"]

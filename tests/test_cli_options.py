@@ -32,6 +32,7 @@ RUN_OPTIONS = {
     "gold_id_column",
     "test_fraction",
     "n_bootstrap",
+    "method_options",
     "n_reports",
     "corpus_seed",
     "vocab",

@@ -67,9 +67,13 @@ def test_a_private_warm_started_run_spends_what_a_cold_one_does_and_carries_its_
     assert record["warm_start"]["patient_data"] == "none" and record["warm_start"]["n_reports"] == 160
     assert "synthetic reports only" in record["note"] and "path" not in record["warm_start"]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["warm_start"] == record["warm_start"]
-    shutil.rmtree(warm_dir)  # the run folder alone must predict: it holds its warm start
+    shutil.rmtree(warm_dir)  # the run folder alone must predict, and be audited: it holds its warm start
     again = ReportClassifier.load(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(cohort), warm.predict_proba(cohort), atol=1e-6)
+    from radtrust.evaluate.privacy_audit import PrivacyAuditConfig, audit_privacy
+
+    audit = audit_privacy(tmp_path / "run", cohort, labels, PrivacyAuditConfig(shadows=2, n_boot=100))
+    assert "lira/training_records" in audit["attacks"]
     shutil.rmtree(tmp_path / "run" / "warm_start")
     with pytest.raises(Exception, match="warm_start/ is missing"):
         ReportClassifier.load(tmp_path / "run")

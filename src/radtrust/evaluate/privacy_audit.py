@@ -197,6 +197,8 @@ def audit_privacy(run_dir: str | Path, cohort: Cohort, labels: LabelTable, confi
                 shadow = type(clf)(sc)
                 if isinstance(shadow, ReportClassifier) and isinstance(clf, ReportClassifier):
                     shadow._tokenizer = clf._tokenizer  # loaded once, shared by the shadows
+                    # the warm start the run carries in its folder, not the path it was trained from
+                    shadow._warm, shadow._warm_read = clf._warm, clf._warm_read
                 idx = np.flatnonzero(inclusion[k])
                 net = shadow._build(len(findings))
                 data = shadow._train_data(clf._take(inputs, idx), T[idx], M[idx])

@@ -59,7 +59,7 @@ def pretrain(
         merged = merged_encoder_state(ReportClassifier.load(tmp).net)  # a loaded copy: merging consumes LoRA
         # The tiny test encoder is random (seeded per run), so its warm start keeps every tensor.
         delta = merged if cfg.encoder == TINY_ENCODER else encoder_delta(load_encoder(cfg.encoder, cfg.seed), merged)
-        save_file(delta, str(tmp / "encoder_delta.safetensors"), metadata={"format": "pt", "encoder": cfg.encoder})
+        save_file(delta, str(tmp / "encoder_delta.safetensors"), metadata={"format": "pt"})  # one key: byte-stable (pretrain.json names the encoder)
         rebuild = f"radtrust pretrain --n {n} --seed {seed} --vocab {vocab} --targets {targets} --method {cfg.method} --epochs {cfg.epochs} --out OUT"
         info = {
             "format": 1,

@@ -733,7 +733,9 @@ class ReportClassifier(Classifier):
         adapter = trainable_encoder_state(self.net, self.config.method)
         head = {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}
         with atomic_path(run / "adapter.safetensors") as tmp:
-            save_file(adapter, str(tmp), metadata={"format": "pt", "method": self.config.method})
+            # One metadata key only: safetensors writes metadata from a hash map whose order varies per
+            # process, so a second key makes identical weights differ byte for byte (config.yaml has the method).
+            save_file(adapter, str(tmp), metadata={"format": "pt"})
         with atomic_path(run / "head.safetensors") as tmp:
             save_file(head, str(tmp), metadata={"format": "pt"})
 

@@ -223,7 +223,7 @@ class ImageClassifier(Classifier):
 
         state = {k: v.detach().contiguous() for k, v in trainable_state(self.net).items()}
         with atomic_path(run / "image_model.safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"format": "pt", "backbone": self.config.backbone, "method": self.config.method})
+            save_file(state, str(tmp), metadata={"format": "pt"})  # one key: byte-stable files (see ReportClassifier._save_weights)
 
     def _load_weights(self, run: Path) -> None:
 

@@ -195,8 +195,7 @@ class TrainConfig(LoopConfig):
     pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
     warm_start: str | None = Field(
         None,
-        description="a folder from 'radtrust pretrain' (or 'bundled'): start the encoder and head from weights fitted on synthetic "
-        "reports only; no patient data, so no privacy cost (privacy.json names it)",
+        description="a folder from 'radtrust pretrain': start the encoder and head from weights fitted on synthetic reports only; no patient data, so no privacy cost (privacy.json names it)",
     )
     # privacy audit
     canaries: int = Field(

@@ -31,15 +31,8 @@ from safetensors.torch import load_file
 
 from radtrust.errors import ConfigError
 
-#: The files a pretrain folder holds beyond nothing else a warm start reads.
+#: The files of a pretrain folder that a warm start reads.
 WARM_START_FILES = ("pretrain.json", "encoder_delta.safetensors", "head.safetensors", "labels.json")
-#: ``warm_start: bundled`` is the small checkpoint shipped inside the package (see ``resources/``).
-BUNDLED = "bundled"
-
-
-def bundled_warm_start_path() -> Path:
-    """Folder of the warm start that ships with radtrust (fitted on synthetic reports only)."""
-    return Path(__file__).resolve().parents[1] / "resources" / "warm_start"
 
 
 @dataclass
@@ -72,14 +65,10 @@ class WarmStart:
         return shared
 
 
-def resolve_warm_start(value: str) -> Path:
-    return bundled_warm_start_path() if value == BUNDLED else Path(value)
-
-
 def read_warm_start(value: str | Path, encoder: str) -> WarmStart:
-    """Read a pretrain folder (or ``bundled``), checking that it is one, that it was fitted on no patient
+    """Read a pretrain folder, checking that it is one, that it was fitted on no patient
     data, and that it fits ``encoder``; every failure is a one-line :class:`ConfigError` naming the folder."""
-    path = resolve_warm_start(str(value))
+    path = Path(value)
     if not path.is_dir():
         raise ConfigError(f"{path}: warm_start: no such pretrain folder")
     missing = [f for f in WARM_START_FILES if not (path / f).exists()]

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radtrust-installed
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo test test-fast lint install clean warm-start warm-start-check
 
 install: $(STAMP)
 
@@ -33,6 +33,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+
+# The warm start that ships in the package (radtrust/train/warm_starts): fitted on synthetic reports only, with
+# the command in its pretrain.json. warm-start rebuilds it into the package; warm-start-check rebuilds it
+# elsewhere and compares the bytes. About half an hour each, on one core.
+warm-start: $(STAMP)
+	$(PY) benchmarks/warm_start_rebuild.py --write
+
+warm-start-check: $(STAMP)
+	$(PY) benchmarks/warm_start_rebuild.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile -m "not slow"

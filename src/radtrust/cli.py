@@ -16,7 +16,7 @@ import typer
 from pydantic import BaseModel
 
 from radtrust.errors import Interrupted, RadtrustError, as_flags
-from radtrust.train.config import ImageTrainConfig, TrainConfig
+from radtrust.train.config import PRETRAIN_FIXED, ImageTrainConfig, TrainConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Private, fair and label-honest radiology AI.")
 synth_app = typer.Typer(no_args_is_help=True, help="Write built-in synthetic cohorts with hidden ground truth.")
@@ -348,10 +348,6 @@ def train_images_cmd(
         else f"(ε = {p.epsilon:.3f}, δ = {p.delta:.2g}) per {p.unit.split(' ')[0]}, {p.accountant.upper()} accountant, σ = {p.noise_multiplier:.3f}"
     )
     _echo(f"trained on {p.n_train_records} images in {clf.result.wall_seconds:.0f} s: {claim} → {out}")
-
-
-#: Options a warm start cannot have: it is trained without privacy on synthetic reports, for no patient group.
-PRETRAIN_FIXED = ("epsilon", "delta", "accountant", "max_grad_norm", "privacy_unit", "canaries", "canary_seed", "warm_start", "label_issues", "label_issue_policy", "label_issue_threshold")
 
 
 @app.command("pretrain")

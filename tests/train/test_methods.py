@@ -111,3 +111,57 @@ def test_debug_check_catches_frozen_or_corrupted_adapters():
     with torch.no_grad():
         p.copy_(torch.tensor([1.0, 2.0, 1.0]))
     check_step([p], before)  # changed and finite: passes
+
+
+@pytest.mark.parametrize("method", ["head", "lora"])
+def test_attention_pooling_trains_privately_saves_and_loads(method, toy_cohort, tiny_config, tmp_path):
+    """Label-wise attention pooling: the head method caches token states (not one vector), and every
+    method fits, saves and reloads to the same predictions."""
+    cohort, labels = toy_cohort
+    cfg = tiny_config.model_copy(update={"method": method, "pooling": "attention", "epsilon": 4.0})
+    clf = ReportClassifier(cfg).fit(cohort, labels)
+    assert not clf.net.pools_in_trunk and 3.9 < clf.result.privacy.epsilon <= 4.0
+    assert {n for n, p in clf.net.head.named_parameters()} == {"score.weight", "score.bias", "attend.weight", "attend.bias"}
+    clf.save(tmp_path / "run")
+    np.testing.assert_allclose(ReportClassifier.load(tmp_path / "run").predict_proba(cohort), clf.predict_proba(cohort), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_attention_pooling_per_record_gradients_are_exact_and_ignore_padding():
+    """DP-SGD clips each record's own gradient: Opacus's per-sample gradients of the attention head equal
+    the gradient of each record computed alone, unpadded."""
+    from opacus import GradSampleModule
+
+    from radtrust.models.text import FindingAttention
+
+    torch.manual_seed(0)
+    head = FindingAttention(8, 3)
+    torch.nn.init.normal_(head.attend.weight)  # not the neutral start: the attention must matter
+    lengths = [5, 2, 4]
+    tokens = torch.randn(3, 5, 8)
+    mask = torch.tensor([[1] * n + [0] * (5 - n) for n in lengths])
+    tokens = tokens * mask.unsqueeze(-1)
+    targets = torch.tensor([[1.0, 0, 1], [0, 1, 0], [1, 1, 0]])
+    gsm = GradSampleModule(head, batch_first=True, loss_reduction="sum")
+    torch.nn.functional.binary_cross_entropy_with_logits(gsm(tokens, mask), targets, reduction="sum").backward()
+    for i, n in enumerate(lengths):
+        alone = FindingAttention(8, 3)
+        alone.load_state_dict(head.state_dict())
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(alone(tokens[i : i + 1, :n], mask[i : i + 1, :n]), targets[i : i + 1], reduction="sum")
+        loss.backward()
+        for (name, p), (_, q) in zip(alone.named_parameters(), head.named_parameters()):
+            torch.testing.assert_close(q.grad_sample[i], p.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_soft_uncertain_labels_are_half_in_the_loss_and_left_out_of_threshold_choice(toy_cohort, tiny_config):
+    from radtrust.data.schema import LabelTable
+
+    cohort, toy = toy_cohort
+    v = toy.aligned_to(cohort.case_ids).values().copy()
+    v[::4, 0] = -1  # the teacher is unsure of effusion in every fourth report
+    labels = LabelTable.from_matrix(cohort.case_ids, toy.findings, v, "toy")
+    t, m = label_targets(labels.aligned_to(cohort.case_ids), "soft")
+    assert (v == -1).any() and np.all(t[v == -1] == 0.5) and np.all(m[v == -1] == 1)
+    clf = ReportClassifier(tiny_config.model_copy(update={"uncertain_policy": "soft"}))
+    *_, val_t, val_m, _ = clf.prepare(cohort, labels)
+    assert np.all(val_m[(val_t > 0) & (val_t < 1)] == 0) and val_m.sum() > 0

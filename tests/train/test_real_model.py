@@ -12,6 +12,7 @@ from radtrust.evaluate.evaluate import score_against_gold
 from radtrust.labeling.rules import RuleLabeler
 from radtrust.train.config import TrainConfig
 from radtrust.train.estimator import ReportClassifier
+from radtrust.train.warm_start import BUNDLED
 
 pytestmark = pytest.mark.slow
 
@@ -43,3 +44,7 @@ def test_real_encoder_private_run_is_accounted(split):
     assert 3.98 <= p.epsilon <= 4.0 and p.accountant == "prv" and p.delta < 1 / p.n_train_records
     probs = clf.predict_proba(train)
     assert np.isfinite(probs).all() and probs.shape == (len(train), 2)
+    # The default warm start is the bundled one (synthetic reports only), and the privacy record says so.
+    assert clf.warm_start() is not None and clf.warm_start().path == BUNDLED
+    record = clf._privacy_record()
+    assert record["warm_start"]["patient_data"] == "none" and "leave this guarantee as it is" in record["note"]

@@ -4,7 +4,10 @@ ended, pays no privacy for it, says so in privacy.json, and carries the warm sta
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ from radtrust.models.text import load_tokenizer, pad_batch, tokenize
 from radtrust.synth.chest import ChestSynthConfig, synth_chest
 from radtrust.synth.pretrain import pretrain
 from radtrust.train.estimator import ReportClassifier
-from radtrust.train.warm_start import read_warm_start
+from radtrust.train.warm_start import BUNDLED, WARM_START_FILES, read_warm_start, resolve_warm_start
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +106,45 @@ def test_only_a_pretrain_folder_fitted_on_no_patient_data_for_this_encoder_is_a_
         read_warm_start(broken, "tiny")
 
 
-def test_pretraining_is_repeatable_bit_for_bit(pretrained, tmp_path):
+def test_the_command_in_pretrain_json_rebuilds_the_warm_start_bit_for_bit(pretrained, tmp_path):
+    """pretrain.json's command line (every non-default option, the thread count pinned), run as a user runs
+    it, writes the same bytes: what ``make warm-start-check`` does for the bundled warm start."""
+    _, folders = pretrained
+    info = json.loads((folders["lora"] / "pretrain.json").read_text())
+    assert info["patient_data"] == "none" and info["generator_config"]["n"] == 160
+    command = shlex.split(info["rebuild"])
+    assert command[:2] == ["radtrust", "pretrain"] and command[-1] == "OUT"
+    assert {"--encoder", "--num-threads", "--n-reports", "--corpus-seed", "--epochs"} <= set(command)
+    r = subprocess.run([sys.executable, "-m", "radtrust.cli", *command[1:-1], str(tmp_path / "again"), "-q"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    for f in (*WARM_START_FILES, "adapter.safetensors"):
+        assert (tmp_path / "again" / f).read_bytes() == (folders["lora"] / f).read_bytes(), f
+
+
+def test_auto_is_the_bundled_warm_start_for_its_encoder_and_nothing_for_another():
+    assert resolve_warm_start("auto", "all-MiniLM-L6-v2") == BUNDLED
+    assert resolve_warm_start("auto", "tiny") is None
+    assert resolve_warm_start("none", "all-MiniLM-L6-v2") is None and resolve_warm_start(None, "all-MiniLM-L6-v2") is None
+    warm = read_warm_start(BUNDLED, "all-MiniLM-L6-v2")  # it is a pretrain folder like any other
+    assert warm.info["patient_data"] == "none" and warm.info["rebuild"].startswith("radtrust pretrain ")
+    assert set(warm.findings) >= {"Atelectasis", "Effusion", "Pneumothorax"}
+
+
+def test_a_head_of_another_layout_starts_fresh_but_the_encoder_is_still_warm(pretrained):
+    """A run that pools differently from its warm start keeps the adapted encoder and a random head."""
     cfg, folders = pretrained
-    again = pretrain(tmp_path / "again", cfg.model_copy(update={"method": "lora"}), n=160, seed=1, vocab="chexpert14")
-    for f in ("encoder_delta.safetensors", "head.safetensors", "adapter.safetensors"):
-        assert (again / f).read_bytes() == (folders["lora"] / f).read_bytes(), f
-    info = json.loads((again / "pretrain.json").read_text())
-    assert info["patient_data"] == "none" and info["generator_config"]["n"] == 160 and "radtrust pretrain" in info["rebuild"]
+    warm = read_warm_start(folders["full"], "tiny")
+    student = ReportClassifier(cfg.model_copy(update={"method": "full", "pooling": "attention", "warm_start": str(folders["full"])}))
+    student.findings = list(warm.findings)
+    net = student._build(len(student.findings))
+    assert warm.init_head(net.head, student.findings) == []
+    key = "layer.1.attention.self.query.weight"
+    torch.testing.assert_close(net.top.encoder.state_dict()[key], warm.delta[f"encoder.{key}"])
+
+
+def test_an_installation_without_its_bundled_warm_start_says_so_before_any_charge(monkeypatch, tmp_path):
+    import radtrust.train.warm_start as ws
+
+    monkeypatch.setattr(ws, "BUNDLED", tmp_path / "gone")
+    with pytest.raises(ConfigError, match="bundled warm start is missing.*--warm-start none"):
+        ws.resolve_warm_start("auto", "all-MiniLM-L6-v2")

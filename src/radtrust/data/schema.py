@@ -380,8 +380,9 @@ def label_targets(labels: LabelTable, policy: str, missing: str = "negative") ->
     Not mentioned (empty) counts as negative (``missing="negative"``), the convention of report-derived
     chest X-ray labels (Irvin et al., 2019); image truth tables use ``missing="ignore"``: an empty cell
     there means "does not apply" (benign vs malignant for a normal breast) and stays out of the loss.
-    Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros) or "ignore" (U-Ignore:
-    masked out of the loss).
+    Uncertain (-1) follows ``policy``: "positive" (U-Ones), "negative" (U-Zeros), "ignore" (U-Ignore:
+    masked out of the loss) or "soft" (a target of 0.5: the teacher's own confidence, neither yes nor no, as
+    in distillation from soft labels; Hinton et al. 2015).
     """
     v = labels.values()
     targets = np.where(v == 1, 1.0, 0.0)
@@ -395,6 +396,8 @@ def label_targets(labels: LabelTable, policy: str, missing: str = "negative") ->
         targets[unc] = 1.0
     elif policy == "ignore":
         mask[unc] = 0.0
+    elif policy == "soft":
+        targets[unc] = 0.5
     elif policy != "negative":
         raise ConfigError(f"unknown uncertain_policy '{policy}'")
     return targets.astype(np.float32), mask.astype(np.float32)

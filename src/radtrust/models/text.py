@@ -144,7 +144,31 @@ def split_encoder(full: BertModel, first_trainable: int) -> tuple[BertModel, Ber
     return full, top
 
 
-POOLINGS = ("mean", "max", "mean_max")
+POOLINGS = ("mean", "max", "mean_max", "attention")
+
+
+class FindingAttention(nn.Module):
+    """Label-wise attention (Mullenbach et al. 2018 "CAML"; Vu et al. 2020 "LAAT"): each finding weighs the
+    report's tokens by its own attention and scores the weighted tokens, so "no effusion" in one sentence and
+    "small left effusion" in another are not averaged into one vector before the finding is decided.
+
+    ``score`` and ``attend`` are plain linear layers (per token), so DP-SGD's per-record gradients are those of
+    Opacus's own linear rule, summed over the record's tokens. For one finding f with token states h_t:
+    a_t = softmax_t(attend_f · h_t), logit_f = Σ_t a_t (score_f · h_t + b_f).
+    """
+
+    def __init__(self, hidden: int, n_outputs: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(hidden, n_outputs)
+        self.attend = nn.Linear(hidden, n_outputs)
+        nn.init.zeros_(self.attend.weight)  # start as the mean over tokens: a neutral, stable first step
+        nn.init.zeros_(self.attend.bias)
+
+    def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        keep = attention_mask.unsqueeze(-1) > 0
+        weights = self.attend(tokens).masked_fill(~keep, torch.finfo(tokens.dtype).min).softmax(1)
+        return (weights * self.score(tokens)).sum(1)
+
 
 _POOLED_CACHE: dict | None = None
 
@@ -170,9 +194,10 @@ class ReportNet(nn.Module):
     the top layers (``full``), or only the head, with the whole encoder in the frozen trunk (``head``:
     ``top`` is None and the trunk's output is pooled once per report).
 
-    Pooling ``mean`` (default, as all-MiniLM-L6-v2 was trained) or ``mean_max`` (masked mean and max
-    concatenated, for findings stated in one short phrase of a long report). ``features`` (the trunk's
-    output) can be cached by the caller.
+    Pooling ``mean`` (as all-MiniLM-L6-v2 was trained), ``mean_max`` (masked mean and max concatenated, for
+    findings stated in one short phrase of a long report) or ``attention`` (:class:`FindingAttention`: one
+    attention over the tokens per finding; the head method then caches token states, not one vector per
+    report). ``features`` (the trunk's output) can be cached by the caller.
     """
 
     def __init__(self, trunk: BertModel, top: BertModel | None, n_outputs: int, dropout: float = 0.1, pooling: str = "mean", pooled_norm: float | None = 10.0) -> None:
@@ -185,12 +210,13 @@ class ReportNet(nn.Module):
         self.pooling = pooling
         hidden = trunk.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden * (2 if pooling == "mean_max" else 1), n_outputs)
+        self.head: nn.Module = FindingAttention(hidden, n_outputs) if pooling == "attention" else nn.Linear(hidden * (2 if pooling == "mean_max" else 1), n_outputs)
 
     @property
     def pools_in_trunk(self) -> bool:
-        """True for the linear-head method: the frozen part ends with pooling, one vector per report."""
-        return self.top is None
+        """True for the linear-head method on a pooled vector: the frozen part ends with pooling, one vector
+        per report."""
+        return self.top is None and self.pooling != "attention"
 
     def train(self, mode: bool = True) -> ReportNet:
         super().train(mode)
@@ -220,7 +246,7 @@ class ReportNet(nn.Module):
         if self.top is None and self.cache_key is not None and _POOLED_CACHE is not None:
             return self._cached_pooled(input_ids, attention_mask, _POOLED_CACHE)
         hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.top is None:
+        if self.pools_in_trunk:
             return self._pool(hidden, attention_mask).unsqueeze(1)
         return hidden
 
@@ -238,17 +264,20 @@ class ReportNet(nn.Module):
 
     def feature_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """The attention mask that goes with :meth:`features` (one position per report for ``head``)."""
-        if self.top is None:
+        if self.pools_in_trunk:
             return torch.ones((attention_mask.shape[0], 1), dtype=attention_mask.dtype)
         return attention_mask
 
     def forward_features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.top is None:
-            pooled = hidden[:, 0]
-        else:
-            out = self.top(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
-            pooled = self._pool(out, attention_mask)
-        return self.head(self.dropout(pooled))
+        if self.pools_in_trunk:
+            return self.head(self.dropout(hidden[:, 0]))
+        out = hidden if self.top is None else self.top(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "attention":
+            if self.pooled_norm is not None:
+                # Every token state gets the same length, for the reason _pool gives for report vectors.
+                out = out * (self.pooled_norm / out.norm(dim=-1, keepdim=True).clamp(min=1e-6))
+            return self.head(self.dropout(out), attention_mask)
+        return self.head(self.dropout(self._pool(out, attention_mask)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.forward_features(self.features(input_ids, attention_mask), self.feature_mask(attention_mask))
@@ -335,7 +364,8 @@ def build_report_net(
                 p.requires_grad_(False)
             full.eval()
             net = ReportNet(full, None, n_outputs, dropout, pooling, pooled_norm)
-            net.cache_key = (str(encoder), delta_key, pooling, pooled_norm)
+            if net.pools_in_trunk:
+                net.cache_key = (str(encoder), delta_key, pooling, pooled_norm)
             return net
         if method == "full":
             trunk, top = split_encoder(full, 0)

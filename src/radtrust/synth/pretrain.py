@@ -26,10 +26,30 @@ from radtrust.data.io import write_json
 from radtrust.labeling.rules import RuleLabeler
 from radtrust.models.text import TINY_ENCODER, encoder_delta, load_encoder, merged_encoder_state
 from radtrust.synth.chest import ChestSynthConfig, synth_chest
-from radtrust.train.config import TrainConfig
+from radtrust.train.config import PRETRAIN_FIXED, TrainConfig
 from radtrust.train.estimator import ReportClassifier, prepare_run_dir, publish_run_dir
 
 Targets = Literal["teacher", "truth"]
+
+
+def rebuild_command(config: TrainConfig, n: int, seed: int, vocab: str, targets: str, threads: int) -> str:
+    """The ``radtrust pretrain`` command line that rebuilds a warm start: the corpus, the teacher, and every
+    training option that differs from its default (the defaults are those of this radtrust version, which
+    ``pretrain.json`` also records), with the thread count pinned (CPU sums are exact only per thread count)."""
+    parts = ["radtrust", "pretrain", "--n-reports", str(n), "--corpus-seed", str(seed), "--vocab", vocab, "--targets", targets]
+    default = TrainConfig()
+    for name in TrainConfig.model_fields:
+        value = getattr(config, name)
+        if name == "num_threads":
+            value = threads
+        elif name in PRETRAIN_FIXED or value == getattr(default, name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            parts += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return " ".join([*parts, "--out", "OUT"])
 
 
 def pretrain(
@@ -47,7 +67,8 @@ def pretrain(
     ``out`` atomically. No privacy ledger is touched: no patient's record is read."""
     out = prepare_run_dir(out, overwrite)
     base = config or TrainConfig()
-    cfg = base.model_copy(update={"epsilon": math.inf, "canaries": 0, "warm_start": None, "groups": None, "mitigation": "none", "label_issues": None})
+    fixed = {name: TrainConfig.model_fields[name].get_default(call_default_factory=True) for name in PRETRAIN_FIXED}
+    cfg = base.model_copy(update={**fixed, "epsilon": math.inf, "warm_start": None})
     synth = ChestSynthConfig(n=n, seed=seed)
     cohort, truth = synth_chest(synth)
     labels = RuleLabeler(vocab).label(cohort) if targets == "teacher" else truth
@@ -60,7 +81,7 @@ def pretrain(
         # The tiny test encoder is random (seeded per run), so its warm start keeps every tensor.
         delta = merged if cfg.encoder == TINY_ENCODER else encoder_delta(load_encoder(cfg.encoder, cfg.seed), merged)
         save_file(delta, str(tmp / "encoder_delta.safetensors"), metadata={"format": "pt"})  # one key: byte-stable (pretrain.json names the encoder)
-        rebuild = f"radtrust pretrain --n {n} --seed {seed} --vocab {vocab} --targets {targets} --method {cfg.method} --epochs {cfg.epochs} --out OUT"
+        rebuild = rebuild_command(cfg, n, seed, vocab, targets, torch.get_num_threads())
         info = {
             "format": 1,
             "data": "synthetic chest X-ray reports (radtrust.synth.chest)",

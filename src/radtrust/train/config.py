@@ -35,7 +35,9 @@ class LoopConfig(BaseModel):
 
     # labels
     findings: list[str] | None = Field(None, description="findings to learn; None = every column of the label file")
-    uncertain_policy: Literal["positive", "negative", "ignore"] = Field("ignore", description="how uncertain (-1) labels enter the loss: as 1, as 0, or left out (masked)")
+    uncertain_policy: Literal["positive", "negative", "ignore", "soft"] = Field(
+        "ignore", description="how uncertain (-1) labels enter the loss: as 1, as 0, left out (masked), or as a soft target of 0.5 (the teacher's confidence)"
+    )
 
     # noisy labels: labels extracted from reports are wrong for some cells
     robust_loss: Literal["bce", "gce"] = Field("bce", description="bce: binary cross-entropy; gce: generalized cross-entropy (Zhang & Sabuncu, 2018), bounded and robust to wrong labels")
@@ -192,10 +194,14 @@ class TrainConfig(LoopConfig):
     lora_top_layers: int | None = Field(2, ge=1, description="LoRA in the top K encoder layers (None = all); the frozen layers below run once per record")
     bitfit_top_layers: int | None = Field(None, ge=1, description="bitfit: biases of the top K encoder layers trainable (None = all layers, as in DP-BiTFiT)")
     pooled_norm: float | None = Field(10.0, gt=0, description="rescale every pooled report vector to this length before the head (None = leave as is)")
-    pooling: Literal["mean", "max", "mean_max"] = Field("mean", description="how token states become one report vector (mean_max: concatenated masked mean and max)")
+    pooling: Literal["mean", "max", "mean_max", "attention"] = Field(
+        "mean",
+        description="how token states become one report vector (mean_max: concatenated masked mean and max); attention: one attention over the tokens per finding (label-wise attention)",
+    )
     warm_start: str | None = Field(
-        None,
-        description="a folder from 'radtrust pretrain': start the encoder and head from weights fitted on synthetic reports only; no patient data, so no privacy cost (privacy.json names it)",
+        "auto",
+        description="start the encoder and head from weights fitted on synthetic reports only (no patient data, so no privacy cost; privacy.json names it): "
+        "auto = the warm start bundled with radtrust when the encoder is all-MiniLM-L6-v2; none = the encoder alone; or a folder from 'radtrust pretrain'",
     )
     # privacy audit
     canaries: int = Field(
@@ -262,3 +268,22 @@ class ImageTrainConfig(LoopConfig):
     encoder_learning_rate: float | None = Field(1e-3, gt=0, description="for trainable backbone blocks (method top/full)")
     epochs: int = Field(20, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
+
+
+#: Training options a warm start cannot have: ``radtrust pretrain`` trains without privacy on synthetic
+#: reports, for no patient group, from the encoder alone (its command sets these itself).
+PRETRAIN_FIXED = (
+    "epsilon",
+    "delta",
+    "accountant",
+    "max_grad_norm",
+    "privacy_unit",
+    "canaries",
+    "canary_seed",
+    "warm_start",
+    "label_issues",
+    "label_issue_policy",
+    "label_issue_threshold",
+    "groups",
+    "mitigation",
+)

@@ -39,7 +39,7 @@ from radtrust.train.checkpoint import Checkpointer
 from radtrust.train.config import LoopConfig, TrainConfig
 from radtrust.train.loop import TrainData, TrainResult, plan_noise, train_model
 from radtrust.train.mitigation import GroupThresholds
-from radtrust.train.warm_start import WarmStart, copy_warm_start, read_warm_start
+from radtrust.train.warm_start import WarmStart, copy_warm_start, read_warm_start, resolve_warm_start
 
 RUN_FILES = ("config.yaml", "labels.json", "adapter.safetensors", "head.safetensors", "thresholds.json", "privacy.json", "history.json", "run.json")
 
@@ -453,6 +453,8 @@ class Classifier:
             val_t, val_m = label_targets(validation_labels.aligned_to([case_ids[i] for i in val_idx]).select(findings), c.uncertain_policy, self.missing_labels)
             # Reviewed validation labels are what the run is judged against: the audit never alters them.
             train_rows, val_rows = np.arange(len(train_idx)), None
+        # Thresholds are chosen on hard labels: a soft validation cell (uncertain under 'soft') stays out.
+        val_m = np.where((val_t > 0) & (val_t < 1), 0.0, val_m).astype(np.float32)
         if c.label_issues:
             audit, audit_sha256 = self._read_label_audit()
             p_wrong = label_issue_cells(audit, table.case_ids, findings, table.values(), c.label_issues)
@@ -632,7 +634,8 @@ class ReportClassifier(Classifier):
     def warm_start(self) -> WarmStart | None:
         """The pretrain folder this run starts from (``config.warm_start``), read once; None without one."""
         if not self._warm_read:
-            self._warm = read_warm_start(self.config.warm_start, self.config.encoder) if self.config.warm_start else None
+            path = resolve_warm_start(self.config.warm_start, self.config.encoder)
+            self._warm = read_warm_start(path, self.config.encoder) if path is not None else None
             self._warm_read = True
         return self._warm
 
@@ -717,7 +720,7 @@ class ReportClassifier(Classifier):
     def _loading_from(self, run: Path) -> None:
         if (run / "warm_start").is_dir():
             self._warm, self._warm_read = read_warm_start(run / "warm_start", self.config.encoder), True
-        elif self.config.warm_start:
+        elif resolve_warm_start(self.config.warm_start, self.config.encoder) is not None:
             raise InputError(f"{run}: damaged run folder (trained from a warm start, but warm_start/ is missing)")
 
     def _model_meta(self) -> dict:

@@ -16,6 +16,11 @@ pre-training for the same reason), so the run's (ε, δ) is unchanged; ``privacy
 and what it was fitted on. The synthetic generator takes no parameters from the user's data.
 
 A warm start is copied into the run folder (``warm_start/``) so the run predicts on any machine.
+
+One warm start ships inside the package (:data:`BUNDLED`): ``radtrust pretrain`` on synthetic chest reports
+labelled by the rule labeler (ChestX-ray14 vocabulary), fitted on no patient data; its ``pretrain.json`` holds
+the command that rebuilds it (``make warm-start`` runs it and compares the bytes). ``warm_start: auto`` (the
+default) uses it whenever the run's encoder is the bundled all-MiniLM-L6-v2 it was fitted for.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ import torch
 from safetensors.torch import load_file
 
 from radtrust.errors import ConfigError
+from radtrust.models.text import DEFAULT_ENCODER
+
+#: The warm start that ships with radtrust (package data; see the module docstring).
+BUNDLED = Path(__file__).resolve().with_name("warm_starts") / "chest_minilm_l6"
 
 #: The files of a pretrain folder that a warm start reads.
 WARM_START_FILES = ("pretrain.json", "encoder_delta.safetensors", "head.safetensors", "labels.json")
@@ -51,18 +60,34 @@ class WarmStart:
         keep = ("data", "patient_data", "generator", "generator_config", "n_reports", "teacher", "method", "epochs", "rebuild")
         return {"encoder_delta_sha256": self.sha256, **{k: self.info[k] for k in keep if k in self.info}}
 
-    def init_head(self, head: torch.nn.Linear, findings: list[str]) -> list[str]:
+    def init_head(self, head: torch.nn.Module, findings: list[str]) -> list[str]:
         """Copy the pretrain head's rows into ``head`` for the findings both know; the others keep their
-        random start. Returns the findings copied."""
-        w, b = self.head.get("weight"), self.head.get("bias")
-        if w is None or b is None or w.shape[1] != head.in_features:
-            raise ConfigError(f"{self.path}: the warm start's head does not fit this model (pooling or encoder differ)")
+        random start. A head of another layout (the run pools differently from the pretrain run) keeps its
+        random start: the adapted encoder is still used. Returns the findings copied."""
+        own = dict(head.named_parameters())
+        if set(own) != set(self.head) or any(own[k].shape[1:] != self.head[k].shape[1:] for k in own):
+            return []
         shared = [f for f in findings if f in self.findings]
         with torch.no_grad():
-            for f in shared:
-                head.weight[findings.index(f)] = w[self.findings.index(f)]
-                head.bias[findings.index(f)] = b[self.findings.index(f)]
+            for k, param in own.items():
+                for f in shared:
+                    param[findings.index(f)] = self.head[k][self.findings.index(f)]
         return shared
+
+
+def resolve_warm_start(value: str | Path | None, encoder: str) -> Path | None:
+    """The pretrain folder that ``warm_start: value`` names for a run on ``encoder``: ``auto`` is the bundled
+    warm start for the encoder it was fitted for and nothing for any other encoder; ``none`` (or None) is
+    nothing; anything else is a folder path."""
+    if value is None or str(value) == "none":
+        return None
+    if str(value) == "auto":
+        if encoder != DEFAULT_ENCODER:
+            return None
+        if not (BUNDLED / "pretrain.json").exists():
+            raise ConfigError(f"{BUNDLED}: the bundled warm start is missing from this installation (reinstall radtrust, or pass --warm-start none)")
+        return BUNDLED
+    return Path(value)
 
 
 def read_warm_start(value: str | Path, encoder: str) -> WarmStart:
